@@ -1,0 +1,186 @@
+"""A small declarative checker for TOML tables.
+
+Each key is described by a :class:`Field`; :func:`check_table` walks a parsed
+TOML table, converts values, fills defaults and records every problem (wrong
+type, missing required key, unknown key with a "did you mean" hint) in a
+:class:`~egress.errors.Problems` collector instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import Problems
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a table.
+
+    Parameters
+    ----------
+    kind : str
+        ``"int"``, ``"float"``, ``"str"``, ``"bool"``, ``"time"`` (seconds or
+        ``"HH:MM[:SS]"``), ``"path"``, ``"paths"`` (a path or a list of paths),
+        ``"list"`` (any list) or ``"table"`` (a nested table, kept as a dict).
+    required : bool
+    default : object
+        Value used when the key is absent (ignored when `required`).
+    check : callable, optional
+        ``check(value) -> str | None``; a returned string is a problem.
+    doc : str
+        One line describing the key.
+    """
+
+    kind: str
+    required: bool = False
+    default: Any = None
+    check: Callable[[Any], str | None] | None = None
+    doc: str = ""
+
+
+def parse_time(value: Any) -> float:
+    """Convert seconds or ``"HH:MM[:SS]"`` (hours may exceed 23) to seconds.
+
+    Raises
+    ------
+    ValueError
+        If the value is neither.
+    """
+    if isinstance(value, bool):
+        raise ValueError(value)
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})(?::(\d{2}(?:\.\d*)?))?\s*", value)
+        if m:
+            h, mnt, sec = int(m[1]), int(m[2]), float(m[3] or 0)
+            if mnt < 60 and sec < 60:
+                return h * 3600.0 + mnt * 60.0 + sec
+    raise ValueError(value)
+
+
+def format_time(seconds: float) -> str:
+    """Format seconds after midnight as ``HH:MM:SS``."""
+    s = int(round(seconds))
+    return f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+def positive(v: Any) -> str | None:
+    return None if v > 0 else f"must be > 0, got {v}"
+
+
+def non_negative(v: Any) -> str | None:
+    return None if v >= 0 else f"must be >= 0, got {v}"
+
+
+def fraction(v: Any) -> str | None:
+    return None if 0 <= v <= 1 else f"must be between 0 and 1, got {v}"
+
+
+def one_of(*choices: str) -> Callable[[Any], str | None]:
+    def _check(v: Any) -> str | None:
+        return None if v in choices else f"must be one of {', '.join(choices)}, got {v!r}"
+    return _check
+
+
+def _convert(kind: str, value: Any, base: Path) -> Any:
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("an integer")
+        return value
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError("a number")
+        return float(value)
+    if kind == "str":
+        if not isinstance(value, str):
+            raise TypeError("a string")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise TypeError("true or false")
+        return value
+    if kind == "time":
+        try:
+            return parse_time(value)
+        except ValueError:
+            raise TypeError('a time in seconds or "HH:MM[:SS]"') from None
+    if kind == "path":
+        if not isinstance(value, str) or not value:
+            raise TypeError("a path string")
+        return (base / value).resolve()
+    if kind == "paths":
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+            raise TypeError("a path or a list of paths")
+        return [(base / i).resolve() for i in items]
+    if kind == "list":
+        if not isinstance(value, list):
+            raise TypeError("a list")
+        return value
+    if kind == "table":
+        if not isinstance(value, dict):
+            raise TypeError("a table")
+        return value
+    raise AssertionError(kind)
+
+
+def check_table(table: Any, fields: dict[str, Field], where: str, problems: Problems,
+                base: Path) -> dict[str, Any]:
+    """Check one table against `fields`; return converted values.
+
+    Parameters
+    ----------
+    table : object
+        The parsed TOML value (should be a dict).
+    fields : dict
+        Key name -> :class:`Field`.
+    where : str
+        Dotted name of the table for messages (``""`` for the top level).
+    problems : Problems
+        Collector that receives every problem.
+    base : pathlib.Path
+        Folder that relative paths are resolved against.
+
+    Returns
+    -------
+    dict
+        Every key of `fields` with its converted value or default; a key whose
+        value was invalid maps to its default.
+    """
+    prefix = f"{where}." if where else ""
+    if not isinstance(table, dict):
+        problems.add(f"{where or 'file'}: expected a table, got {type(table).__name__}")
+        table = {}
+    out: dict[str, Any] = {}
+    for key in table:
+        if key not in fields:
+            hint = difflib.get_close_matches(key, list(fields), n=1)
+            extra = f" (did you mean {prefix}{hint[0]}?)" if hint else ""
+            problems.add(f"{prefix}{key}: unknown key{extra}")
+    for key, f in fields.items():
+        if key not in table:
+            if f.required:
+                problems.add(f"{prefix}{key}: required key missing")
+            out[key] = f.default
+            continue
+        try:
+            value = _convert(f.kind, table[key], base)
+        except TypeError as exc:
+            problems.add(f"{prefix}{key}: expected {exc.args[0]}, got {table[key]!r}")
+            out[key] = f.default
+            continue
+        if f.check is not None:
+            msg = f.check(value)
+            if msg:
+                problems.add(f"{prefix}{key}: {msg}")
+        out[key] = value
+    return out

@@ -1,0 +1,217 @@
+"""Scenario files: what to simulate, in one TOML file.
+
+A scenario names the network, its venues, the demand and the simulation
+settings. Paths are relative to the scenario file. Times are seconds after
+midnight or ``"HH:MM[:SS]"`` strings (hours past 23 run into the next day,
+``"24:30"``). Example::
+
+    name = "sodo-demo"
+    description = "A busy evening after a game at Lumen Field"
+
+    [network]
+    file = "../networks/sodo/sodo.net.xml"
+    venues = "../networks/sodo/venues.toml"   # venues, lots and study area
+
+    [simulation]
+    begin = "21:30"
+    end = "24:00"
+    step_length = 1.0        # s
+    seed = 42
+    mode = "micro"           # or "meso"
+    time_to_teleport = 300   # s; teleports are counted and reported
+    edgedata_period = 300    # s per edge-statistics interval
+
+    [demand]
+    routes = ["../demand/sodo-demo.rou.xml"]  # SUMO route or trip files
+
+    [outputs]
+    dir = "../runs/sodo-demo"    # default: runs/<name> in the working folder
+    format = "parquet"           # or "csv"
+
+:func:`load_scenario` checks all of it up front and raises one
+:class:`~egress.errors.ScenarioError` listing every problem.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ._schema import Field, check_table, non_negative, one_of, positive
+from .errors import MissingFileError, Problems, ScenarioError
+from .venues import Venues, load_venues
+
+_TOP = {
+    "name": Field("str", required=True, doc="short name, used for run folders"),
+    "description": Field("str", default=""),
+    "network": Field("table", required=True),
+    "simulation": Field("table", required=True),
+    "demand": Field("table", required=True),
+    "outputs": Field("table", default={}),
+}
+_NETWORK = {
+    "file": Field("path", required=True, doc="SUMO .net.xml"),
+    "venues": Field("path", doc="venues file (TOML)"),
+}
+_SIMULATION = {
+    "begin": Field("time", required=True),
+    "end": Field("time", required=True),
+    "step_length": Field("float", default=1.0, check=positive),
+    "seed": Field("int", default=42, check=non_negative),
+    "mode": Field("str", default="micro", check=one_of("micro", "meso")),
+    "time_to_teleport": Field("float", default=300.0),
+    "edgedata_period": Field("float", default=300.0, check=positive),
+}
+_DEMAND = {
+    "routes": Field("paths", default=[], doc="SUMO route or trip files"),
+}
+_OUTPUTS = {
+    "dir": Field("path"),
+    "format": Field("str", default="parquet", check=one_of("parquet", "csv")),
+}
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """Simulation settings of a scenario."""
+
+    begin: float
+    end: float
+    step_length: float = 1.0
+    seed: int = 42
+    mode: str = "micro"
+    time_to_teleport: float = 300.0
+    edgedata_period: float = 300.0
+
+    @property
+    def meso(self) -> bool:
+        return self.mode == "meso"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The scenario file.
+    name, description : str
+    network : pathlib.Path
+        The SUMO network file.
+    venues : Venues or None
+        Venues, lots and study area, if a venues file is named.
+    simulation : Simulation
+    routes : list of pathlib.Path
+        SUMO route or trip files of the demand.
+    demand : dict
+        The whole ``[demand]`` table as parsed (for demand builders).
+    output_dir : pathlib.Path
+    output_format : str
+    """
+
+    path: Path
+    name: str
+    description: str
+    network: Path
+    venues: Venues | None
+    simulation: Simulation
+    routes: list[Path] = field(default_factory=list)
+    demand: dict[str, Any] = field(default_factory=dict)
+    output_dir: Path = Path("runs")
+    output_format: str = "parquet"
+
+    def with_simulation(self, **changes: Any) -> Scenario:
+        """Return a copy with some simulation settings changed (e.g. ``seed=7``)."""
+        return replace(self, simulation=replace(self.simulation, **changes))
+
+
+def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
+    """Read and validate a scenario file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The scenario TOML file.
+    check_network : bool, default True
+        Also check the scenario against its network: every lot exit edge
+        exists and allows cars, and every venue reaches every boundary exit.
+
+    Returns
+    -------
+    Scenario
+
+    Raises
+    ------
+    MissingFileError
+        If the scenario file does not exist.
+    ScenarioError
+        Listing every problem found (unknown or mistyped keys, wrong types,
+        missing files, exits not in the network, ...).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(path, "scenario file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(path), f"malformed TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(str(path), "not a text file") from None
+    base = path.resolve().parent
+    problems = Problems(path)
+    top = check_table(data, _TOP, "", problems, base)
+    net = check_table(top["network"] or {}, _NETWORK, "network", problems, base)
+    sim = check_table(top["simulation"] or {}, _SIMULATION, "simulation", problems, base)
+    demand_fields = dict(_DEMAND)
+    demand_fields.update(_demand_extensions())
+    demand = check_table(top["demand"] or {}, demand_fields, "demand", problems, base)
+    outputs = check_table(top["outputs"], _OUTPUTS, "outputs", problems, base)
+
+    if net["file"] is not None and not net["file"].is_file():
+        problems.add(f"network.file: {net['file']} not found")
+    venues = None
+    if net["venues"] is not None:
+        if not net["venues"].is_file():
+            problems.add(f"network.venues: {net['venues']} not found")
+        else:
+            try:
+                venues = load_venues(net["venues"])
+            except ScenarioError as exc:
+                problems.add(f"network.venues: {exc}")
+    for i, route in enumerate(demand["routes"] or []):
+        if not route.is_file():
+            problems.add(f"demand.routes[{i}]: {route} not found")
+    if sim["begin"] is not None and sim["end"] is not None and sim["end"] <= sim["begin"]:
+        problems.add("simulation.end: must be after simulation.begin")
+    problems.raise_if_any(ScenarioError)
+
+    name = top["name"]
+    scenario = Scenario(
+        path=path.resolve(),
+        name=name,
+        description=top["description"],
+        network=net["file"],
+        venues=venues,
+        simulation=Simulation(**sim),
+        routes=list(demand["routes"] or []),
+        demand=demand,
+        output_dir=outputs["dir"] or Path.cwd() / "runs" / name,
+        output_format=outputs["format"],
+    )
+    if check_network:
+        from .network import check_venues  # heavy import, only when needed
+
+        check_venues(scenario)
+    return scenario
+
+
+def _demand_extensions() -> dict[str, Field]:
+    """Keys of ``[demand]`` defined by the demand builder, if present."""
+    try:
+        from .demand import DEMAND_FIELDS
+    except ImportError:
+        return {}
+    return DEMAND_FIELDS

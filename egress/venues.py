@@ -1,0 +1,175 @@
+"""Venues, their parking facilities and the study area.
+
+A venues file (TOML) sits next to a network and describes the places that
+event traffic leaves from::
+
+    [study_area]
+    name = "SODO"
+    polygon = [[-122.34, 47.60], ...]    # [lon, lat] ring, WGS84
+
+    [[venues]]
+    id = "lumen_field"
+    name = "Lumen Field"
+    lon = -122.3317
+    lat = 47.5952
+
+    [[venues.lots]]
+    id = "lumen_event_center_garage"
+    name = "Lumen Field Event Center Garage"
+    capacity = 2000                      # parking spaces
+    exits = ["lot_exit_edge_1", "lot_exit_edge_2"]
+
+A lot exit is a network edge on which vehicles leaving the facility are
+inserted.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ._schema import Field, check_table, positive
+from .errors import MissingFileError, Problems, ScenarioError
+
+
+@dataclass(frozen=True)
+class Lot:
+    """A parking facility of a venue."""
+
+    id: str
+    name: str
+    capacity: int
+    exits: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Venue:
+    """An event venue with its parking facilities."""
+
+    id: str
+    name: str
+    lon: float
+    lat: float
+    lots: tuple[Lot, ...] = ()
+
+    @property
+    def exits(self) -> list[str]:
+        """All lot exit edges of the venue, in file order, without repeats."""
+        return list(dict.fromkeys(e for lot in self.lots for e in lot.exits))
+
+    @property
+    def capacity(self) -> int:
+        """Total parking spaces of the venue's facilities."""
+        return sum(lot.capacity for lot in self.lots)
+
+
+@dataclass(frozen=True)
+class StudyArea:
+    """The area in which travel times are measured (a lon/lat polygon)."""
+
+    name: str
+    polygon: tuple[tuple[float, float], ...]
+
+
+@dataclass(frozen=True)
+class Venues:
+    """Contents of a venues file."""
+
+    path: Path
+    venues: dict[str, Venue] = field(default_factory=dict)
+    study_area: StudyArea | None = None
+
+    def __getitem__(self, venue_id: str) -> Venue:
+        return self.venues[venue_id]
+
+    @property
+    def lot_exits(self) -> list[str]:
+        """Every lot exit edge of every venue."""
+        return list(dict.fromkeys(e for v in self.venues.values() for e in v.exits))
+
+
+_VENUE = {
+    "id": Field("str", required=True),
+    "name": Field("str", required=True),
+    "lon": Field("float", required=True),
+    "lat": Field("float", required=True),
+    "lots": Field("list", default=[]),
+}
+_LOT = {
+    "id": Field("str", required=True),
+    "name": Field("str", required=True),
+    "capacity": Field("int", required=True, check=positive),
+    "exits": Field("list", required=True),
+}
+_AREA = {"name": Field("str", default="study area"), "polygon": Field("list", required=True)}
+
+
+def load_venues(path: str | Path) -> Venues:
+    """Read and validate a venues file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+
+    Returns
+    -------
+    Venues
+
+    Raises
+    ------
+    MissingFileError
+        If the file does not exist.
+    ScenarioError
+        Listing every problem found in the file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(path, "venues file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(path), f"malformed TOML: {exc}") from None
+    problems = Problems(path)
+    top = check_table(data, {"study_area": Field("table"), "venues": Field("list", default=[])},
+                      "", problems, path.parent)
+    area = None
+    if top["study_area"] is not None:
+        a = check_table(top["study_area"], _AREA, "study_area", problems, path.parent)
+        ring = _polygon(a["polygon"], "study_area.polygon", problems)
+        area = StudyArea(a["name"], ring)
+    venues: dict[str, Venue] = {}
+    for i, raw in enumerate(top["venues"]):
+        where = f"venues[{i}]"
+        v = check_table(raw, _VENUE, where, problems, path.parent)
+        lots = []
+        for j, rawlot in enumerate(v["lots"]):
+            lw = f"{where}.lots[{j}]"
+            lot = check_table(rawlot, _LOT, lw, problems, path.parent)
+            exits = lot["exits"] or []
+            if not exits or not all(isinstance(e, str) for e in exits):
+                problems.add(f"{lw}.exits: expected a non-empty list of edge ids")
+                exits = []
+            lots.append(Lot(lot["id"], lot["name"], lot["capacity"] or 0, tuple(exits)))
+        if v["id"] in venues:
+            problems.add(f"{where}.id: duplicate venue id {v['id']!r}")
+        venues[v["id"]] = Venue(v["id"], v["name"], v["lon"], v["lat"], tuple(lots))
+    problems.raise_if_any(ScenarioError)
+    return Venues(path, venues, area)
+
+
+def _polygon(raw: list, where: str, problems: Problems) -> tuple[tuple[float, float], ...]:
+    ring = []
+    for k, pt in enumerate(raw or []):
+        ok = (isinstance(pt, list) and len(pt) == 2
+              and all(isinstance(c, int | float) and not isinstance(c, bool) for c in pt))
+        if not ok or not (-180 <= pt[0] <= 180 and -90 <= pt[1] <= 90):
+            problems.add(f"{where}[{k}]: expected [lon, lat] in degrees, got {pt!r}")
+            continue
+        ring.append((float(pt[0]), float(pt[1])))
+    if raw and len(ring) < 3:
+        problems.add(f"{where}: a polygon needs at least 3 points")
+    return tuple(ring)
+
+
+__all__ = ["Lot", "StudyArea", "Venue", "Venues", "load_venues"]

@@ -1,0 +1,117 @@
+"""egress simulate on a single straight road: travel times a hand can compute."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from conftest import EXACT_VTYPE, write_file
+
+from egress.network import read_net
+from egress.simulation import simulate
+
+
+@pytest.fixture
+def straight_run(tmp_path, straight_net):
+    write_file(tmp_path / "r.rou.xml", f"""
+        <routes>
+          {EXACT_VTYPE}
+          <vehicle id="first" type="exact" depart="0" departSpeed="max" departPos="0"
+                   arrivalPos="max"><route edges="ab bc"/></vehicle>
+          <vehicle id="second" type="exact" depart="0" departSpeed="max" departPos="0"
+                   arrivalPos="max"><route edges="ab bc"/></vehicle>
+          <vehicle id="late" type="exact" depart="250" departSpeed="max" departPos="0"
+                   arrivalPos="max"><route edges="ab bc"/></vehicle>
+        </routes>""")
+    scenario = write_file(tmp_path / "s.toml", f"""
+        name = "straight"
+        [network]
+        file = "{straight_net}"
+        [simulation]
+        begin = 0
+        end = 300
+        seed = 1
+        edgedata_period = 100
+        [demand]
+        routes = ["r.rou.xml"]
+        [outputs]
+        format = "csv"
+        """)
+    return simulate(scenario, tmp_path / "run", progress=False)
+
+
+def test_free_flow_travel_time_matches_hand_calculation(straight_run, straight_net):
+    net = read_net(straight_net)
+    length = net.getEdge("ab").getLength() + net.getEdge("bc").getLength()
+    first = straight_run.trips.set_index("vehicle").loc["first"]
+    assert first["finished"]
+    assert first["depart_delay"] == 0
+    # 10 m/s over the whole route, counted in whole 1 s steps
+    assert first["duration"] == pytest.approx(length / 10.0, abs=1.0)
+    assert first["travel_time"] == first["duration"]
+
+
+def test_insertion_delay_is_part_of_travel_time(straight_run):
+    trips = straight_run.trips.set_index("vehicle")
+    second = trips.loc["second"]
+    assert second["depart_delay"] > 0
+    assert second["travel_time"] == second["depart_delay"] + second["duration"]
+    # same free-flow drive, so the whole difference is the wait to be inserted
+    assert second["travel_time"] - trips.loc["first", "travel_time"] == pytest.approx(
+        second["depart_delay"], abs=1.0)
+
+
+def test_unfinished_vehicle_counted_with_time_so_far(straight_run):
+    late = straight_run.trips.set_index("vehicle").loc["late"]
+    assert not late["finished"]
+    assert late["travel_time"] == pytest.approx(300 - 250, abs=1.0)
+    s = straight_run.summary
+    assert (s["inserted"], s["arrived"], s["running"], s["teleports"]) == (3, 2, 1, 0)
+
+
+def test_edge_speeds_are_space_mean_per_interval(straight_run):
+    edges = straight_run.edges
+    assert set(edges["begin"]) == {0.0, 100.0, 200.0}
+    busy = edges[edges["sampled_seconds"] > 0]
+    assert busy["speed"].between(9.9, 10.01).all()
+    # 2 vehicles enter bc once each before t=300, the late one never does
+    assert edges.loc[edges["edge"] == "bc", "entered"].sum() == 2
+
+
+def test_run_folder_is_complete_and_reproducible(straight_run):
+    run = straight_run.run_dir
+    for name in ("run.sumocfg", "tripinfo.xml", "edgedata.xml", "vehroutes.xml",
+                 "statistics.xml", "trips.csv", "edges.csv", "summary.json"):
+        assert (run / name).is_file(), name
+    cfg = ET.parse(run / "run.sumocfg").getroot()
+    assert cfg.find("output/tripinfo-output.write-unfinished").get("value") == "true"
+    assert cfg.find("output/vehroute-output.exit-times").get("value") == "true"
+    assert cfg.find("random_number/seed").get("value") == "1"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["versions"]["sumo"].startswith("1.28")
+
+
+def test_same_seed_same_result(tmp_path, straight_run):
+    again = simulate(straight_run.summary["scenario"], tmp_path / "again", progress=False)
+    assert again.trips.equals(straight_run.trips)
+
+
+def test_vehroutes_record_when_each_edge_was_left(straight_run):
+    from egress.outputs import read_vehroutes
+
+    routes = read_vehroutes(straight_run.run_dir / "vehroutes.xml").set_index("vehicle")
+    first = routes.loc["first"]
+    assert first["edges"] == ("ab", "bc")
+    exit_ab, exit_bc = first["exit_times"]
+    assert exit_ab == pytest.approx(100, abs=1.5)
+    assert exit_bc == pytest.approx(first["arrival"])
+
+
+def test_mesoscopic_mode(tmp_path, straight_run):
+    meso = simulate(straight_run.summary["scenario"], tmp_path / "meso", meso=True,
+                    progress=False)
+    cfg = ET.parse(meso.config).getroot()
+    assert cfg.find("mesoscopic/mesosim").get("value") == "true"
+    assert meso.summary["mode"] == "meso"
+    assert meso.summary["arrived"] == 2
