@@ -50,6 +50,19 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     print(format_summary({**result.summary, "run_dir": result.run_dir}))
 
 
+def _cmd_zones(args: argparse.Namespace) -> None:
+    import pandas as pd
+
+    from .zones import write_zones
+
+    out = Path(args.out) if args.out else Path(args.network).resolve().parent
+    files = write_zones(args.network, out, args.venues)
+    table = pd.read_csv(files["zones"])
+    with pd.option_context("display.max_rows", None, "display.width", 120):
+        print(table.to_string(index=False, float_format=lambda x: f"{x:.5f}"))
+    print(f"wrote {files['zones']} and {files['taz']}")
+
+
 def _add_build_network(sub) -> None:
     p = sub.add_parser("build-network", help="build a SUMO network (plain XML folder or OSM)",
                        description="Build a SUMO network from a folder of plain-XML files "
@@ -72,8 +85,20 @@ def _add_simulate(sub) -> None:
     p.set_defaults(func=_cmd_simulate)
 
 
+def _add_zones(sub) -> None:
+    p = sub.add_parser("zones", help="list the S2 level-13 zones of a network, write a TAZ file",
+                       description="Assign the network's edges to S2 level-13 cells; print "
+                       "and write the cell table (zones.csv) and a SUMO TAZ file "
+                       "(zones.taz.xml).")
+    p.add_argument("network", help="SUMO network (.net.xml)")
+    p.add_argument("--venues", metavar="FILE",
+                   help="venues file: lot exits become sources of their venue's zone")
+    p.add_argument("--out", metavar="DIR", help="folder to write (default: the network's)")
+    p.set_defaults(func=_cmd_zones)
+
+
 #: Functions that add one subcommand each, in the order of ``egress --help``.
-COMMANDS: list[Callable] = [_add_build_network, _add_simulate]
+COMMANDS: list[Callable] = [_add_build_network, _add_zones, _add_simulate]
 
 
 def build_parser() -> argparse.ArgumentParser:
