@@ -30,13 +30,15 @@ log = logging.getLogger(__name__)
 #: The vehicle class a path must allow to count as a car path.
 CAR = "passenger"
 
-#: netconvert options for hand-authored plain-XML networks.
+#: netconvert options for hand-authored plain-XML networks. Signals are
+#: actuated (green extends while vehicles arrive, as at most US arterial
+#: signals). Freeway merges are best authored as ``zipper`` nodes.
 PLAIN_OPTIONS = [
     "--proj.utm", "true",
     "--output.street-names", "true",
     "--no-turnarounds", "true",
     "--junctions.corner-detail", "5",
-    "--tls.default-type", "static",
+    "--tls.default-type", "actuated",
 ]
 
 #: netconvert options for car networks from OpenStreetMap: keep what cars

@@ -35,11 +35,13 @@ Weights
 External zones
     Places outside the network (given with a population) are cells that hold
     no edge. Each is attached to the boundary: its sinks are the boundary
-    exit edges whose end node lies within ``1.25 × d_min + 500 m`` of the
-    cell centre, where ``d_min`` is the distance to the nearest boundary
-    exit's end node; its sources are the boundary entry edges chosen likewise
-    by the distance of their start node. Weights are the capacity proxy
-    ``car lanes × speed limit``, normalised to sum 1.
+    exit edges whose end node lies within ``d_min + 1500 m`` of the cell
+    centre, where ``d_min`` is the distance to the nearest boundary exit's
+    end node (for a far place: the side of the network that faces it); its
+    sources are the boundary entry edges chosen likewise by the distance of
+    their start node. Weights are ``car lanes × speed limit²``, normalised to
+    sum 1: capacity times the preference of long trips for fast roads, so
+    that through traffic keeps to the freeways as it does in reality.
 Unusable cells
     An internal cell whose edges allow no trip to start or end (e.g. only
     freeway mainline) is kept in the table with no sources and no sinks,
@@ -76,9 +78,9 @@ FREEWAY_SPEED = 22.0
 #: Edge types (SUMO/OSM type ids, e.g. ``highway.motorway_link``) of freeways and ramps.
 FREEWAY_TYPES = re.compile(r"freeway|motorway|ramp|link|trunk", re.IGNORECASE)
 
-#: External zones attach to boundary edges within ``FACTOR × d_min + SLACK`` metres.
-EXTERNAL_FACTOR = 1.25
-EXTERNAL_SLACK_M = 500.0
+#: External zones attach to boundary edges at most this many metres farther
+#: than the nearest one: for a far place, the side of the network facing it.
+EXTERNAL_SLACK_M = 1500.0
 
 #: Mean Earth radius (km) used for cell areas.
 EARTH_RADIUS_KM = 6371.0088
@@ -451,12 +453,12 @@ def _attach(net, center_xy: tuple[float, float], candidates: list[tuple[str, Any
     for eid, node in candidates:
         x, y = node.getCoord()[:2]
         dist[eid] = math.hypot(x - cx, y - cy)
-    limit = EXTERNAL_FACTOR * min(dist.values()) + EXTERNAL_SLACK_M
+    limit = min(dist.values()) + EXTERNAL_SLACK_M
     weights = {}
     for eid, d in dist.items():
         if d <= limit:
             edge = net.getEdge(eid)
-            weights[eid] = _car_lanes(edge) * edge.getSpeed()
+            weights[eid] = _car_lanes(edge) * edge.getSpeed() ** 2
     return _normalise(weights)
 
 
