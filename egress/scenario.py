@@ -22,7 +22,9 @@ midnight or ``"HH:MM[:SS]"`` strings (hours past 23 run into the next day,
     edgedata_period = 300    # s per edge-statistics interval
 
     [demand]
-    routes = ["../demand/sodo-demo.rou.xml"]  # SUMO route or trip files
+    routes = ["../demand/evening.rou.xml"]  # ready SUMO route or trip files, or
+    # an evening built from OD tables over S2 cells: [demand.event],
+    # [demand.background], demand.od (see egress.demand)
 
     [outputs]
     dir = "../runs/sodo-demo"    # default: runs/<name> in the working folder
@@ -40,7 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from ._schema import Field, check_table, non_negative, one_of, positive
+from .demand import DEMAND_FIELDS, check_demand
 from .errors import MissingFileError, Problems, ScenarioError
+from .network import check_venues
 from .venues import Venues, load_venues
 
 _TOP = {
@@ -165,9 +169,8 @@ def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
     top = check_table(data, _TOP, "", problems, base)
     net = check_table(top["network"] or {}, _NETWORK, "network", problems, base)
     sim = check_table(top["simulation"] or {}, _SIMULATION, "simulation", problems, base)
-    demand_fields = dict(_DEMAND)
-    demand_fields.update(_demand_extensions())
-    demand = check_table(top["demand"] or {}, demand_fields, "demand", problems, base)
+    demand = check_table(top["demand"] or {}, {**_DEMAND, **DEMAND_FIELDS}, "demand", problems,
+                         base)
     outputs = check_table(top["outputs"], _OUTPUTS, "outputs", problems, base)
 
     if net["file"] is not None and not net["file"].is_file():
@@ -201,17 +204,8 @@ def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
         output_dir=outputs["dir"] or Path.cwd() / "runs" / name,
         output_format=outputs["format"],
     )
+    if not scenario.routes:
+        check_demand(scenario)  # the nested [demand.*] tables
     if check_network:
-        from .network import check_venues  # heavy import, only when needed
-
         check_venues(scenario)
     return scenario
-
-
-def _demand_extensions() -> dict[str, Field]:
-    """Keys of ``[demand]`` defined by the demand builder, if present."""
-    try:
-        from .demand import DEMAND_FIELDS
-    except ImportError:
-        return {}
-    return DEMAND_FIELDS

@@ -1,0 +1,350 @@
+"""Tests of egress.demand: departure profile, gravity, lots, sampling, routes."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from egress import demand
+from egress.errors import ScenarioError
+from egress.scenario import load_scenario
+
+LUMEN = (-122.3317, 47.5952)
+
+# A 3 x 3 grid of two-way streets near SODO (about 750 m x 900 m blocks), four
+# two-way stubs to the outside (boundary entries/exits) and three one-way lot
+# exits feeding the grid.
+_NODES = {
+    **{f"n{i}{j}": (-122.345 + 0.010 * j, 47.585 + 0.008 * i) for i in range(3) for j in range(3)},
+    "north": (-122.335, 47.608), "south": (-122.335, 47.578),
+    "east": (-122.316, 47.593), "west": (-122.354, 47.593),
+    "lotA": (-122.331, 47.5965), "lotB1": (-122.329, 47.589), "lotB2": (-122.327, 47.5895),
+}
+
+
+def _edges() -> list[tuple[str, str, str, int]]:
+    two_way = []
+    for i in range(3):
+        for j in range(3):
+            if j < 2:
+                two_way.append((f"n{i}{j}", f"n{i}{j + 1}"))
+            if i < 2:
+                two_way.append((f"n{i}{j}", f"n{i + 1}{j}"))
+    two_way += [("n21", "north"), ("n01", "south"), ("n12", "east"), ("n10", "west")]
+    edges = []
+    for a, b in two_way:
+        edges.append((f"{a}_{b}", a, b, 2))
+        edges.append((f"{b}_{a}", b, a, 2))
+    edges += [("lotA_out", "lotA", "n11", 1), ("lotB_out1", "lotB1", "n01", 1),
+              ("lotB_out2", "lotB2", "n02", 1)]
+    return edges
+
+
+def write_tiny_network(folder: Path) -> Path:
+    """Write and build the tiny network; return the .net.xml."""
+    from egress.network import build_network
+
+    folder.mkdir(parents=True, exist_ok=True)
+    nodes = "\n".join(f'  <node id="{n}" x="{x}" y="{y}" type="priority"/>'
+                      for n, (x, y) in _NODES.items())
+    (folder / "tiny.nod.xml").write_text(f"<nodes>\n{nodes}\n</nodes>\n")
+    edges = "\n".join(f'  <edge id="{e}" from="{a}" to="{b}" numLanes="{k}" speed="13.89"/>'
+                      for e, a, b, k in _edges())
+    (folder / "tiny.edg.xml").write_text(f"<edges>\n{edges}\n</edges>\n")
+    return build_network(folder, folder / "tiny.net.xml")
+
+
+VENUES = """\
+[[venues]]
+id = "lumen_field"
+name = "Lumen Field"
+lon = -122.3317
+lat = 47.5952
+
+[[venues.lots]]
+id = "lot_a"
+name = "Lot A"
+capacity = 300
+exits = ["lotA_out"]
+
+[[venues.lots]]
+id = "lot_b"
+name = "Lot B"
+capacity = 200
+exits = ["lotB_out1", "lotB_out2"]
+"""
+
+
+def write_scenario(folder: Path, demand_toml: str, name: str = "tiny") -> Path:
+    """Write a scenario over the tiny network (built once per folder)."""
+    net = folder / "net" / "tiny.net.xml"
+    if not net.is_file():
+        write_tiny_network(folder / "net")
+        (folder / "net" / "venues.toml").write_text(VENUES)
+    path = folder / f"{name}.toml"
+    path.write_text(textwrap.dedent(f"""\
+        name = "{name}"
+        [network]
+        file = "net/tiny.net.xml"
+        venues = "net/venues.toml"
+        [simulation]
+        begin = "21:30"
+        end = "23:30"
+        seed = 7
+        """) + textwrap.dedent(demand_toml))
+    return path
+
+
+EVENT = """\
+[demand]
+interval = 900
+[demand.event]
+venue = "lumen_field"
+attendance = 2000
+car_share = 0.5
+occupancy = 2.5
+end = "22:00"
+[demand.background]
+trips_per_hour = 300
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("tiny")
+
+
+@pytest.fixture(scope="module")
+def built(tiny):
+    scenario = load_scenario(write_scenario(tiny, EVENT))
+    return scenario, demand.build_demand(scenario, tiny / "out", seed=3)
+
+
+# --------------------------------------------------------------------------- profile
+
+def test_profile_sums_to_one_and_peaks_after_the_end():
+    prof = demand.DepartureProfile(end=22 * 3600.0)
+    lo, hi = prof.support
+    bounds = np.arange(lo, hi + 1, 60.0)
+    shares = prof.shares(bounds)
+    assert shares.sum() == pytest.approx(1.0, abs=1e-12)
+    assert prof.cdf(prof.end) == pytest.approx(0.05)
+    peak = bounds[np.argmax(shares[bounds[:-1] >= prof.end]) + np.sum(bounds[:-1] < prof.end)]
+    assert 15 * 60 <= peak - prof.end <= 20 * 60
+    assert prof.cdf(prof.end + 3600) > 0.95
+    assert prof.cdf(prof.end + prof.tail) == pytest.approx(1.0)
+    assert prof.cdf(lo - 1) == 0.0
+
+
+def test_profile_interval_shares_on_a_coarse_grid_still_sum_to_one():
+    prof = demand.DepartureProfile(end=79200.0, early=0.1, mode=900, shape=2.5, tail=3600)
+    shares = prof.shares(demand._bounds(*prof.support, 77400.0, 900.0))
+    assert shares.sum() == pytest.approx(1.0, abs=1e-12)
+    assert shares[:2].sum() == pytest.approx(0.1)
+
+
+def test_profile_quantile_inverts_cdf():
+    prof = demand.DepartureProfile(end=0.0)
+    t = np.array([-900.0, 0.0, 600.0, 1800.0, 4000.0])
+    assert prof.quantile(prof.cdf(t)) == pytest.approx(t, abs=0.2)
+
+
+# --------------------------------------------------------------------------- gravity
+
+def test_gravity_shares_sum_to_one_and_split_north_south():
+    places = demand.load_places()
+    assert len(places) >= 40
+    dest = demand.gravity_destinations(places, *LUMEN, beta=0.04)
+    assert dest["share"].sum() == pytest.approx(1.0)
+    splits = demand.direction_splits(dest)
+    assert sum(splits.values()) == pytest.approx(1.0)
+    assert 0.3 < splits["N"] < 0.6 and 0.3 < splits["S"] < 0.5
+    assert 0.05 < splits["E"] < 0.3
+    # stronger decay keeps trips closer
+    near = demand.gravity_destinations(places, *LUMEN, beta=0.2)
+    assert (near["share"] * near["distance_km"]).sum() < (dest["share"] * dest["distance_km"]).sum()
+
+
+def test_largest_remainder_keeps_total_and_bounds():
+    v = np.array([0.4, 1.6, 2.5, 0.0, 5.5])
+    r = demand.largest_remainder(v, 10)
+    assert r.sum() == 10
+    assert np.all(np.abs(r - v) < 1)
+    caps = [300, 200, 7]
+    for n in range(0, 508):
+        alloc = demand.largest_remainder(caps, n)
+        assert alloc.sum() == n and np.all(alloc <= caps)
+
+
+# --------------------------------------------------------------------------- build
+
+def test_build_writes_files_and_conserves_vehicles_per_interval(built):
+    scenario, result = built
+    for name in ("od", "tazrel", "taz", "zones", "trips", "routes", "vehicles"):
+        assert result.files[name].is_file(), name
+    assert result.routes == [result.files["routes"]]
+    od = pd.read_csv(result.files["od"])
+    veh = pd.read_csv(result.files["vehicles"])
+    assert set(od["kind"]) == {"event", "background"}
+    for (kind, begin), grp in od.groupby(["kind", "begin"]):
+        n = ((veh["kind"] == kind) & (veh["depart"] >= begin)
+             & (veh["depart"] < grp["end"].iloc[0])).sum()
+        assert n == math.floor(grp["trips"].sum() + 0.5), (kind, begin)
+    assert result.vehicles["event"] == 400 == (veh["kind"] == "event").sum()
+    assert result.unrouted == 0
+    # every trip of the routes file was routed, with its type and id prefix
+    root = ET.parse(result.files["routes"]).getroot()
+    vtypes = {v.get("id") for v in root.iter("vType")}
+    assert {"event", "background"} <= vtypes
+    vehicles = list(root.iter("vehicle"))
+    assert len(vehicles) == len(veh)
+    assert all(v.get("id").startswith({"event": "ev_", "background": "bg_"}[v.get("type")])
+               for v in vehicles)
+
+
+def test_event_trips_leave_from_lots_within_capacity(built):
+    scenario, result = built
+    veh = pd.read_csv(result.files["vehicles"])
+    ev = veh[veh["kind"] == "event"]
+    per_lot = ev["lot"].value_counts()
+    assert per_lot["lot_a"] == 240 and per_lot["lot_b"] == 160  # 400 cars, 3:2
+    assert set(ev.loc[ev["lot"] == "lot_a", "from"]) == {"lotA_out"}
+    b = ev.loc[ev["lot"] == "lot_b", "from"].value_counts()
+    assert b["lotB_out1"] == b["lotB_out2"] == 80
+    bg = veh[veh["kind"] == "background"]
+    assert not set(bg["from"]) & {"lotA_out", "lotB_out1", "lotB_out2"}
+    # destinations of event trips are the gravity zones
+    assert result.splits and sum(result.splits.values()) == pytest.approx(1.0)
+
+
+def test_same_seed_same_routes_other_seed_other_routes(tiny, built):
+    scenario, result = built
+    again = demand.build_demand(scenario, tiny / "again", seed=3)
+    assert again.files["routes"].read_bytes() == result.files["routes"].read_bytes()
+    other = demand.build_demand(scenario, tiny / "other", seed=4)
+    assert other.files["routes"].read_bytes() != result.files["routes"].read_bytes()
+
+
+def test_lot_overflow_names_the_key(tiny):
+    path = write_scenario(tiny, EVENT.replace("attendance = 2000", "attendance = 5000"),
+                          name="overflow")
+    with pytest.raises(ScenarioError, match=r"demand\.event\.attendance: .*1000 cars.*hold 500"):
+        demand.check_demand(load_scenario(path))
+
+
+def test_lot_override_closes_a_lot(tiny):
+    path = write_scenario(tiny, EVENT.replace('end = "22:00"',
+                                              'end = "22:00"\nlots = { lot_b = 0 }'),
+                          name="closed")
+    with pytest.raises(ScenarioError, match="hold 300"):
+        demand.check_demand(load_scenario(path))
+    ok = write_scenario(tiny, EVENT.replace('end = "22:00"', 'end = "22:00"\n'
+                                            'attendance_ignored = 1'), name="typo")
+    with pytest.raises(ScenarioError, match="did you mean"):
+        demand.check_demand(load_scenario(ok))
+
+
+@pytest.mark.parametrize("change, message", [
+    ('venue = "lumen_field"', r"demand\.event\.venue: unknown venue 'nowhere'"),
+    ("attendance = 2000", r"demand\.event\.attendance: must be > 0"),
+    ("occupancy = 2.5", r"demand\.event\.occupancy: must be >= 1"),
+    ("car_share = 0.5", r"demand\.event\.car_share: must be between 0 and 1"),
+    ('end = "22:00"', r"demand\.event\.end: expected a time"),
+])
+def test_bad_event_keys_are_named(tiny, change, message):
+    bad = {
+        'venue = "lumen_field"': 'venue = "nowhere"',
+        "attendance = 2000": "attendance = -5",
+        "occupancy = 2.5": "occupancy = 0.5",
+        "car_share = 0.5": "car_share = 1.5",
+        'end = "22:00"': 'end = "late"',
+    }[change]
+    path = write_scenario(tiny, EVENT.replace(change, bad), name="bad")
+    with pytest.raises(ScenarioError, match=message):
+        demand.check_demand(load_scenario(path))
+
+
+def test_all_problems_reported_together(tiny):
+    text = EVENT.replace("attendance = 2000", "attendance = 0").replace(
+        "occupancy = 2.5", "occupancy = 0").replace("trips_per_hour = 300", "scale = -1")
+    path = write_scenario(tiny, text + "[demand.event.profile]\nshape = 1\n", name="many")
+    with pytest.raises(ScenarioError) as info:
+        demand.check_demand(load_scenario(path))
+    msg = str(info.value)
+    for key in ("demand.event.attendance", "demand.event.occupancy",
+                "demand.background.scale", "demand.event.profile.shape"):
+        assert key in msg
+
+
+def test_nothing_to_build_is_an_error(tiny):
+    path = write_scenario(tiny, "[demand]\n", name="empty")
+    with pytest.raises(ScenarioError, match="nothing to build"):
+        demand.check_demand(load_scenario(path))
+
+
+def test_user_destinations_replace_gravity(tiny):
+    from egress.zones import cell_of
+
+    table = tiny / "dest.csv"
+    table.write_text("lon,lat,share\n-122.20,47.61,3\n-122.44,47.25,1\n")
+    path = write_scenario(tiny, EVENT.replace("[demand.event]",
+                                              'destinations = "dest.csv"\n[demand.event]'),
+                          name="dest")
+    built = demand.build_od(load_scenario(path))
+    ev = built.od[built.od["kind"] == "event"]
+    per_dest = ev.groupby("destination")["trips"].sum()
+    assert per_dest[cell_of(-122.20, 47.61)] == pytest.approx(300)
+    assert per_dest[cell_of(-122.44, 47.25)] == pytest.approx(100)
+
+
+def test_normal_evening_background_only_with_through_traffic(tiny):
+    path = write_scenario(tiny, "[demand]\n[demand.background]\ntrips_per_hour = 400\n",
+                          name="normal")
+    built = demand.build_od(load_scenario(path))
+    od = built.od
+    assert set(od["kind"]) == {"background"}
+    # 21:30-22:00 at factor 1.0, 22:00-23:00 at 0.79, 23:00-23:30 at 0.53
+    assert od["trips"].sum() == pytest.approx(400 * (0.5 + 0.79 + 0.5 * 0.53))
+    kind = built.zones.table.set_index("token")["kind"]
+    ext = (od["origin"].map(kind) == "external") & (od["destination"].map(kind) == "external")
+    through = od[ext]
+    assert through["trips"].sum() / od["trips"].sum() == pytest.approx(0.75)
+
+
+# --------------------------------------------------------------------------- SODO
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_small_event_on_sodo_builds_and_simulates(tmp_path):
+    """Build the small-event demand on the SODO network and run SUMO on it.
+
+    The window is cut to 21:30-22:40 (the departure peak) to keep the test
+    short; every loaded vehicle must arrive or be reported unfinished, and
+    teleports stay under 1 % of the inserted vehicles.
+    """
+    from egress.simulation import simulate
+
+    if not (ROOT / "networks" / "sodo" / "sodo.net.xml").is_file():
+        pytest.skip("SODO network not built")
+    scenario = load_scenario(ROOT / "scenarios" / "sodo-small-event.toml")
+    scenario = scenario.with_simulation(end=22 * 3600 + 40 * 60)
+    result = simulate(scenario, tmp_path, progress=False)
+    routes = tmp_path / "demand" / "routes.rou.xml"
+    departs = [float(v.get("depart")) for v in ET.parse(routes).getroot().iter("vehicle")]
+    s = result.summary
+    # SUMO reads routes ahead of time, so a few vehicles due after the end are loaded too
+    due = sum(d < scenario.simulation.end for d in departs)
+    assert due <= s["loaded"] <= sum(d < scenario.simulation.end + 200 for d in departs)
+    assert s["inserted"] + s["waiting"] == pytest.approx(due, rel=0.001)
+    # every inserted vehicle is in the trip table, finished or not
+    assert len(result.trips) == s["inserted"]
+    assert s["arrived"] + s["running"] == pytest.approx(s["inserted"], abs=s["teleports"] + 1)
+    assert s["teleport_share"] < 0.01, s
