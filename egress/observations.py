@@ -1,0 +1,713 @@
+"""Observed segment speeds, counts and travel times, and their simulated twins.
+
+Table format
+------------
+A CSV (``.csv``) or Parquet (``.parquet``) file, one row per segment and
+interval. Columns (only ``begin``, ``end``, a segment and one value are
+required):
+
+``segment``
+    A label for the segment (optional; default the edge ids).
+``edges``
+    One SUMO edge id, or several consecutive edge ids separated by spaces,
+    in driving order.
+``start_lon, start_lat, end_lon, end_lat``
+    Instead of ``edges``: the segment's start and end in WGS84, as
+    probe-speed products (TMC or map-provider segments) give them. egress
+    map-matches them onto directed edges (see :func:`match_segment`).
+``begin, end``
+    The interval, seconds after midnight or ``"HH:MM[:SS]"``. It must lie in
+    the simulation window and, for the simulated value to be aggregated
+    exactly like the observation, start and end on the edge-statistics grid
+    (``simulation.begin + k × simulation.edgedata_period``).
+``speed``
+    Space-mean speed over the segment, km/h.
+``count``
+    Vehicles entering the segment's first edge in the interval.
+``travel_time``
+    Seconds to traverse the whole segment.
+``speed_sd, count_sd, travel_time_sd``
+    Optional standard deviations (same units). Defaults: 5 km/h;
+    ``max(5, 0.1 × count)`` vehicles; ``max(10 s, 0.1 × travel_time)``.
+``weight``
+    Optional extra weight (>= 0, default 1) of the row in the objective.
+
+Simulated values (:func:`simulated_values`) are aggregated exactly like the
+observations from SUMO's edgeData:
+
+* speed = Σ sampledSeconds·speed / Σ sampledSeconds over the segment's
+  edges and the edgeData intervals inside the observation interval (the
+  space-mean speed: vehicle-metres over vehicle-seconds), in km/h. A segment
+  that no vehicle was on in the interval gets its **free-flow speed**, the
+  length-weighted harmonic mean of its edges' speed limits.
+* count = ``entered + departed`` of the segment's first edge, summed over the
+  interval.
+* travel time = Σ over edges of ``length / speed``, each edge's speed
+  aggregated as above (its speed limit when no vehicle was on it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._schema import parse_time
+from .errors import InputError, MissingFileError, Problems
+
+log = logging.getLogger(__name__)
+
+#: Observed quantities and their units.
+KINDS = {"speed": "km/h", "count": "veh", "travel_time": "s"}
+
+#: Columns of a clean observations table (:attr:`Observations.table`).
+COLUMNS = ["segment", "edges", "begin", "end", "speed", "count", "travel_time",
+           "speed_sd", "count_sd", "travel_time_sd", "weight", "length", "free_speed"]
+
+_COORDS = ["start_lon", "start_lat", "end_lon", "end_lat"]
+_KNOWN = {"segment", "edges", "begin", "end", *KINDS, *(f"{k}_sd" for k in KINDS), "weight",
+          *_COORDS}
+
+#: Map matching: search radius (m) around a segment end, and the largest
+#: angle (degrees) between an edge's heading and the start-to-end bearing.
+MATCH_RADIUS = 60.0
+MATCH_ANGLE = 60.0
+
+#: Problems listed in one error at most; the rest are counted.
+MAX_PROBLEMS = 50
+
+
+def default_sd(kind: str, value: np.ndarray) -> np.ndarray:
+    """Standard deviation used when a row gives none (see the module docstring)."""
+    value = np.asarray(value, dtype=float)
+    if kind == "speed":
+        return np.full(value.shape, 5.0)
+    if kind == "count":
+        return np.maximum(5.0, 0.1 * value)
+    return np.maximum(10.0, 0.1 * value)
+
+
+@dataclass
+class Observations:
+    """A validated observations table.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        Columns :data:`COLUMNS`: ``edges`` a tuple of edge ids, times in s,
+        ``speed`` km/h, ``count`` veh, ``travel_time`` s (NaN where not
+        observed), standard deviations filled with their defaults, ``length``
+        (m) and ``free_speed`` (km/h) of the segment.
+    source : str
+    matches : pandas.DataFrame
+        One row per coordinate-given row: ``row, segment, edges, offset_m``
+        (distance of the ends from the matched edges).
+    """
+
+    table: pd.DataFrame
+    source: str = "observations"
+    matches: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def values(self, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Indices of the rows observing `kind`, their values and weights (w / sd²)."""
+        t = self.table
+        idx = np.flatnonzero(t[kind].notna().to_numpy())
+        val = t[kind].to_numpy(dtype=float)[idx]
+        sd = t[f"{kind}_sd"].to_numpy(dtype=float)[idx]
+        w = t["weight"].to_numpy(dtype=float)[idx] / sd ** 2
+        return idx, val, w
+
+    @property
+    def n_values(self) -> int:
+        """Number of observed values (speeds + counts + travel times)."""
+        return int(sum(self.table[k].notna().sum() for k in KINDS))
+
+
+# --------------------------------------------------------------------------- map matching
+
+def _heading(shape: list, offset: float) -> float:
+    """Heading (radians, math convention) of a polyline at `offset` metres."""
+    run = 0.0
+    for (x1, y1), (x2, y2) in zip(shape[:-1], shape[1:], strict=True):
+        seg = math.hypot(x2 - x1, y2 - y1)
+        if run + seg >= offset or (x2, y2) == tuple(shape[-1]):
+            return math.atan2(y2 - y1, x2 - x1)
+        run += seg
+    (x1, y1), (x2, y2) = shape[-2], shape[-1]
+    return math.atan2(y2 - y1, x2 - x1)
+
+
+def _candidates(net, x: float, y: float, bearing: float, radius: float, angle: float):
+    from sumolib.geomhelper import polygonOffsetAndDistanceToPoint
+
+    out = []
+    for edge, dist in net.getNeighboringEdges(x, y, radius, includeJunctions=False):
+        if edge.getFunction() == "internal" or not edge.allows("passenger"):
+            continue
+        shape = [tuple(p[:2]) for p in edge.getShape()]
+        offset, _ = polygonOffsetAndDistanceToPoint((x, y), shape)
+        diff = abs((_heading(shape, max(offset, 0.0)) - bearing + math.pi) % (2 * math.pi)
+                   - math.pi)
+        if math.degrees(diff) <= angle:
+            out.append((dist, edge, max(offset, 0.0)))
+    out.sort(key=lambda c: (c[0], c[1].getID()))
+    return out[:4]
+
+
+def match_segment(net, start: tuple[float, float], end: tuple[float, float], *,
+                  radius: float = MATCH_RADIUS, angle: float = MATCH_ANGLE
+                  ) -> tuple[tuple[str, ...], float] | str:
+    """Map-match a segment given by WGS84 start and end points onto directed edges.
+
+    Candidate edges lie within `radius` of each end (sumolib's
+    ``getNeighboringEdges``, fast with ``rtree``) and head within `angle` of
+    the start-to-end bearing, so the two carriageways of a road are told
+    apart. Among up to 4 × 4 candidate pairs the one minimising ``d_start +
+    d_end + |driven length - straight length|`` wins, the driven length
+    being that of the shortest car path between the two points.
+
+    Parameters
+    ----------
+    net : sumolib.net.Net
+        A network with a geo projection.
+    start, end : (lon, lat)
+
+    Returns
+    -------
+    (edges, offset) or str
+        The edge ids in driving order and the larger end distance (m); or a
+        string saying why the segment cannot be matched.
+    """
+    try:
+        x1, y1 = net.convertLonLat2XY(*start)
+        x2, y2 = net.convertLonLat2XY(*end)
+    except Exception as exc:  # sumolib without pyproj or a network without projection
+        return f"cannot project lon/lat onto the network ({exc})"
+    straight = math.hypot(x2 - x1, y2 - y1)
+    if straight < 1.0:
+        return "start and end are the same point"
+    bearing = math.atan2(y2 - y1, x2 - x1)
+    first = _candidates(net, x1, y1, bearing, radius, angle)
+    last = _candidates(net, x2, y2, bearing, radius, angle)
+    if not first or not last:
+        where = "start" if not first else "end"
+        return (f"no edge within {radius:g} m of the {where} heading within {angle:g}° of "
+                "the segment's direction")
+    best = None
+    for d1, e1, o1 in first:
+        for d2, e2, o2 in last:
+            if e1 is e2:
+                if o2 < o1:
+                    continue
+                edges, driven = [e1], o2 - o1
+            else:
+                path, _ = net.getShortestPath(e1, e2, vClass="passenger")
+                if not path:
+                    continue
+                edges = path
+                driven = sum(e.getLength() for e in path) - o1 - (e2.getLength() - o2)
+            score = d1 + d2 + abs(driven - straight)
+            if best is None or score < best[0]:
+                best = (score, tuple(e.getID() for e in edges), max(d1, d2))
+    if best is None:
+        return "no car path between the edges near the start and the end"
+    return best[1], best[2]
+
+
+# --------------------------------------------------------------------------- reading
+
+def _read_table(path: Path) -> pd.DataFrame:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        raise InputError(str(path), "empty file; expected a header with begin, end, "
+                         "edges (or start_lon, start_lat, end_lon, end_lat) and speed, "
+                         "count or travel_time") from None
+    except Exception as exc:  # pandas / pyarrow parser errors
+        raise InputError(str(path), f"unreadable table ({type(exc).__name__}: {exc})") from None
+    raise InputError(str(path), "unknown observations file type; expected .csv or .parquet")
+
+
+def _blank(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or \
+        (isinstance(v, str) and v.strip() == "")
+
+
+def _number(v: Any) -> float | None:
+    if _blank(v) or isinstance(v, bool):
+        return None
+    try:
+        x = float(v.strip() if isinstance(v, str) else v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _time(v: Any) -> float | None:
+    if _blank(v):
+        return None
+    if isinstance(v, str):
+        try:
+            return float(v)
+        except ValueError:
+            try:
+                return parse_time(v)
+            except ValueError:
+                return None
+    return _number(v)
+
+
+def read_observations(path: str | Path, net, *, window: tuple[float, float] | None = None,
+                      period: float | None = None, grid_start: float | None = None
+                      ) -> Observations:
+    """Read and validate an observations file (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        ``.csv`` or ``.parquet``.
+    net : sumolib.net.Net or path
+        The network the segments refer to.
+    window : (begin, end), optional
+        The simulation window; intervals must lie inside it.
+    period : float, optional
+        The edge-statistics period; intervals must start and end on the grid
+        ``grid_start + k × period`` (default ``grid_start`` = window begin).
+
+    Returns
+    -------
+    Observations
+
+    Raises
+    ------
+    MissingFileError
+        If the file does not exist.
+    InputError
+        Naming the file and, for each problem, the line (CSV line number,
+        header = line 1) and column: unknown edge, non-consecutive segment,
+        unmatched coordinates, bad or inverted times, intervals outside the
+        window or off the grid, negative or non-numeric values, rows without
+        any value, duplicate segment and interval.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(path, "observations file")
+    df = _read_table(path)
+    return validate_observations(df, net, source=str(path), window=window, period=period,
+                                 grid_start=grid_start)
+
+
+def validate_observations(df: pd.DataFrame, net, *, source: str = "observations",
+                          window: tuple[float, float] | None = None,
+                          period: float | None = None, grid_start: float | None = None
+                          ) -> Observations:
+    """Validate an observations table already in memory; see :func:`read_observations`."""
+    from .network import read_net
+
+    if not hasattr(net, "getEdge"):
+        net = read_net(net)
+    problems = Problems(source)
+    df = df.copy()
+    df.columns = [str(c).strip() for c in df.columns]
+    has_edges = "edges" in df.columns
+    has_coords = all(c in df.columns for c in _COORDS)
+    if "begin" not in df.columns or "end" not in df.columns:
+        problems.add("missing column(s) " + ", ".join(c for c in ("begin", "end")
+                                                        if c not in df.columns))
+    if not has_edges and not has_coords:
+        problems.add("needs a column 'edges' or the columns " + ", ".join(_COORDS))
+    if not any(k in df.columns for k in KINDS):
+        problems.add("needs at least one of the columns " + ", ".join(KINDS))
+    for c in df.columns:
+        if c not in _KNOWN:
+            problems.add(f"unknown column {c!r}")
+    problems.raise_if_any(InputError)
+    if grid_start is None and window is not None:
+        grid_start = window[0]
+
+    succ: dict[str, set[str]] = {}
+
+    def successors(eid: str) -> set[str]:
+        if eid not in succ:
+            succ[eid] = {e.getID() for e, conns in net.getEdge(eid).getOutgoing().items()
+                         if any(c.getFromLane().allows("passenger")
+                                and c.getToLane().allows("passenger") for c in conns)}
+        return succ[eid]
+
+    rows, matches = [], []
+    seen: dict[tuple, str] = {}
+    for pos, rec in enumerate(df.to_dict("records")):
+        where = f"line {pos + 2}"
+        ok = True
+        edges: tuple[str, ...] = ()
+        raw = rec.get("edges") if has_edges else None
+        if not _blank(raw):
+            edges = tuple(str(raw).split())
+            unknown = [e for e in edges if not net.hasEdge(e)]
+            for e in unknown:
+                problems.add(f"{where}: edges: unknown edge {e!r}")
+            if unknown:
+                ok = False
+            else:
+                for a, b in zip(edges[:-1], edges[1:], strict=True):
+                    if b not in successors(a):
+                        problems.add(f"{where}: edges: not consecutive, no car connection "
+                                     f"from {a!r} to {b!r}")
+                        ok = False
+        elif has_coords:
+            pts = [_number(rec.get(c)) for c in _COORDS]
+            if any(p is None for p in pts):
+                bad = [c for c, p in zip(_COORDS, pts, strict=True) if p is None]
+                problems.add(f"{where}: no edges and no valid {', '.join(bad)}")
+                ok = False
+            else:
+                got = match_segment(net, (pts[0], pts[1]), (pts[2], pts[3]))
+                if isinstance(got, str):
+                    problems.add(f"{where}: cannot map-match segment "
+                                 f"({pts[0]:.6f},{pts[1]:.6f})->({pts[2]:.6f},{pts[3]:.6f}): "
+                                 f"{got}")
+                    ok = False
+                else:
+                    edges = got[0]
+                    matches.append({"row": pos + 2, "edges": " ".join(edges),
+                                    "offset_m": got[1]})
+        else:
+            problems.add(f"{where}: edges missing")
+            ok = False
+        b, e = _time(rec.get("begin")), _time(rec.get("end"))
+        for col, val in (("begin", b), ("end", e)):
+            if val is None:
+                problems.add(f"{where}: {col} {rec.get(col)!r} is not a time")
+                ok = False
+        if b is not None and e is not None:
+            if b >= e:
+                problems.add(f"{where}: interval {b:g}-{e:g} is inverted (begin must be < end)")
+                ok = False
+            elif window is not None and (b < window[0] or e > window[1]):
+                problems.add(f"{where}: interval {b:g}-{e:g} is outside the simulation window "
+                             f"{window[0]:g}-{window[1]:g}")
+                ok = False
+            elif period is not None and grid_start is not None:
+                off = [(t - grid_start) / period for t in (b, e)]
+                if any(abs(o - round(o)) > 1e-6 for o in off):
+                    problems.add(f"{where}: interval {b:g}-{e:g} is not on the edge-statistics "
+                                 f"grid ({grid_start:g} + k × {period:g} s)")
+                    ok = False
+        values = {}
+        for kind in KINDS:
+            v = rec.get(kind)
+            if _blank(v):
+                values[kind] = math.nan
+                continue
+            x = _number(v)
+            if x is None:
+                problems.add(f"{where}: {kind} {v!r} is not a number")
+                ok = False
+            elif x < 0 or (kind != "count" and x == 0):
+                problems.add(f"{where}: {kind} {v!r} must be "
+                             f"{'>= 0' if kind == 'count' else '> 0'}")
+                ok = False
+            values[kind] = x if x is not None else math.nan
+        if all(math.isnan(v) for v in values.values()) and ok:
+            problems.add(f"{where}: no value; give speed, count or travel_time")
+            ok = False
+        extras = {}
+        for col, default in (("speed_sd", None), ("count_sd", None), ("travel_time_sd", None),
+                             ("weight", 1.0)):
+            v = rec.get(col)
+            if _blank(v):
+                extras[col] = default if default is not None else math.nan
+                continue
+            x = _number(v)
+            if x is None or x < 0 or (col != "weight" and x == 0):
+                problems.add(f"{where}: {col} {v!r} must be a number "
+                             f"{'>= 0' if col == 'weight' else '> 0'}")
+                ok = False
+                x = math.nan
+            extras[col] = x
+        if not ok:
+            continue
+        key = (edges, b, e)
+        if key in seen:
+            problems.add(f"{where}: duplicate of {seen[key]} (segment {' '.join(edges)}, "
+                         f"interval {b:g}-{e:g})")
+            continue
+        seen[key] = where
+        label = rec.get("segment")
+        lengths = [net.getEdge(x).getLength() for x in edges]
+        limits = [net.getEdge(x).getSpeed() for x in edges]
+        length = float(sum(lengths))
+        free = length / sum(L / v for L, v in zip(lengths, limits, strict=True)) * 3.6
+        rows.append({"segment": str(label).strip() if not _blank(label) else " ".join(edges),
+                     "edges": edges, "begin": b, "end": e, **values, **extras,
+                     "length": length, "free_speed": free})
+    if len(problems.items) > MAX_PROBLEMS:
+        extra = len(problems.items) - MAX_PROBLEMS
+        problems.items = problems.items[:MAX_PROBLEMS] + [f"... and {extra} more problems"]
+    problems.raise_if_any(InputError)
+    if not rows:
+        raise InputError(source, "no observations")
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    for kind in KINDS:
+        sd = table[f"{kind}_sd"].to_numpy(dtype=float).copy()
+        miss = np.isnan(sd)
+        sd[miss] = default_sd(kind, table[kind].to_numpy(dtype=float))[miss]
+        table[f"{kind}_sd"] = sd
+    table = table.sort_values(["begin", "segment"], kind="stable").reset_index(drop=True)
+    m = pd.DataFrame(matches, columns=["row", "edges", "offset_m"])
+    if len(m):
+        log.info("%s: map-matched %d coordinate segments", source, len(m))
+    return Observations(table, source, m)
+
+
+def write_observations(obs: Observations | pd.DataFrame, path: str | Path) -> Path:
+    """Write observations as CSV or Parquet (by suffix), edges space-separated."""
+    table = obs.table if isinstance(obs, Observations) else obs
+    out = table.drop(columns=[c for c in ("length", "free_speed") if c in table.columns]).copy()
+    out["edges"] = [" ".join(e) if isinstance(e, tuple | list) else e for e in out["edges"]]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".csv":
+        out.to_csv(path, index=False)
+    else:
+        out.to_parquet(path, index=False)
+    return path
+
+
+# --------------------------------------------------------------------------- simulated values
+
+def simulated_values(edges: pd.DataFrame, obs: Observations, net) -> pd.DataFrame:
+    """Aggregate SUMO edgeData like the observations (see the module docstring).
+
+    Parameters
+    ----------
+    edges : pandas.DataFrame
+        From :func:`egress.outputs.read_edgedata`.
+    obs : Observations
+    net : sumolib.net.Net
+        For edge lengths and speed limits.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per observation row (same order): ``speed`` (km/h),
+        ``count`` (veh), ``travel_time`` (s), ``sampled_seconds``.
+    """
+    t = obs.table
+    # Explode observations to (row, edge, position) and join edge-intervals inside them.
+    rec = [(i, e, k) for i, es in enumerate(t["edges"]) for k, e in enumerate(es)]
+    ex = pd.DataFrame(rec, columns=["row", "edge", "pos"])
+    ex["obegin"] = t["begin"].to_numpy()[ex["row"]]
+    ex["oend"] = t["end"].to_numpy()[ex["row"]]
+    ed = edges[["begin", "end", "edge", "sampled_seconds", "speed", "entered", "departed"]]
+    j = ex.merge(ed, on="edge", how="left")
+    inside = (j["begin"] >= j["obegin"] - 1e-6) & (j["end"] <= j["oend"] + 1e-6)
+    j = j.loc[inside].copy()
+    ss = j["sampled_seconds"].fillna(0.0).to_numpy()
+    sp = np.nan_to_num(j["speed"].to_numpy(dtype=float))
+    j["vm"] = ss * sp
+    j["ss"] = ss
+    j["cnt"] = j["entered"].fillna(0.0) + j["departed"].fillna(0.0)
+    per_edge = j.groupby(["row", "pos"], sort=True)[["vm", "ss"]].sum()
+    # per-(row, edge) speed for travel times; unsampled edges at their limit
+    pe = ex.set_index(["row", "pos"]).join(per_edge, how="left").fillna({"vm": 0.0, "ss": 0.0})
+    limit = np.array([net.getEdge(e).getSpeed() for e in pe["edge"]])
+    length = np.array([net.getEdge(e).getLength() for e in pe["edge"]])
+    v_edge = np.where(pe["ss"].to_numpy() > 0,
+                      pe["vm"].to_numpy() / np.maximum(pe["ss"].to_numpy(), 1e-12), limit)
+    v_edge = np.maximum(v_edge, 0.1)
+    pe["tt"] = length / v_edge
+    rows = pe.index.get_level_values("row")
+    tt = pd.Series(pe["tt"].to_numpy()).groupby(rows).sum()
+    tot = per_edge.groupby(level="row")[["vm", "ss"]].sum()
+    n = len(t)
+    vm = np.zeros(n)
+    ssum = np.zeros(n)
+    vm[tot.index.to_numpy()] = tot["vm"].to_numpy()
+    ssum[tot.index.to_numpy()] = tot["ss"].to_numpy()
+    speed = np.where(ssum > 0, vm / np.maximum(ssum, 1e-12) * 3.6, t["free_speed"].to_numpy())
+    first = j.loc[j["pos"] == 0].groupby("row")["cnt"].sum()
+    count = np.zeros(n)
+    count[first.index.to_numpy()] = first.to_numpy()
+    travel = np.zeros(n)
+    travel[tt.index.to_numpy()] = tt.to_numpy()
+    return pd.DataFrame({"speed": speed, "count": count, "travel_time": travel,
+                         "sampled_seconds": ssum})
+
+
+# --------------------------------------------------------------------------- synthetic truth
+
+#: Measurement noise of synthetic observations: speed sd (km/h); count sd
+#: ``max(COUNT_SD_MIN, COUNT_SD_SHARE × count)``; travel-time sd as a share.
+SPEED_SD = 3.0
+COUNT_SD_MIN, COUNT_SD_SHARE = 2.0, 0.05
+TRAVEL_TIME_SD_SHARE = 0.05
+#: Prior perturbation: each OD row × (1 ± U(lo, hi)), the sign drawn per (kind, interval).
+PERTURBATION = (0.3, 0.5)
+
+
+def perturb_od(od: pd.DataFrame, seed: int, bounds: tuple[float, float] = PERTURBATION
+               ) -> pd.DataFrame:
+    """A prior OD from a true one: every row is scaled by ``1 + σ_g u``, with
+    ``u ~ U(lo, hi)`` per row and a sign ``σ_g = ±1`` per (kind, interval) group,
+    so each interval's demand of each kind is 30-50 % too high or too low."""
+    rng = np.random.default_rng([seed, 7])
+    keys = ["kind", "begin"] if "kind" in od.columns else ["begin"]
+    groups = od.groupby(keys, sort=True).ngroup().to_numpy()
+    sign = rng.choice(np.array([-1.0, 1.0]), size=groups.max() + 1 if len(od) else 0)
+    u = rng.uniform(bounds[0], bounds[1], size=len(od))
+    return od.assign(trips=od["trips"].to_numpy(dtype=float) * (1.0 + sign[groups] * u))
+
+
+def _choose_segments(net, edges: pd.DataFrame, lot_exits, n: int) -> list[str]:
+    """Busiest car edges (>= 80 m, not lot exits), at most `n`."""
+    tot = edges.groupby("edge")[["entered", "sampled_seconds"]].sum()
+    tot = tot.loc[tot["entered"] >= 30]
+    keep = []
+    for eid in tot.sort_values(["entered"], ascending=False).index:
+        e = net.getEdge(eid)
+        if eid in lot_exits or e.getFunction() == "internal" or e.getLength() < 80:
+            continue
+        keep.append(eid)
+        if len(keep) >= n:
+            break
+    return sorted(keep)
+
+
+def observe(scenario, out: str | Path, *, seed: int = 1, od: pd.DataFrame | None = None,
+            interval: float = 900.0, n_segments: int = 60, meso: bool = True,
+            coordinates: int = 5) -> dict[str, Path]:
+    """Write synthetic observations of a scenario's "true" OD, and a perturbed prior.
+
+    The true OD (the scenario's own, or `od`) is simulated with `seed`; the
+    busiest `n_segments` edges become segments observed every `interval`
+    seconds where a vehicle was on them: speeds with N(0, 3 km/h) noise on
+    all, counts with N(0, max(2, 5 %)) noise on every third segment, travel
+    times with 5 % noise on pairs of consecutive observed edges. The first
+    `coordinates` speed segments are written with WGS84 start/end points
+    instead of edge ids (map-matched when read). The prior is
+    :func:`perturb_od` of the truth.
+
+    Returns
+    -------
+    dict
+        Paths: ``observations`` (CSV), ``truth`` and ``prior`` (OD CSV with
+        ``kind``), ``info`` (JSON: seed, noise, noise floor).
+    """
+    import json
+
+    from .calibration import run_od, scenario_problem
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    problem = scenario_problem(scenario, meso=meso, seed=seed)
+    if od is not None:
+        problem.prior = od.reset_index(drop=True)
+    sim = problem.scenario.simulation
+    if interval % sim.edgedata_period:
+        raise InputError("observe", f"interval {interval:g} must be a multiple of the "
+                         f"edgeData period {sim.edgedata_period:g}")
+    edges, _, info = run_od(problem, problem.x0, out / "truth-run")
+    net = problem.net
+    segs = _choose_segments(net, edges, set(problem.lot_exits), n_segments)
+    bounds = np.arange(sim.begin, sim.end - 1e-9, interval)
+    rows = []
+    for k, eid in enumerate(segs):
+        for b in bounds:
+            rows.append({"segment": eid, "edges": (eid,), "begin": b,
+                         "end": min(b + interval, sim.end), "detector": k % 3 == 0})
+    pairs = []
+    for eid in segs:
+        nxt = [o.getID() for o, conns in net.getEdge(eid).getOutgoing().items()
+               if o.getID() in segs and any(c.getFromLane().allows("passenger")
+                                            and c.getToLane().allows("passenger")
+                                            for c in conns)]
+        if nxt:
+            pairs.append((eid, sorted(nxt)[0]))
+    for a, b2 in pairs[:10]:
+        for b in bounds:
+            rows.append({"segment": f"{a}+{b2}", "edges": (a, b2), "begin": b,
+                         "end": min(b + interval, sim.end), "detector": False})
+    table = pd.DataFrame(rows)
+    for kind in KINDS:
+        table[kind] = 1.0
+    lengths = {e: net.getEdge(e).getLength() for es in table["edges"] for e in es}
+    table["length"] = [sum(lengths[e] for e in es) for es in table["edges"]]
+    table["free_speed"] = [sum(lengths[e] for e in es)
+                           / sum(lengths[e] / net.getEdge(e).getSpeed() for e in es) * 3.6
+                           for es in table["edges"]]
+    truth = simulated_values(edges, Observations(table), net)
+    rng = np.random.default_rng([seed, 11])
+    single = table["edges"].map(len).to_numpy() == 1
+    seen = truth["sampled_seconds"].to_numpy() > 0
+    sp = truth["speed"].to_numpy() + rng.normal(0.0, SPEED_SD, len(table))
+    table["speed"] = np.where(single & seen, np.maximum(sp, 2.0), np.nan)
+    csd = np.maximum(COUNT_SD_MIN, COUNT_SD_SHARE * truth["count"].to_numpy())
+    cnt = np.round(truth["count"].to_numpy() + rng.normal(0.0, 1.0, len(table)) * csd)
+    table["count"] = np.where(single & table["detector"].to_numpy(), np.maximum(cnt, 0), np.nan)
+    tt = truth["travel_time"].to_numpy() * (1 + rng.normal(0, TRAVEL_TIME_SD_SHARE, len(table)))
+    table["travel_time"] = np.where(~single & seen, tt, np.nan)
+    table["speed_sd"] = np.where(table["speed"].notna(), SPEED_SD, np.nan)
+    table["count_sd"] = np.where(table["count"].notna(), csd, np.nan)
+    table["travel_time_sd"] = np.where(table["travel_time"].notna(),
+                                       TRAVEL_TIME_SD_SHARE * truth["travel_time"].to_numpy(),
+                                       np.nan)
+    table = table.loc[table[list(KINDS)].notna().any(axis=1)].reset_index(drop=True)
+    table["weight"] = 1.0
+    csv = table.drop(columns=["detector", "length", "free_speed"]).copy()
+    csv["edges"] = [" ".join(e) for e in csv["edges"]]
+    for c in _COORDS:
+        csv[c] = np.nan
+    coord_segs = [e for e in segs if net.getEdge(e).getLength() >= 150][:coordinates]
+    for eid in coord_segs:
+        shape = net.getEdge(eid).getShape()
+        from sumolib.geomhelper import positionAtShapeOffset
+
+        length = net.getEdge(eid).getLength()
+        p1 = positionAtShapeOffset(shape, 0.2 * length)
+        p2 = positionAtShapeOffset(shape, 0.8 * length)
+        ll1, ll2 = net.convertXY2LonLat(*p1[:2]), net.convertXY2LonLat(*p2[:2])
+        got = match_segment(net, ll1, ll2)
+        if isinstance(got, str) or got[0] != (eid,):
+            continue
+        sel = csv["edges"] == eid
+        csv.loc[sel, "edges"] = ""
+        csv.loc[sel, _COORDS] = [ll1[0], ll1[1], ll2[0], ll2[1]]
+    files = {"observations": out / "observations.csv", "truth": out / "truth.od.csv",
+             "prior": out / "prior.od.csv", "info": out / "observe.json"}
+    csv.to_csv(files["observations"], index=False, float_format="%.7g")
+    problem.prior.to_csv(files["truth"], index=False)
+    perturb_od(problem.prior, seed).to_csv(files["prior"], index=False)
+    obs = read_observations(files["observations"], net, window=(sim.begin, sim.end),
+                            period=sim.edgedata_period, grid_start=sim.begin)
+    back = simulated_values(edges, obs, net)
+    from .calibration import fit_metrics
+
+    floor = fit_metrics(obs, back)
+    files["info"].write_text(json.dumps({
+        "synthetic": True, "seed": seed, "mode": sim.mode, "interval": interval,
+        "segments": len(segs), "values": obs.n_values, "speed_sd_kmh": SPEED_SD,
+        "count_sd": f"max({COUNT_SD_MIN}, {COUNT_SD_SHARE} x count)",
+        "travel_time_sd": f"{TRAVEL_TIME_SD_SHARE} x travel time",
+        "perturbation": list(PERTURBATION), "truth_run": info,
+        "noise_floor": floor}, indent=1) + "\n")
+    for name in ("vehroutes.xml", "tripinfo.xml", "routes.rou.xml", "trips.xml"):
+        (out / "truth-run" / name).unlink(missing_ok=True)
+    return files
+
+
+__all__ = ["COLUMNS", "KINDS", "Observations", "default_sd", "match_segment", "observe",
+           "perturb_od", "read_observations", "simulated_values", "validate_observations",
+           "write_observations"]

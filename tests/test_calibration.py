@@ -1,0 +1,216 @@
+"""Calibration: objective, statistics, metamodel gradient, SPSA, recovery, resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import write_file, write_plain_net
+from scipy import sparse
+
+from egress.calibration import (
+    Problem,
+    TazZones,
+    calibrate,
+    fit_metrics,
+    geh,
+    run_od,
+    setup_plain,
+)
+from egress.cli import main
+from egress.errors import InputError
+from egress.metamodel import Metamodel, SpeedFlow, Targets
+from egress.network import read_net
+from egress.observations import Observations, simulated_values, write_observations
+from egress.scenario import Scenario, Simulation
+from egress.spsa import spsa
+
+# --------------------------------------------------------------------------- unit
+
+def _obs(rows: list[dict]) -> Observations:
+    t = pd.DataFrame(rows)
+    for k in ("speed", "count", "travel_time"):
+        t[k] = t.get(k, np.nan)
+        t[f"{k}_sd"] = t[f"{k}_sd"].fillna(1.0) if f"{k}_sd" in t else 1.0
+    t["weight"] = t.get("weight", 1.0)
+    t["edges"] = [("e",)] * len(t)
+    t["length"] = 1000.0
+    t["free_speed"] = 50.0
+    return Observations(t)
+
+
+def test_objective_and_statistics_by_hand():
+    obs = _obs([{"begin": 0, "end": 900, "speed": 40.0, "count": 100.0, "speed_sd": 2.0},
+                {"begin": 0, "end": 900, "speed": 20.0, "count": 10.0}])
+    sim = pd.DataFrame({"speed": [44.0, 19.0], "count": [150.0, 10.0],
+                        "travel_time": [0.0, 0.0]})
+    t = Targets.from_observations(obs, prior=np.array([10.0, 0.5]), regularization=0.5)
+    x = np.array([15.0, 0.5])
+    # (4/2)² + (-1)² + 50² + 0² over 4 values, plus 0.5 · mean((5/10)², 0)
+    expected = (4.0 + 1.0 + 2500.0 + 0.0) / 4 + 0.5 * (0.25 + 0.0) / 2
+    assert t.objective({k: sim[k].to_numpy() for k in sim}, x) == pytest.approx(expected)
+    m = fit_metrics(obs, sim)
+    assert m["rmse_kmh"] == pytest.approx(np.sqrt((16 + 1) / 2))
+    assert m["rmsne"] == pytest.approx(np.sqrt(((4 / 40) ** 2 + (1 / 20) ** 2) / 2))
+    assert m["r2"] == pytest.approx(1 - 17 / 200)
+    # hourly: 600 vs 400 -> GEH sqrt(2·200²/1000) = 8.94; 40 vs 40 -> 0
+    assert geh(np.array([600.0]), np.array([400.0]))[0] == pytest.approx(np.sqrt(80.0))
+    assert m["geh_share"] == 0.5
+
+
+def test_metamodel_gradient_matches_finite_differences():
+    rng = np.random.default_rng(3)
+    n_obs, n_x = 12, 9
+    rows = []
+    for i in range(n_obs):
+        rows.append({"begin": 0, "end": 900, "speed": rng.uniform(10, 60),
+                     "count": rng.uniform(10, 200) if i % 2 else np.nan,
+                     "travel_time": rng.uniform(60, 300) if i % 3 == 0 else np.nan,
+                     "speed_sd": 3.0, "count_sd": 5.0, "travel_time_sd": 10.0})
+    obs = _obs(rows)
+    prior = rng.uniform(0, 40, n_x)
+    t = Targets.from_observations(obs, prior, regularization=0.3)
+    p = sparse.random(n_obs, n_x, density=0.5, random_state=4, format="csr")
+    curve = SpeedFlow(p0=np.full(n_obs, 1 / 60), theta=rng.uniform(0, 0.05, n_obs),
+                      beta=rng.choice([1.0, 2.0, 4.0], n_obs), q_ref=np.full(n_obs, 100.0))
+    sim_k = {"speed": rng.uniform(10, 60, n_obs), "count": rng.uniform(0, 200, n_obs),
+             "travel_time": rng.uniform(60, 300, n_obs)}
+    model = Metamodel(t, p, np.full(n_obs, 4.0), np.full(n_obs, 800.0), curve, prior, sim_k)
+    # the corrected model reproduces the anchor simulation exactly
+    for k, v in model.predict(prior).items():
+        assert np.allclose(v, np.maximum(sim_k[k], 1.0) if k == "speed" else sim_k[k])
+    x = prior * rng.uniform(0.7, 1.3, n_x) + 0.5
+    f, g = model.objective_and_gradient(x)
+    assert f == pytest.approx(model.objective(x))
+    h = 1e-6
+    fd = np.array([(model.objective(x + h * e) - model.objective(x - h * e)) / (2 * h)
+                   for e in np.eye(n_x)])
+    assert np.allclose(g, fd, rtol=1e-5, atol=1e-7)
+    xn, fn = model.minimize(0.5)
+    assert fn <= model.objective(prior) + 1e-9
+    assert np.all(xn >= 0) and np.all(np.abs(xn - prior) <= 0.5 * t.scale + 1e-9)
+
+
+def test_spsa_on_a_noisy_quadratic():
+    target = np.array([3.0, 1.0, 4.0, 1.5, 2.0, 6.0])
+    noise = np.random.default_rng(0)
+
+    def f(x, tag):
+        return float(np.sum((x - target) ** 2) + noise.normal(0, 0.01))
+
+    x0 = np.full(6, 2.5)
+    res = spsa(f, x0, budget=201, seed=1)
+    assert res.evaluations == 201
+    assert res.f < 0.01 * f(x0, "x")
+    assert np.abs(res.x - target).max() < 0.3
+    assert np.all(res.x >= 0)
+    again = spsa(lambda x, tag: float(np.sum((x - target) ** 2)), x0, budget=21, seed=1)
+    same = spsa(lambda x, tag: float(np.sum((x - target) ** 2)), x0, budget=21, seed=1)
+    assert np.array_equal(again.x, same.x)
+
+
+# --------------------------------------------------------------------------- SUMO runs
+
+@pytest.fixture(scope="module")
+def merge_case(tmp_path_factory):
+    """Two one-lane roads merging into a one-lane bottleneck; truth simulated in meso."""
+    folder = tmp_path_factory.mktemp("merge")
+    net = write_plain_net(folder, {"wa": (0, 0), "wb": (600, 500), "m": (1000, 0),
+                                   "e": (2000, 0), "f": (2600, 0)},
+                          [("A", "wa", "m", 1, 13.9), ("B", "wb", "m", 1, 13.9),
+                           ("C", "m", "e", 1, 13.9), ("D", "e", "f", 1, 13.9)])
+    taz = write_file(folder / "z.taz.xml", """
+        <additional>
+          <taz id="za"><tazSource id="A" weight="1"/></taz>
+          <taz id="zb"><tazSource id="B" weight="1"/></taz>
+          <taz id="zc"><tazSink id="D" weight="1"/></taz>
+        </additional>""")
+    truth = pd.DataFrame({"origin": ["za", "zb", "za", "zb"], "destination": ["zc"] * 4,
+                          "begin": [0.0, 0.0, 600.0, 600.0], "end": [600.0, 600.0, 1200, 1200],
+                          "trips": [150.0, 60.0, 230.0, 120.0]})
+    truth.to_csv(folder / "truth.csv", index=False)
+    prior = truth.assign(trips=truth["trips"] * [1.4, 0.6, 0.6, 1.45])
+    prior.to_csv(folder / "prior.csv", index=False)
+    # the truth's observations: speeds on A, B, C and counts on A, B per 300 s
+    sim = Simulation(begin=0, end=1500, seed=3, mode="meso", edgedata_period=300)
+    sc = Scenario(path=folder / "truth.csv", name="t", description="", network=net,
+                  venues=None, simulation=sim, output_format="csv")
+    tp = Problem(sc, read_net(net), TazZones(taz), truth.assign(kind="background"), None,
+                 routing={"random_factor": 1.0})
+    edges, _, _ = run_od(tp, tp.x0, folder / "truth-run")
+    rows = [{"segment": e, "edges": (e,), "begin": b, "end": b + 300.0, "speed": 1.0,
+             "count": 1.0 if e != "C" else np.nan, "travel_time": np.nan}
+            for e in ("A", "B", "C") for b in range(0, 1500, 300)]
+    table = pd.DataFrame(rows)
+    table["length"] = [read_net(net).getEdge(e).getLength() for e in table["segment"]]
+    table["free_speed"] = 13.9 * 3.6
+    for k in ("speed", "count", "travel_time"):
+        table[f"{k}_sd"] = {"speed": 2.0, "count": 5.0, "travel_time": 10.0}[k]
+    table["weight"] = 1.0
+    vals = simulated_values(edges, Observations(table), read_net(net))
+    table["speed"] = vals["speed"].to_numpy()
+    table["count"] = np.where(table["count"].notna(), vals["count"].to_numpy(), np.nan)
+    obs = write_observations(table, folder / "obs.csv")
+    return {"net": net, "taz": taz, "prior": folder / "prior.csv", "obs": obs,
+            "truth": truth, "folder": folder}
+
+
+def _problem(case, seed=3):
+    return setup_plain(case["net"], case["taz"], case["prior"], case["obs"], period=300,
+                       end=1500, seed=seed, meso=True)
+
+
+def test_recovery_on_tiny_network(merge_case, tmp_path):
+    res = calibrate(_problem(merge_case), tmp_path / "cal", budget=8, progress=False)
+    h = res.history
+    assert len(h) == 8
+    before, after = res.prior.metrics, res.best.metrics
+    assert res.best.objective < 0.3 * res.prior.objective
+    assert after["rmse_kmh"] < 0.5 * before["rmse_kmh"]
+    # the calibrated demand moved towards the truth
+    truth = merge_case["truth"]["trips"].to_numpy()
+    prior = pd.read_csv(merge_case["prior"])["trips"].to_numpy()
+    cal = res.od.sort_values(["begin", "origin"])["trips"].to_numpy()
+    assert np.abs(cal - truth).sum() < 0.6 * np.abs(prior - truth).sum()
+    for name in ("calibrated.od.csv", "calibrated.tazrel.xml", "convergence.csv", "fit.csv",
+                 "scatter.png", "convergence.png", "summary.json", "state.json"):
+        assert (tmp_path / "cal" / name).is_file(), name
+    conv = pd.read_csv(tmp_path / "cal" / "convergence.csv")
+    assert {"sim", "objective", "rmse_kmh", "rmsne", "geh_share", "wall_s"} <= set(conv.columns)
+
+
+@pytest.mark.parametrize("method", ["metamodel", "spsa"])
+def test_resume_after_interruption(merge_case, tmp_path, method):
+    full = calibrate(_problem(merge_case), tmp_path / "full", method=method, budget=5,
+                     progress=False, figures=False)
+    part = calibrate(_problem(merge_case), tmp_path / "part", method=method, budget=3,
+                     progress=False, figures=False)
+    assert len(part.history) == 3
+    # "crash" after the third simulation: state on disk, resume with the full budget
+    state = json.loads((tmp_path / "part" / "state.json").read_text())
+    assert len(state["history"]) == 3
+    resumed = calibrate(_problem(merge_case), tmp_path / "part", method=method, budget=5,
+                        resume=True, progress=False, figures=False)
+    assert list(resumed.history["tag"]) == list(full.history["tag"])
+    assert np.allclose(resumed.history["objective"], full.history["objective"])
+    assert np.allclose(resumed.od["trips"], full.od["trips"])
+    with pytest.raises(InputError, match="other inputs"):
+        calibrate(_problem(merge_case, seed=4), tmp_path / "part", method=method, budget=5,
+                  resume=True, progress=False)
+
+
+def test_cli_calibrate_plain_form(merge_case, tmp_path, capsys):
+    c = merge_case
+    code = main(["-q", "calibrate", "--net", str(c["net"]), "--taz", str(c["taz"]), "--od",
+                 str(c["prior"]), "--observations", str(c["obs"]), "--end", "1500",
+                 "--seed", "3", "--budget", "2", "--out", str(tmp_path / "cli")])
+    out = capsys.readouterr().out
+    assert code == 0 and "speed RMSE" in out
+    assert (tmp_path / "cli" / "calibrated.tazrel.xml").is_file()
+    code = main(["calibrate", "--net", str(c["net"]), "--taz", str(c["taz"]), "--od",
+                 str(c["prior"]), "--observations", str(c["obs"]), "--budget", "1",
+                 "--out", str(tmp_path / "cli2")])
+    err = capsys.readouterr().err
+    assert code == 2 and "budget: must be an integer >= 2" in err and err.count("\n") == 1
