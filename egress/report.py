@@ -1,0 +1,407 @@
+"""A self-contained HTML report of a run, evaluation, calibration or sweep: ``egress report``.
+
+:func:`write_report` looks at what a folder holds and writes one HTML file
+with every figure embedded (base64 PNG), so it can be mailed on:
+
+* a **sweep** folder (``results/``, ``sweep.json``): the sweep's events and
+  counts, the savings table per policy × fraction × event with 95%
+  intervals, a bar chart with CI bars, failed tasks;
+* an **evaluation** folder (``evaluation.json``, ``savings.csv``): the
+  policy table with CIs and the evaluation's figures;
+* a **calibration** folder (``convergence.csv``, ``fit.csv``): fit
+  metrics before and after, the observed-vs-simulated scatter and the
+  convergence plot;
+* a **run** folder (``summary.json`` with ``trips.*``): counts, teleports,
+  the travel-time distribution and network speed over time;
+
+plus the scenario(s) behind it, any other figures in the folder, the input
+files (sweep or scenario text) and the versions recorded with the results.
+Folders one level down are searched too, so a study folder holding a
+calibration and an evaluation gives one report with both.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError, MissingFileError
+
+log = logging.getLogger(__name__)
+
+_CSS = """
+body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
+color:#222;line-height:1.4;padding:0 1em}
+h1{border-bottom:3px solid #2a6ebb}h2{border-bottom:1px solid #ccc;margin-top:2em}
+table{border-collapse:collapse;font-size:0.85em;margin:0.6em 0}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#eef3fa}
+td:first-child,th:first-child{text-align:left}
+img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}
+pre{background:#f6f6f6;padding:0.8em;overflow-x:auto;font-size:0.8em}
+.note{color:#555;font-size:0.9em}
+"""
+
+
+class ReportError(InputError):
+    """The folder holds nothing a report can describe."""
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _img(data: bytes, alt: str) -> str:
+    b64 = base64.b64encode(data).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+
+
+def _fig(fig, alt: str) -> str:
+    plt = _pyplot()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return _img(buf.getvalue(), alt)
+
+
+def _png(path: Path) -> str:
+    return f"<h3>{html.escape(path.name)}</h3>" + _img(path.read_bytes(), path.name)
+
+
+def _table(df: pd.DataFrame, digits: int = 2) -> str:
+    return df.to_html(index=False, border=0, na_rep="–",
+                      float_format=lambda x: f"{x:.{digits}f}")
+
+
+def _pre(text: str) -> str:
+    return f"<pre>{html.escape(text)}</pre>"
+
+
+def _p(text: str, cls: str = "") -> str:
+    c = f' class="{cls}"' if cls else ""
+    return f"<p{c}>{html.escape(text)}</p>"
+
+
+def _versions(v: dict[str, Any] | None) -> str:
+    if not v:
+        return ""
+    return _table(pd.DataFrame([{"software": k, "version": str(x)} for k, x in v.items()]))
+
+
+def _read_table(folder: Path, stem: str) -> pd.DataFrame | None:
+    for ext in ("parquet", "csv"):
+        p = folder / f"{stem}.{ext}"
+        if p.is_file():
+            return pd.read_parquet(p) if ext == "parquet" else pd.read_csv(p)
+    return None
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _scenario_section(paths: list[str]) -> str:
+    from .scenario import load_scenario
+
+    parts = []
+    for p in dict.fromkeys(paths):
+        if not p or not Path(p).is_file():
+            continue
+        try:
+            s = load_scenario(p, check_network=False)
+        except Exception as exc:  # noqa: BLE001 - a report describes what it can
+            parts.append(_p(f"{p}: could not be read ({exc})", "note"))
+            continue
+        from ._schema import format_time
+
+        d = s.demand
+        ev = d.get("event") or {}
+        bg = d.get("background") or {}
+        rows = {"scenario": s.name, "file": str(s.path), "network": str(s.network),
+                "window": f"{format_time(s.simulation.begin)}–{format_time(s.simulation.end)}",
+                "mode": s.simulation.mode, "seed": s.simulation.seed}
+        if ev:
+            rows.update({"venue": ev.get("venue"), "attendance": ev.get("attendance"),
+                         "event end": ev.get("end")})
+        if bg:
+            rows["background scale"] = bg.get("scale", 1.0)
+        if s.routes:
+            rows["route files"] = ", ".join(r.name for r in s.routes)
+        parts.append(f"<h3>{html.escape(s.name)}</h3>" + _p(s.description))
+        parts.append(_table(pd.DataFrame([{"key": k, "value": str(v)} for k, v in rows.items()
+                                          if v is not None])))
+        parts.append("<details><summary>scenario file</summary>"
+                     + _pre(s.path.read_text()) + "</details>")
+    return "<h2>Scenario</h2>" + "".join(parts) if parts else ""
+
+
+def _ci_bars(table: pd.DataFrame, label_cols: list[str], title: str):
+    import numpy as np
+
+    plt = _pyplot()
+    d = table.reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(d) + 2), 3.8))
+    x = np.arange(len(d))
+    err = np.nan_to_num(np.vstack([d["saving_min"] - d["ci_low"],
+                                   d["ci_high"] - d["saving_min"]]))
+    ax.bar(x, d["saving_min"], yerr=err, capsize=3, color="tab:blue", alpha=0.85)
+    ax.axhline(0, color="k", lw=0.8)
+    labels = ["\n".join("all" if (c == "fraction" and pd.isna(r[c])) else
+                        (f"{r[c]:.0%}" if c == "fraction" else str(r[c])) for c in label_cols)
+              for _, r in d.iterrows()]
+    ax.set_xticks(x, labels, fontsize=7)
+    ax.set_ylabel("minutes saved per vehicle")
+    ax.set_title(title)
+    return fig
+
+
+def _sweep_section(folder: Path) -> tuple[str, list[str], dict]:
+    from .sweep import load_failures, load_results, summarize
+
+    info = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").is_file() \
+        else {}
+    res = load_results(folder)
+    parts = ["<h2>Sweep</h2>"]
+    if info:
+        parts.append(_p(f"{info.get('name', '')}: {info.get('description', '')}"))
+        parts.append(_p(f"{info.get('tasks', '?')} tasks; {info.get('stored', '?')} results "
+                        f"stored; {len(info.get('failed') or [])} failed in the last run "
+                        f"({info.get('seconds', 0):.0f} s)."))
+    if res.empty:
+        parts.append(_p("No finished tasks yet.", "note"))
+    else:
+        table = summarize(res)
+        ev = table[table["group"] == "event"]
+        parts.append("<h3>Savings per event vehicle (minutes, mean over seeds, 95% t-interval)"
+                     "</h3>")
+        cols = ["event", "calibration", "policy", "fraction", "saving_min", "ci_low",
+                "ci_high", "replications", "baseline_min", "policy_min", "complied",
+                "teleports"]
+        parts.append(_table(ev[cols]))
+        if not ev.empty:
+            parts.append(_fig(_ci_bars(ev, ["event", "policy", "fraction"],
+                                       "savings per event vehicle with 95% CI"), "savings"))
+        others = table[table["group"] != "event"]
+        if not others.empty:
+            parts.append("<details><summary>background and all vehicles</summary>"
+                         + _table(others[["event", "calibration", "policy", "fraction",
+                                          "group", "saving_min", "ci_low", "ci_high",
+                                          "replications"]]) + "</details>")
+        walls = res.drop_duplicates("key")
+        if {"sumo_seconds", "task_seconds"} <= set(walls.columns):
+                parts.append(_p(f"SUMO time per task: median {walls['sumo_seconds'].median():.1f}"
+                                f" s; task time median {walls['task_seconds'].median():.1f} s.",
+                                "note"))
+    failures = load_failures(folder)
+    if not failures.empty:
+        parts.append("<h3>Failed tasks</h3>")
+        parts.append(_table(failures[["event", "policy", "fraction", "seed", "error",
+                                      "message", "attempts"]]))
+    scen = [e.get("scenario") for e in info.get("events", [])]
+    if (folder / "sweep.toml").is_file():
+        parts.append("<details><summary>sweep file</summary>"
+                     + _pre((folder / "sweep.toml").read_text()) + "</details>")
+    return "".join(parts), [str(s) for s in scen if s], info.get("versions") or {}
+
+
+def _evaluation_section(folder: Path) -> tuple[str, list[str], dict]:
+    info = json.loads((folder / "evaluation.json").read_text())
+    parts = ["<h2>Policy evaluation</h2>",
+             _p(f"Policies {', '.join(info.get('policies', []))} at fractions "
+                f"{', '.join(f'{f:.0%}' for f in info.get('fractions', []))}, "
+                f"{info.get('replications')} replications, {info.get('mode')} simulation.")]
+    savings = _read_table(folder, "savings")
+    if savings is not None and not savings.empty:
+        ev = savings[savings["group"] == "event"]
+        parts.append("<h3>Savings per event vehicle (minutes, 95% CI)</h3>")
+        parts.append(_table(ev))
+        if not (folder / "savings.png").is_file() and not ev.empty:
+            parts.append(_fig(_ci_bars(ev, ["scenario", "policy", "fraction"],
+                                       "savings with 95% CI"), "savings"))
+        other = savings[savings["group"] != "event"]
+        if not other.empty:
+            parts.append("<details><summary>compliers, non-compliers, background, all"
+                         "</summary>" + _table(other) + "</details>")
+    return "".join(parts), list(info.get("scenarios", [])), info.get("versions") or {}
+
+
+def _calibration_section(folder: Path) -> tuple[str, list[str], dict]:
+    summary = json.loads((folder / "summary.json").read_text()) \
+        if (folder / "summary.json").is_file() else {}
+    parts = ["<h2>Calibration</h2>"]
+    flat = {k: v for k, v in summary.items() if isinstance(v, int | float | str | bool)}
+    if flat:
+        parts.append(_table(pd.DataFrame([{"key": k, "value": str(v)}
+                                          for k, v in flat.items()])))
+    for key in ("prior", "best", "before", "after"):
+        if isinstance(summary.get(key), dict):
+            m = {k: v for k, v in summary[key].items() if isinstance(v, int | float)}
+            if m:
+                parts.append(f"<h3>fit: {key}</h3>" + _table(pd.DataFrame([m]), 3))
+    conv = _read_table(folder, "convergence")
+    if conv is not None and not (folder / "convergence.png").is_file() \
+            and "objective" in conv.columns:
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot(range(1, len(conv) + 1), conv["objective"], "o-", ms=3, label="objective")
+        ax.plot(range(1, len(conv) + 1), conv["objective"].cummin(), "-", label="best")
+        ax.set_xlabel("simulation")
+        ax.set_ylabel("objective")
+        ax.legend()
+        parts.append(_fig(fig, "convergence"))
+    fit = _read_table(folder, "fit")
+    if fit is not None and not (folder / "scatter.png").is_file():
+        obs = next((c for c in fit.columns if c.startswith("obs")), None)
+        sims = [c for c in fit.columns if c.startswith(("prior", "best", "sim"))]
+        if obs and sims:
+            plt = _pyplot()
+            fig, ax = plt.subplots(figsize=(4.5, 4.5))
+            for c in sims:
+                ax.scatter(fit[obs], fit[c], s=8, alpha=0.6, label=c)
+            lo = float(min(fit[obs].min(), *(fit[c].min() for c in sims)))
+            hi = float(max(fit[obs].max(), *(fit[c].max() for c in sims)))
+            ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+            ax.set_xlabel("observed")
+            ax.set_ylabel("simulated")
+            ax.legend()
+            parts.append(_fig(fig, "observed vs simulated"))
+    scen = [summary["scenario"]] if isinstance(summary.get("scenario"), str) else []
+    return "".join(parts), scen, summary.get("versions") or {}
+
+
+def _run_section(folder: Path) -> tuple[str, list[str], dict]:
+    from .simulation import format_summary
+
+    summary = json.loads((folder / "summary.json").read_text())
+    parts = ["<h2>Simulation run</h2>", _pre(format_summary(summary))]
+    trips = _read_table(folder, "trips")
+    plt = _pyplot()
+    if trips is not None and not trips.empty:
+        fig, ax = plt.subplots(figsize=(6, 3.3))
+        kinds = trips["vtype"].str.split("~").str[0]
+        for k in sorted(kinds.unique()):
+            ax.hist(trips.loc[kinds == k, "travel_time"] / 60, bins=40, alpha=0.6, label=k)
+        ax.set_xlabel("travel time incl. wait to leave (min)")
+        ax.set_ylabel("vehicles")
+        ax.legend()
+        parts.append(_fig(fig, "travel times"))
+    edges = _read_table(folder, "edges")
+    if edges is not None and not edges.empty:
+        busy = edges[edges["sampled_seconds"] > 0]
+        w = busy.groupby("begin")["sampled_seconds"].sum()
+        v = (busy["speed"] * busy["sampled_seconds"]).groupby(busy["begin"]).sum() / w
+        fig, ax = plt.subplots(figsize=(6, 3))
+        ax.plot((v.index - v.index.min()) / 60, v * 3.6, "o-", ms=3)
+        ax.set_xlabel("minutes after the start")
+        ax.set_ylabel("network space-mean speed (km/h)")
+        parts.append(_fig(fig, "speed over time"))
+    scen = [summary["scenario"]] if summary.get("scenario") else []
+    return "".join(parts), scen, summary.get("versions") or {}
+
+
+def _kind(folder: Path) -> str | None:
+    if (folder / "results").is_dir() or (folder / "sweep.json").is_file():
+        return "sweep"
+    if (folder / "evaluation.json").is_file():
+        return "evaluation"
+    if (folder / "convergence.csv").is_file() or (folder / "fit.csv").is_file():
+        return "calibration"
+    if (folder / "summary.json").is_file() and _read_table(folder, "trips") is not None:
+        return "run"
+    return None
+
+
+_SECTIONS = {"calibration": _calibration_section, "evaluation": _evaluation_section,
+             "sweep": _sweep_section, "run": _run_section}
+_ORDER = ("calibration", "run", "evaluation", "sweep")
+
+
+def write_report(folder: str | Path, output: str | Path | None = None) -> Path:
+    """Write a self-contained HTML report of a run, evaluation, calibration or sweep folder.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The folder (its direct subfolders are searched too).
+    output : str or pathlib.Path, optional
+        HTML file to write; default ``folder/report.html``.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    MissingFileError
+        If the folder does not exist.
+    ReportError
+        If it holds no run, evaluation, calibration or sweep.
+    """
+    from . import __version__
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MissingFileError(folder, "folder")
+    found: list[tuple[str, Path]] = []
+    kind = _kind(folder)
+    if kind:
+        found.append((kind, folder))
+    if kind not in ("sweep", "evaluation"):
+        for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+            k = _kind(sub)
+            if k:
+                found.append((k, sub))
+    if not found:
+        raise ReportError(str(folder), "no run, evaluation, calibration or sweep results "
+                          "found here (summary.json with trips, evaluation.json, "
+                          "convergence.csv or results/)")
+    found.sort(key=lambda kf: _ORDER.index(kf[0]))
+    sections, scenarios, versions = [], [], {}
+    for k, f in found:
+        try:
+            body, scen, ver = _SECTIONS[k](f)
+        except Exception as exc:  # noqa: BLE001 - one broken part must not sink the report
+            log.warning("report: %s section of %s failed: %s", k, f, exc)
+            body, scen, ver = _p(f"{k} in {f}: could not be read ({exc})", "note"), [], {}
+        if f != folder:
+            body = body.replace("</h2>", f" <small>({html.escape(f.name)})</small></h2>", 1)
+        sections.append(body)
+        scenarios += scen
+        versions = versions or ver
+    figures = sorted(folder.glob("*.png"))
+    for _, f in found:
+        if f != folder:
+            figures += sorted(f.glob("*.png"))
+    fig_html = "".join(_png(p) for p in figures)
+    title = f"egress report: {folder.resolve().name}"
+    doc = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+           f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+           _p(f"Folder {folder.resolve()}; contents: "
+              f"{', '.join(f'{k} ({f.name})' for k, f in found)}.", "note"),
+           _scenario_section(scenarios), *sections]
+    if fig_html:
+        doc.append("<h2>Figures</h2>" + fig_html)
+    doc.append("<h2>Inputs and versions</h2>")
+    doc.append(_versions(versions or {"egress": __version__}))
+    doc.append(_p("Travel times count the wait to leave a parking lot; savings are paired "
+                  "differences (baseline − policy) with the same vehicles and seeds; intervals "
+                  "are two-sided 95% Student-t intervals over seeds.", "note"))
+    doc.append("</body></html>")
+    out = Path(output) if output else folder / "report.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(doc), encoding="utf-8")
+    log.info("wrote %s", out)
+    return out
+
+
+__all__ = ["ReportError", "write_report"]
