@@ -63,6 +63,28 @@ def _cmd_zones(args: argparse.Namespace) -> None:
     print(f"wrote {files['zones']} and {files['taz']}")
 
 
+def _cmd_build_demand(args: argparse.Namespace) -> None:
+    from .demand import build_demand
+    from .scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    out = Path(args.out) if args.out else scenario.output_dir / "demand"
+    result = build_demand(scenario, out, seed=args.seed)
+    kinds = ", ".join(f"{n} {k}" for k, n in result.vehicles.items())
+    print(f"vehicles: {kinds}; {result.unrouted} trips without a route (dropped)")
+    if result.splits:
+        print("event trips by direction: "
+              + ", ".join(f"{d} {100 * v:.0f}%" for d, v in result.splits.items()))
+    print(f"wrote {len(result.files)} files to {out}")
+
+
+def _cmd_plot(args: argparse.Namespace) -> None:
+    from .plots import plot_demand_scenarios
+
+    path = plot_demand_scenarios(args.event, args.normal, args.output)
+    print(f"wrote {path}")
+
+
 def _add_build_network(sub) -> None:
     p = sub.add_parser("build-network", help="build a SUMO network (plain XML folder or OSM)",
                        description="Build a SUMO network from a folder of plain-XML files "
@@ -97,8 +119,213 @@ def _add_zones(sub) -> None:
     p.set_defaults(func=_cmd_zones)
 
 
+def _cmd_evaluate_policy(args: argparse.Namespace) -> None:
+    from .evaluation import evaluate_policy, format_table
+
+    policy_file = args.policies or _default_policy_file(args.scenario)
+    try:
+        fractions = [float(f) for f in args.fractions.split(",") if f.strip()]
+    except ValueError:
+        raise EgressError(f"--fractions: expected numbers like 0.1,0.3,0.5, got "
+                          f"{args.fractions!r}") from None
+    mode = "mesoscopic" if args.meso else "microscopic"
+    print(f"evaluating {args.policy} on {', '.join(args.scenario)}: fractions {fractions}, "
+          f"{args.replications} replication(s), {mode} simulation", file=sys.stderr)
+    result = evaluate_policy(args.scenario, args.policy, fractions, args.replications,
+                             policy_file=policy_file, od=args.od, out=args.out,
+                             meso=args.meso, progress=not args.quiet, workers=args.workers)
+    print(format_table(result.table))
+    print(f"tables: {result.out / 'table.csv'}, {result.out / 'savings.csv'}, "
+          f"{result.out / 'runs.csv'}")
+    print("figures: " + ", ".join(str(f) for f in result.figures))
+
+
+def _default_policy_file(scenarios: list[str]) -> str:
+    """The single ``*-policies.toml`` next to the first scenario, if there is one."""
+    found = sorted(Path(scenarios[0]).resolve().parent.glob("*-policies.toml"))
+    if len(found) != 1:
+        raise EgressError("evaluate-policy: name the policy file with --policies FILE")
+    return str(found[0])
+
+
+def _add_evaluate_policy(sub) -> None:
+    p = sub.add_parser("evaluate-policy", help="minutes saved per vehicle by policies, with CIs",
+                       description="Run the baseline and each policy at each compliance "
+                       "fraction with common random numbers (same vehicles and seeds) and "
+                       "report the paired travel-time savings with 95%% t-intervals.")
+    p.add_argument("scenario", nargs="+", help="scenario file(s) (TOML), e.g. large and small "
+                   "event")
+    p.add_argument("--policy", required=True, metavar="NAME[,NAME...]",
+                   help="policies to evaluate (names in the policy file)")
+    p.add_argument("--policies", metavar="FILE",
+                   help="policy file (default: the *-policies.toml beside the scenario)")
+    p.add_argument("--fractions", default="0.1,0.3,0.5",
+                   help="compliance fractions for message signs (default 0.1,0.3,0.5)")
+    p.add_argument("--replications", type=int, default=5, help="replications (default 5)")
+    p.add_argument("--od", metavar="CALIBRATED.csv", help="calibrated OD table for the demand")
+    p.add_argument("--meso", action="store_true", help="mesoscopic simulation (faster)")
+    p.add_argument("--workers", type=int, help="SUMO runs at a time (default: CPUs)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    p.set_defaults(func=_cmd_evaluate_policy)
+
+
+def _cmd_observe(args: argparse.Namespace) -> None:
+    from .observations import observe
+
+    files = observe(args.scenario, args.out, seed=args.seed, interval=args.interval,
+                    n_segments=args.segments, meso=not args.micro)
+    for name, path in files.items():
+        print(f"wrote {name}: {path}")
+
+
+def _add_observe(sub) -> None:
+    p = sub.add_parser("observe", help="write synthetic observations of a scenario's OD",
+                       description="Simulate a scenario's OD as the 'true' demand and write "
+                       "synthetic segment observations with documented noise "
+                       "(observations.csv), the truth and a prior perturbed by 30-50%% "
+                       "(truth.od.csv, prior.od.csv).")
+    p.add_argument("scenario", help="scenario file (TOML)")
+    p.add_argument("--out", metavar="DIR", required=True, help="folder to write")
+    p.add_argument("--seed", type=int, default=1, help="seed of the truth and the noise")
+    p.add_argument("--interval", type=float, default=900.0, help="s per observation interval")
+    p.add_argument("--segments", type=int, default=60, help="observed segments")
+    p.add_argument("--micro", action="store_true", help="microscopic truth (default meso)")
+    p.set_defaults(func=_cmd_observe)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> None:
+    from .calibration import calibrate, setup, setup_plain
+
+    plain = [args.net, args.taz, args.od]
+    if args.scenario and any(plain):
+        raise EgressError("calibrate: give either a scenario or --net, --taz and --od")
+    if args.scenario:
+        problem = setup(args.scenario, args.observations, prior=args.prior,
+                        meso=False if args.micro else True, seed=args.seed,
+                        regularization=args.regularization)
+    elif all(plain):
+        problem = setup_plain(args.net, args.taz, args.od, args.observations,
+                              begin=args.begin, end=args.end, period=args.period,
+                              meso=not args.micro, seed=42 if args.seed is None else args.seed,
+                              regularization=args.regularization)
+    else:
+        raise EgressError("calibrate: give a scenario, or all of --net, --taz and --od")
+    result = calibrate(problem, args.out, method=args.method, budget=args.budget,
+                       seed=args.seed, resume=args.resume, progress=not args.quiet)
+    before, after = result.prior.metrics, result.best.metrics
+    print(f"simulations: {len(result.history)}; objective {result.prior.objective:.4g} -> "
+          f"{result.best.objective:.4g}")
+    print(f"speed RMSE {before['rmse_kmh']:.2f} -> {after['rmse_kmh']:.2f} km/h, "
+          f"RMSNE {before['rmsne']:.3f} -> {after['rmsne']:.3f}, "
+          f"R² {before['r2']:.3f} -> {after['r2']:.3f}, "
+          f"GEH<5 {before['geh_share']:.0%} -> {after['geh_share']:.0%}")
+    print(f"wrote {result.files['od']}, {result.files['tazrel']} and the figures in {args.out}")
+
+
+def _add_calibrate(sub) -> None:
+    p = sub.add_parser("calibrate", help="fit the OD demand to observed segment data",
+                       description="Adjust a scenario's OD (or an existing SUMO model's: "
+                       "--net --taz --od) so that the simulation reproduces observed "
+                       "segment speeds, counts and travel times.")
+    p.add_argument("scenario", nargs="?", help="scenario file (TOML)")
+    p.add_argument("--observations", metavar="FILE", required=True,
+                   help="observations table (CSV or Parquet)")
+    p.add_argument("--prior", metavar="OD", help="OD to start from (default: the scenario's)")
+    p.add_argument("--net", metavar="NET", help="SUMO network (plain-SUMO form)")
+    p.add_argument("--taz", metavar="TAZ", help="SUMO TAZ file (plain-SUMO form)")
+    p.add_argument("--od", metavar="OD", help="OD tazRelation or CSV file (plain-SUMO form)")
+    p.add_argument("--begin", type=float, help="simulation begin, s (plain-SUMO form)")
+    p.add_argument("--end", type=float, help="simulation end, s (plain-SUMO form)")
+    p.add_argument("--period", type=float, default=300.0,
+                   help="edgeData period, s (plain-SUMO form)")
+    p.add_argument("--method", choices=["metamodel", "spsa"], default="metamodel")
+    p.add_argument("--budget", type=int, default=15, help="simulations allowed")
+    p.add_argument("--micro", action="store_true", help="microscopic simulations (default meso)")
+    p.add_argument("--meso", action="store_true", help="mesoscopic simulations (the default)")
+    p.add_argument("--seed", type=int, help="random seed (default the scenario's)")
+    p.add_argument("--regularization", type=float, default=0.01,
+                   help="weight of the pull towards the prior OD")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--out", metavar="DIR", required=True, help="output folder")
+    p.set_defaults(func=_cmd_calibrate)
+
+
+def _add_build_demand(sub) -> None:
+    p = sub.add_parser("build-demand", help="build OD tables, trips and routes of a scenario",
+                       description="Build the scenario's demand over S2 level-13 cells: OD "
+                       "tables (CSV and tazRelation XML), TAZ file, trips and routes.")
+    p.add_argument("scenario", help="scenario file (TOML)")
+    p.add_argument("--out", metavar="DIR", help="folder (default: runs/<name>/demand)")
+    p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    p.set_defaults(func=_cmd_build_demand)
+
+
+def _add_plot(sub) -> None:
+    p = sub.add_parser("plot", help="draw figures (demand heat maps)",
+                       description="Draw figures. 'plot demand EVENT NORMAL' draws trips per "
+                       "S2 cell for an event evening and a normal evening side by side, "
+                       "and their difference.")
+    p.add_argument("what", choices=["demand"], help="the figure")
+    p.add_argument("event", help="scenario of the event evening")
+    p.add_argument("normal", help="scenario of the normal evening")
+    p.add_argument("-o", "--output", default="demand.png", metavar="PNG",
+                   help="file to write (default: demand.png)")
+    p.set_defaults(func=_cmd_plot)
+
+
 #: Functions that add one subcommand each, in the order of ``egress --help``.
-COMMANDS: list[Callable] = [_add_build_network, _add_zones, _add_simulate]
+def _cmd_sweep(args: argparse.Namespace) -> None:
+    from .sweep import SweepError, format_summary, load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep)
+    out = Path(args.out) if args.out else Path("runs") / sweep.name
+    result = run_sweep(sweep, out, scheduler=args.scheduler, workers=args.workers,
+                       progress=not args.quiet)
+    print(format_summary(result.summary()))
+    print(result)
+    if result.failed:
+        raise SweepError(str(out / "failures"), f"{len(result.failed)} of {result.tasks} "
+                         "task(s) failed after their retries; rerun to try them again")
+
+
+def _add_sweep(sub) -> None:
+    p = sub.add_parser("sweep", help="run a batch of simulations on Dask (laptop or cluster)",
+                       description="Expand a sweep file (events x policies x fractions x "
+                       "seeds) into simulation tasks and run them on Dask: a local cluster "
+                       "by default, an existing one with --scheduler. Finished tasks are "
+                       "stored in OUT/results and skipped when the sweep is rerun.")
+    p.add_argument("sweep", help="sweep file (TOML)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="local worker processes (default: CPUs); ignored with --scheduler")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<sweep name>)")
+    p.set_defaults(func=_cmd_sweep)
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from .report import write_report
+
+    path = write_report(args.folder, args.output)
+    print(f"wrote {path}")
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser("report", help="write a self-contained HTML report of a run or sweep",
+                       description="Write one HTML file (figures embedded) describing what a "
+                       "run, evaluation, calibration or sweep folder holds: scenario, "
+                       "calibration fit, policy table with confidence intervals, figures, "
+                       "inputs and versions.")
+    p.add_argument("folder", help="run, evaluation, calibration or sweep folder")
+    p.add_argument("-o", "--output", metavar="HTML",
+                   help="file to write (default: FOLDER/report.html)")
+    p.set_defaults(func=_cmd_report)
+
+
+COMMANDS: list[Callable] = [
+    _add_build_network, _add_zones, _add_build_demand, _add_plot, _add_simulate,
+    _add_observe, _add_calibrate, _add_evaluate_policy, _add_sweep, _add_report,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
