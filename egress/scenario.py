@@ -5,7 +5,7 @@ settings. Paths are relative to the scenario file. Times are seconds after
 midnight or ``"HH:MM[:SS]"`` strings (hours past 23 run into the next day,
 ``"24:30"``). Example::
 
-    name = "sodo-demo"
+    name = "sodo-evening"
     description = "A busy evening after a game at Lumen Field"
 
     [network]
@@ -27,7 +27,7 @@ midnight or ``"HH:MM[:SS]"`` strings (hours past 23 run into the next day,
     # [demand.background], demand.od (see egress.demand)
 
     [outputs]
-    dir = "../runs/sodo-demo"    # default: runs/<name> in the working folder
+    dir = "../runs/sodo-evening" # default: runs/<name> in the working folder
     format = "parquet"           # or "csv"
 
 :func:`load_scenario` checks all of it up front and raises one
