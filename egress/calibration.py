@@ -62,6 +62,7 @@ from . import outputs
 from .errors import InputError, MissingFileError, Problems
 from .metamodel import Metamodel, Targets, assignment_matrix, fit_speed_flow
 from .observations import Observations, read_observations, simulated_values
+from .plots import pyplot
 from .scenario import Scenario, Simulation, load_scenario
 
 log = logging.getLogger(__name__)
@@ -766,10 +767,7 @@ def _run_metamodel(run: _Runner) -> None:
 
 def plot_scatter(obs: Observations, before: Evaluation, after: Evaluation, path: Path) -> Path:
     """Observed vs simulated segment speeds, before and after, around x = y."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     i = obs.table["speed"].notna().to_numpy()
     o = obs.table["speed"].to_numpy(dtype=float)[i]
@@ -794,10 +792,7 @@ def plot_scatter(obs: Observations, before: Evaluation, after: Evaluation, path:
 
 def plot_convergence(history: pd.DataFrame, path: Path) -> Path:
     """Objective of every simulation and best so far."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(history["sim"], history["objective"], "o", alpha=0.6, label="simulation")

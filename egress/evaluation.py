@@ -62,6 +62,7 @@ import pandas as pd
 
 from . import outputs
 from .errors import InputError, Problems
+from .plots import pyplot
 from .policies import (
     Policy,
     PolicyError,
@@ -657,10 +658,7 @@ def format_table(table: pd.DataFrame) -> str:
 
 def _figures(out: Path, savings: pd.DataFrame, runs: pd.DataFrame, plans: list[dict],
              results: dict) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     paths = []
     ev = savings[savings["group"] == "event"].copy()

@@ -21,10 +21,12 @@ log = logging.getLogger(__name__)
 DEFAULT_RADIUS_KM = 8.0
 
 
-def _pyplot():
-    import matplotlib
+def pyplot():
+    """Return ``matplotlib.pyplot``, imported on first use.
 
-    matplotlib.use("Agg")
+    The backend is left to matplotlib: inline in a notebook, a window on a
+    desktop, Agg (files only) on a machine without a display.
+    """
     import matplotlib.pyplot as plt
 
     return plt
@@ -97,7 +99,7 @@ def plot_demand(event_od: pd.DataFrame, normal_od: pd.DataFrame, zones, net,
     from .demand import _haversine_km
     from .zones import cell_center, cell_polygon
 
-    plt = _pyplot()
+    plt = pyplot()
     table = zones.table
     internal = table[table["kind"] == "internal"]
     clon, clat = internal["lon"].mean(), internal["lat"].mean()

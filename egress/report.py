@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import InputError, MissingFileError
+from .plots import pyplot
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +54,13 @@ class ReportError(InputError):
     """The folder holds nothing a report can describe."""
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _img(data: bytes, alt: str) -> str:
     b64 = base64.b64encode(data).decode("ascii")
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
 
 
 def _fig(fig, alt: str) -> str:
-    plt = _pyplot()
+    plt = pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -148,7 +140,7 @@ def _scenario_section(paths: list[str]) -> str:
 def _ci_bars(table: pd.DataFrame, label_cols: list[str], title: str):
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     d = table.reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(d) + 2), 3.8))
     x = np.arange(len(d))
@@ -251,7 +243,7 @@ def _calibration_section(folder: Path) -> tuple[str, list[str], dict]:
     conv = _read_table(folder, "convergence")
     if conv is not None and not (folder / "convergence.png").is_file() \
             and "objective" in conv.columns:
-        plt = _pyplot()
+        plt = pyplot()
         fig, ax = plt.subplots(figsize=(6, 3.5))
         ax.plot(range(1, len(conv) + 1), conv["objective"], "o-", ms=3, label="objective")
         ax.plot(range(1, len(conv) + 1), conv["objective"].cummin(), "-", label="best")
@@ -264,7 +256,7 @@ def _calibration_section(folder: Path) -> tuple[str, list[str], dict]:
         obs = next((c for c in fit.columns if c.startswith("obs")), None)
         sims = [c for c in fit.columns if c.startswith(("prior", "best", "sim"))]
         if obs and sims:
-            plt = _pyplot()
+            plt = pyplot()
             fig, ax = plt.subplots(figsize=(4.5, 4.5))
             for c in sims:
                 ax.scatter(fit[obs], fit[c], s=8, alpha=0.6, label=c)
@@ -285,7 +277,7 @@ def _run_section(folder: Path) -> tuple[str, list[str], dict]:
     summary = json.loads((folder / "summary.json").read_text())
     parts = ["<h2>Simulation run</h2>", _pre(format_summary(summary))]
     trips = _read_table(folder, "trips")
-    plt = _pyplot()
+    plt = pyplot()
     if trips is not None and not trips.empty:
         fig, ax = plt.subplots(figsize=(6, 3.3))
         kinds = trips["vtype"].str.split("~").str[0]
