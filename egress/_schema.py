@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import difflib
 import re
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import Problems
+from .errors import InputError, MissingFileError, Problems
 
 _MISSING = object()
 
@@ -44,6 +45,26 @@ class Field:
     default: Any = None
     check: Callable[[Any], str | None] | None = None
     doc: str = ""
+
+
+def read_toml(path: Path, what: str, error: type[InputError] = InputError) -> dict[str, Any]:
+    """Parse a TOML file named by the user.
+
+    Raises
+    ------
+    MissingFileError
+        If `path` is not a file (``"<path>: <what> not found"``).
+    InputError
+        Of type `error`, if the file is not valid TOML (naming the line).
+    """
+    if not path.is_file():
+        raise MissingFileError(path, what)
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise error(str(path), f"malformed TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise error(str(path), "not a text file") from None
 
 
 def parse_time(value: Any) -> float:

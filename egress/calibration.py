@@ -186,28 +186,9 @@ def read_prior(path: str | Path, zones=None) -> pd.DataFrame:
     ------
     MissingFileError, InputError
     """
-    from . import od as odmod
+    from .od import read_kinded_od
 
-    path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(path, "OD file")
-    if path.suffix.lower() == ".csv":
-        try:
-            raw = pd.read_csv(path, dtype={"origin": str, "destination": str})
-        except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-            raise InputError(str(path), f"malformed CSV ({exc})") from None
-        kinds = raw["kind"].astype(str) if "kind" in raw.columns else \
-            pd.Series("background", index=raw.index)
-        bad = sorted(set(kinds) - {"event", "background"})
-        if bad:
-            raise InputError(str(path), f"kind: unknown value(s) {', '.join(bad)}")
-        frames = []
-        for kind, grp in raw.groupby(kinds, sort=True):
-            clean = odmod.validate_od(grp, str(path), zones,
-                                      rows=[f"line {i + 2}" for i in grp.index])
-            frames.append(clean.assign(kind=kind))
-        return pd.concat(frames, ignore_index=True)
-    return odmod.read_od(path, zones).assign(kind="background")
+    return read_kinded_od(path, zones)
 
 
 def setup(scenario: Scenario | str | Path, observations: str | Path | Observations, *,

@@ -117,11 +117,11 @@ import pandas as pd
 from . import sumo
 from ._schema import Field, check_table, fraction, non_negative, positive
 from .errors import InputError, MissingFileError, Problems, ScenarioError
+from .od import KINDS, read_kinded_od
 
 log = logging.getLogger(__name__)
 
 #: Kinds of demand, in the order their vehicles are numbered.
-KINDS = ("event", "background")
 
 #: The packaged places table (see ``egress/data/README.md``).
 PLACES = Path(__file__).parent / "data" / "puget_sound_places.csv"
@@ -805,37 +805,13 @@ def build_od(scenario, spec: DemandSpec | None = None) -> DemandOD:
                                     scale=bg["scale"], through_share=bg["through_share"],
                                     beta=bg["beta"]))
     for path in spec.od:
-        frames.append(_read_user_od(path, zones))
+        frames.append(read_kinded_od(path, zones))
     od = pd.concat(frames, ignore_index=True)
     od = od.loc[od["trips"] > 0].sort_values(["kind", "begin", "origin", "destination"],
                                              kind="stable").reset_index(drop=True)
     return DemandOD(od, zones, spec, dest, splits)
 
 
-
-def _read_user_od(path: Path, zones) -> pd.DataFrame:
-    """A user OD table; an optional CSV column ``kind`` (event/background, default
-    background) says which vehicle type its trips get."""
-    from . import od as odmod
-
-    if Path(path).suffix.lower() == ".csv":
-        raw = pd.read_csv(path, dtype={"origin": str, "destination": str})
-        if "kind" in raw.columns:
-            kinds = raw["kind"].astype(str)
-            bad = sorted(set(kinds) - set(KINDS))
-            if bad:
-                raise InputError(str(path), f"kind: unknown value(s) {', '.join(bad)} "
-                                 f"(expected {' or '.join(KINDS)})")
-            frames = []
-            for kind, grp in raw.groupby(kinds, sort=True):
-                clean = odmod.validate_od(grp, str(path), zones,
-                                          rows=[f"line {i + 2}" for i in grp.index])
-                frames.append(clean.assign(kind=kind))
-            return pd.concat(frames, ignore_index=True)
-    return odmod.read_od(path, zones).assign(kind="background")
-
-
-# --------------------------------------------------------------------------- sampling
 
 def _lot_plan(event: EventSpec, n: int) -> list[tuple[str, str]]:
     """(lot id, exit edge) for `n` cars: by capacity, then evenly over exits."""

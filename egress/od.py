@@ -323,6 +323,47 @@ def _read_tazrelation(path: Path, attribute: str) -> tuple[pd.DataFrame, list[st
 
 # --------------------------------------------------------------------------- writing
 
+
+#: Kinds of trips an OD table may carry in a ``kind`` column.
+KINDS = ("event", "background")
+
+
+def read_kinded_od(path: str | Path, zones: Iterable[str] | None = None) -> pd.DataFrame:
+    """Read an OD file whose CSV may say which trips are event traffic.
+
+    A CSV column ``kind`` (``event`` or ``background``; default background)
+    is kept and each kind validated on its own; a tazRelation XML file is
+    background traffic.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`OD_COLUMNS` plus ``kind``.
+
+    Raises
+    ------
+    MissingFileError, InputError
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MissingFileError(path, "OD file")
+    if path.suffix.lower() != ".csv":
+        return read_od(path, zones).assign(kind="background")
+    try:
+        raw = pd.read_csv(path, dtype={"origin": str, "destination": str})
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
+        raise InputError(str(path), f"malformed CSV ({exc})") from None
+    kinds = raw["kind"].astype(str) if "kind" in raw.columns else \
+        pd.Series("background", index=raw.index)
+    bad = sorted(set(kinds) - set(KINDS))
+    if bad:
+        raise InputError(str(path), f"kind: unknown value(s) {', '.join(bad)} "
+                         f"(expected {' or '.join(KINDS)})")
+    frames = [validate_od(grp, str(path), zones, rows=[f"line {i + 2}" for i in grp.index])
+              .assign(kind=kind) for kind, grp in raw.groupby(kinds, sort=True)]
+    return pd.concat(frames, ignore_index=True)
+
+
 def write_od_csv(df: pd.DataFrame, path: str | Path) -> Path:
     """Write an OD table as CSV (full float precision).
 

@@ -76,7 +76,6 @@ fraction does not change them.
 from __future__ import annotations
 
 import logging
-import tomllib
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -84,8 +83,8 @@ from pathlib import Path
 from typing import Any
 
 from . import sumo
-from ._schema import Field, check_table, positive
-from .errors import InputError, MissingFileError, Problems
+from ._schema import Field, check_table, positive, read_toml
+from .errors import InputError, Problems
 
 log = logging.getLogger(__name__)
 
@@ -188,12 +187,7 @@ def load_policies(path: str | Path, network: str | Path | None = None) -> dict[s
         Listing every problem, each naming the policy and key.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(path, "policy file")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(str(path), f"malformed TOML: {exc}") from None
+    data = read_toml(path, "policy file", PolicyError)
     problems = Problems(path)
     top = check_table(data, {"policies": Field("list", required=True)}, "", problems, path.parent)
     raw: dict[str, tuple[str, dict]] = {}

@@ -36,14 +36,13 @@ midnight or ``"HH:MM[:SS]"`` strings (hours past 23 run into the next day,
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ._schema import Field, check_table, non_negative, one_of, positive
+from ._schema import Field, check_table, non_negative, one_of, positive, read_toml
 from .demand import DEMAND_FIELDS, check_demand
-from .errors import MissingFileError, Problems, ScenarioError
+from .errors import Problems, ScenarioError
 from .network import check_venues
 from .venues import Venues, load_venues
 
@@ -156,14 +155,7 @@ def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
         missing files, exits not in the network, ...).
     """
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(path, "scenario file")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(path), f"malformed TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(str(path), "not a text file") from None
+    data = read_toml(path, "scenario file", ScenarioError)
     base = path.resolve().parent
     problems = Problems(path)
     top = check_table(data, _TOP, "", problems, base)

@@ -82,7 +82,6 @@ import os
 import shutil
 import tempfile
 import time
-import tomllib
 import traceback
 import uuid
 from collections.abc import Callable, Iterable
@@ -94,8 +93,8 @@ from typing import Any
 import pandas as pd
 
 from . import __version__
-from ._schema import Field, check_table, non_negative, one_of, positive
-from .errors import EgressError, InputError, MissingFileError, Problems
+from ._schema import Field, check_table, non_negative, one_of, positive, read_toml
+from .errors import EgressError, InputError, Problems
 
 log = logging.getLogger(__name__)
 
@@ -273,14 +272,7 @@ def load_sweep(path: str | Path) -> Sweep:
         must be > 0, got -5``); scenario and policy problems are included.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(path, "sweep file")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepError(str(path), f"malformed TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise SweepError(str(path), "not a text file") from None
+    data = read_toml(path, "sweep file", SweepError)
     base = path.resolve().parent
     problems = Problems(path)
     top = check_table(data, _TOP, "", problems, base)

@@ -25,12 +25,11 @@ inserted.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._schema import Field, check_table, positive
-from .errors import MissingFileError, Problems, ScenarioError
+from ._schema import Field, check_table, positive, read_toml
+from .errors import Problems, ScenarioError
 
 
 @dataclass(frozen=True)
@@ -124,12 +123,7 @@ def load_venues(path: str | Path) -> Venues:
         Listing every problem found in the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise MissingFileError(path, "venues file")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(path), f"malformed TOML: {exc}") from None
+    data = read_toml(path, "venues file", ScenarioError)
     problems = Problems(path)
     top = check_table(data, {"study_area": Field("table"), "venues": Field("list", default=[])},
                       "", problems, path.parent)
