@@ -78,8 +78,9 @@ def tool(relative: str) -> Path:
     return path
 
 
+@functools.cache
 def version() -> str:
-    """Return the SUMO version string, e.g. ``'1.28.0'``."""
+    """Return the SUMO version string, e.g. ``'1.28.0'`` (asked once per process)."""
     out = subprocess.run(
         [binary("sumo"), "--version"], capture_output=True, text=True, check=False
     ).stdout

@@ -73,7 +73,6 @@ vehicles addressed by and complying with signs, and wall times.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import logging
@@ -92,7 +91,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__
+from . import __version__, sumo
 from ._schema import Field, check_table, non_negative, one_of, positive, read_toml
 from .errors import EgressError, InputError, Problems
 
@@ -564,14 +563,6 @@ def policy_definition(policy) -> dict[str, Any]:
             "parts": [policy_definition(p) for p in policy.parts]}
 
 
-@functools.cache
-def sumo_version() -> str:
-    """The SUMO version (cached: it runs ``sumo --version`` once per process)."""
-    from . import sumo
-
-    return sumo.version()
-
-
 def task_key(params: dict[str, Any], digests: dict[str, str],
              policy: dict[str, Any] | None = None,
              versions: dict[str, str] | None = None) -> str:
@@ -593,7 +584,7 @@ def task_key(params: dict[str, Any], digests: dict[str, str],
     str
         64 hex digits.
     """
-    versions = versions or {"egress": __version__, "sumo": sumo_version()}
+    versions = versions or {"egress": __version__, "sumo": sumo.version()}
     blob = json.dumps({"params": params, "files": digests, "policy": policy,
                        "versions": versions}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
@@ -732,7 +723,7 @@ def _simulate(task: Task, work: Path) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     for k, v in {**task.params(), "teleports": res["teleports"],
                  "sumo_seconds": sumo_seconds, "egress_version": __version__,
-                 "sumo_version": sumo_version()}.items():
+                 "sumo_version": sumo.version()}.items():
         table[k] = v
     table["fraction"] = table["fraction"].astype(float)
     return table
