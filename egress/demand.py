@@ -32,7 +32,7 @@ The ``[demand]`` table of a scenario describes the evening::
 
     [demand.routing]
     random_factor = 1.3             # duarouter --weights.random-factor
-    threads = 1                     # duarouter --routing-threads
+    processes = 2                   # duarouter processes run side by side
 
 Models
 ------
@@ -97,15 +97,21 @@ Trips and routes
     from one seed. Routes come from ``duarouter`` (``--seed``,
     ``--weights.random-factor`` for some route diversity), so the route file
     is fixed before the simulation and a scenario re-runs bit for bit;
-    SUMO's rerouting device is left to the policies.
+    SUMO's rerouting device is left to the policies. With ``processes = n``
+    (default 2) the trips are dealt round-robin to n duarouter processes
+    (process *i* gets every n-th trip and seed ``seed + i``) that run side by
+    side, and their outputs are merged by departure time; the result depends
+    on n, never on the machine.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
+import os
+import re
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -207,7 +213,7 @@ _BACKGROUND = {
 }
 _ROUTING = {
     "random_factor": Field("float", default=1.3, check=_at_least_one),
-    "threads": Field("int", default=1, check=positive),
+    "processes": Field("int", default=2, check=positive),
 }
 
 
@@ -926,36 +932,158 @@ def write_trips(vehicles: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
+_ROUTE_BLOCK = re.compile(r"^    <vType\b[^\n]*/>$|^    <(vType|vehicle)\b.*?^    </\1>$",
+                          re.M | re.S)
+_DEPART = re.compile(r' depart="([^"]+)"')
+
+
+class Routing:
+    """duarouter processes routing a trips file; see :func:`start_routing`."""
+
+    def __init__(self, net: str | Path, trips: str | Path, output: str | Path, *, seed: int,
+                 random_factor: float = 1.3, processes: int = 2) -> None:
+        self.output = Path(output)
+        self.note = (f"routed by duarouter {sumo.version()}: seed {seed}, "
+                     f"weights.random-factor {random_factor}, processes {processes}")
+        parts = _split_trips(Path(trips), processes)
+        self.parts = parts
+        self.outputs = ([self.output] if len(parts) == 1 else
+                        [self.output.with_suffix(f".part{i}.xml") for i in range(len(parts))])
+        self.running: list[sumo.Running] = []
+        try:
+            for i, (part, out) in enumerate(zip(parts, self.outputs, strict=True)):
+                self.running.append(sumo.start(
+                    ["duarouter", "--net-file", str(net), "--route-files", str(part),
+                     "--output-file", str(out), "--alternatives-output", os.devnull,
+                     "--seed", str(seed + i), "--weights.random-factor", str(random_factor),
+                     "--ignore-errors", "--no-step-log", "--no-warnings"],
+                    what="duarouter", log_file=out.with_suffix(".log")))
+        except BaseException:
+            self.cancel()
+            raise
+
+    def cancel(self) -> None:
+        """Stop the processes and remove their partial files."""
+        for r in self.running:
+            r.cancel()
+        self._clean()
+
+    def finish(self) -> int:
+        """Wait for the processes, write the route file; return the routed vehicles."""
+        try:
+            for r in self.running:
+                r.wait()
+            if len(self.outputs) > 1:
+                _merge_routes(self.outputs, self.output)
+                logs = [o.with_suffix(".log").read_text() for o in self.outputs]
+                self.output.with_suffix(".log").write_text("".join(logs))
+        except BaseException:
+            self.cancel()
+            raise
+        self._clean()
+        return _stamp(self.output, self.note).count("<vehicle ")
+
+    def _clean(self) -> None:
+        if len(self.parts) > 1:
+            for f in (*self.parts, *self.outputs, *(o.with_suffix(".log") for o in self.outputs)):
+                if f != self.output:
+                    f.unlink(missing_ok=True)
+
+
+def _split_trips(trips: Path, n: int) -> list[Path]:
+    """Deal a trips file written by :func:`write_trips` (one element per line)
+    round-robin into n files; any other file is routed whole."""
+    if n <= 1:
+        return [trips]
+    lines = trips.read_text().splitlines()
+    head = [ln for ln in lines if ln.lstrip().startswith(("<?xml", "<routes", "<vType"))]
+    body = [ln for ln in lines if ln.lstrip().startswith("<trip ") and ln.endswith("/>")]
+    if len(head) + len(body) + 1 != len(lines) or lines[-1].strip() != "</routes>":
+        return [trips]
+    n = max(1, min(n, len(body)))
+    parts = []
+    for i in range(n):
+        part = trips.with_suffix(f".part{i}.xml")
+        part.write_text("\n".join([*head, *body[i::n], "</routes>"]) + "\n")
+        parts.append(part)
+    return parts
+
+
+def _merge_routes(parts: Sequence[Path], output: Path) -> None:
+    """Merge duarouter outputs (each sorted by departure) into one route file
+    sorted by departure: the vTypes first, then the vehicles; ties keep the
+    parts' order."""
+    texts = [p.read_text() for p in parts]
+    head = texts[0][:texts[0].find("<routes")]
+    opening = re.search(r"<routes\b[^>]*>", texts[0])
+    vtypes: dict[str, None] = {}
+    streams = []
+    for text in texts:
+        vehicles = []
+        for m in _ROUTE_BLOCK.finditer(text):
+            if m.group(0).startswith("    <vType"):
+                vtypes.setdefault(m.group(0))
+            else:
+                vehicles.append((float(_DEPART.search(m.group(0)).group(1)), m.group(0)))
+        streams.append(vehicles)
+    merged = heapq.merge(*streams, key=lambda v: v[0])
+    with output.open("w") as f:
+        f.write(head + (opening.group(0) if opening else "<routes>") + "\n")
+        for vt in vtypes:
+            f.write(vt + "\n")
+        for _, block in merged:
+            f.write(block + "\n")
+        f.write("</routes>\n")
+
+
+def start_routing(net: str | Path, trips: str | Path, output: str | Path, *, seed: int,
+                  random_factor: float = 1.3, processes: int = 2) -> Routing:
+    """Start routing a trips file with duarouter and return at once.
+
+    Call :meth:`Routing.finish` for the number of routed vehicles (or
+    :meth:`Routing.cancel`). Parameters as for :func:`route_trips`.
+    """
+    return Routing(net, trips, output, seed=seed, random_factor=random_factor,
+                   processes=processes)
+
+
 def route_trips(net: str | Path, trips: str | Path, output: str | Path, *, seed: int,
-                random_factor: float = 1.3, threads: int = 1) -> int:
+                random_factor: float = 1.3, processes: int = 2) -> int:
     """Route a trips file with duarouter; return the number of routed vehicles.
 
-    Trips that cannot be routed are dropped with a warning (duarouter
-    ``--ignore-errors``).
+    Parameters
+    ----------
+    net, trips, output : str or pathlib.Path
+        Network, trips file, route file to write (vTypes included).
+    seed : int
+        duarouter ``--seed`` (``seed + i`` for process *i*).
+    random_factor : float
+        duarouter ``--weights.random-factor``: each trip's edge costs are
+        multiplied by factors drawn from [1, random_factor).
+    processes : int
+        duarouter processes run side by side, each routing every n-th trip
+        of a file written by :func:`write_trips` (other files: one process).
+
+    Returns
+    -------
+    int
+        Trips that cannot be routed are dropped with a warning (duarouter
+        ``--ignore-errors``); its log is ``output`` with suffix ``.log``.
     """
-    output = Path(output)
-    args = ["duarouter", "--net-file", str(net), "--route-files", str(trips),
-            "--output-file", str(output),
-            "--alternatives-output", str(output.with_suffix(".alt.xml")),
-            "--seed", str(seed), "--routing-threads", str(threads),
-            "--weights.random-factor", str(random_factor),
-            "--ignore-errors", "--no-step-log", "--no-warnings"]
-    sumo.run(args, what="duarouter", log_file=output.with_suffix(".log"))
-    output.with_suffix(".alt.xml").unlink(missing_ok=True)
-    _stamp(output, f"routed by duarouter {sumo.version()}: seed {seed}, "
-           f"weights.random-factor {random_factor}, routing-threads {threads}")
-    return sum(1 for _, el in ET.iterparse(output) if el.tag == "vehicle")
+    return start_routing(net, trips, output, seed=seed, random_factor=random_factor,
+                         processes=processes).finish()
 
 
-def _stamp(path: Path, note: str) -> None:
+def _stamp(path: Path, note: str) -> str:
     """Replace SUMO's header comment (date, absolute paths) by a fixed note, so
-    that the same inputs and seed give byte-identical files."""
+    that the same inputs and seed give byte-identical files; return the text."""
     text = path.read_text()
     start = text.find("<!--")
     stop = text.find("-->", start)
     if start >= 0 and stop > start and start < text.find("<routes"):
         text = text[:start] + f"<!-- {note} -->" + text[stop + 3:]
     path.write_text(text)
+    return text
 
 
 @dataclass
@@ -977,7 +1105,9 @@ class DemandResult:
     unrouted : int
         Trips duarouter could not route (dropped).
     seconds : dict
-        Wall time of the steps ("od", "trips", "routes").
+        Wall time of the steps: "od" (zones and OD table), "trips" (sampling
+        and the trips file), "routes and tables" (duarouter, while the
+        tables and the TAZ file are written).
     """
 
     od: pd.DataFrame
@@ -1021,29 +1151,34 @@ def build_demand(scenario, out: str | Path, seed: int | None = None) -> DemandRe
     t0 = time.perf_counter()
     built = build_od(scenario)
     zones, od = built.zones, built.od
-    files: dict[str, Path] = {}
-    files["od"] = out / "od.csv"
-    od.to_csv(files["od"], index=False)
-    total = od.groupby(["origin", "destination", "begin", "end"], as_index=False,
-                       sort=True)["trips"].sum()
-    files["tazrel"] = odmod.write_tazrelation(total[list(odmod.OD_COLUMNS)],
-                                              out / "od.tazrel.xml") or out / "od.tazrel.xml"
-    files["taz"] = zones.write_taz(out / "zones.taz.xml")
-    files["zones"] = out / "zones.csv"
-    zones.table.to_csv(files["zones"], index=False)
-    if built.destinations is not None:
-        files["destinations"] = out / "destinations.csv"
-        built.destinations.to_csv(files["destinations"], index=False)
     t1 = time.perf_counter()
     lot_exits = scenario.venues.lot_exits if scenario.venues is not None else []
     vehicles = sample_trips(od, zones, event=built.spec.event, lot_exits=lot_exits, seed=seed)
-    files["vehicles"] = out / "vehicles.csv"
-    vehicles.to_csv(files["vehicles"], index=False)
-    files["trips"] = write_trips(vehicles, out / "trips.xml")
+    files: dict[str, Path] = {"trips": write_trips(vehicles, out / "trips.xml"),
+                              "routes": out / "routes.rou.xml"}
     t2 = time.perf_counter()
-    files["routes"] = out / "routes.rou.xml"
-    routed = route_trips(scenario.network, files["trips"], files["routes"], seed=seed,
-                         **built.spec.routing)
+    # duarouter runs while the tables are written.
+    routing = start_routing(scenario.network, files["trips"], files["routes"], seed=seed,
+                            **built.spec.routing)
+    try:
+        files["od"] = out / "od.csv"
+        od.to_csv(files["od"], index=False)
+        total = od.groupby(["origin", "destination", "begin", "end"], as_index=False,
+                           sort=True)["trips"].sum()
+        files["tazrel"] = odmod.write_tazrelation(total[list(odmod.OD_COLUMNS)],
+                                                  out / "od.tazrel.xml")
+        files["taz"] = zones.write_taz(out / "zones.taz.xml")
+        files["zones"] = out / "zones.csv"
+        zones.table.to_csv(files["zones"], index=False)
+        if built.destinations is not None:
+            files["destinations"] = out / "destinations.csv"
+            built.destinations.to_csv(files["destinations"], index=False)
+        files["vehicles"] = out / "vehicles.csv"
+        vehicles.to_csv(files["vehicles"], index=False)
+    except BaseException:
+        routing.cancel()
+        raise
+    routed = routing.finish()
     t3 = time.perf_counter()
     unrouted = len(vehicles) - routed
     if unrouted:
@@ -1053,7 +1188,7 @@ def build_demand(scenario, out: str | Path, seed: int | None = None) -> DemandRe
     result = DemandResult(
         od=od, vehicles={k: int(counts.get(k, 0)) for k in KINDS}, routes=[files["routes"]],
         files=files, splits=built.splits, unrouted=unrouted,
-        seconds={"od": t1 - t0, "trips": t2 - t1, "routes": t3 - t2})
+        seconds={"od": t1 - t0, "trips": t2 - t1, "routes and tables": t3 - t2})
     log.info("demand: %s vehicles (%s) in %.1f s", len(vehicles),
              ", ".join(f"{k} {v}" for k, v in result.vehicles.items()), t3 - t0)
     return result
@@ -1063,5 +1198,6 @@ __all__ = [
     "DEMAND_FIELDS", "DemandOD", "DemandResult", "DemandSpec", "DepartureProfile", "EventSpec",
     "HOURLY_FACTORS", "background_od", "build_demand", "build_od", "check_demand",
     "direction_splits", "event_od", "gravity_destinations", "integerize", "largest_remainder",
-    "load_places", "read_destinations", "route_trips", "sample_trips", "write_trips",
+    "load_places", "read_destinations", "route_trips", "Routing", "sample_trips",
+    "start_routing", "write_trips",
 ]

@@ -35,6 +35,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,9 @@ OD_COLUMNS = ["origin", "destination", "begin", "end", "trips"]
 
 #: Problems listed in one error at most; the rest are counted.
 MAX_PROBLEMS = 100
+
+
+_QUOTE = {'"': "&quot;"}
 
 
 def _fmt(value: float) -> str:
@@ -143,6 +147,12 @@ def validate_od(df: pd.DataFrame, source: str, zones: Iterable[str] | None = Non
         problems.raise_if_any(InputError)
     known = _zone_set(zones)
     names = list(rows) if rows is not None else [f"line {i + 2}" for i in range(len(df))]
+    out = _clean_fast(df, known)
+    if out is not None:
+        _check_overlaps(out, names, problems)
+        _check_duplicates(out, names, problems)
+        _finish(problems)
+        return _sorted(out)
 
     origins, dests, begins, ends, trips = [], [], [], [], []
     good = []  # rows whose keys and interval are usable for cross-row checks
@@ -190,10 +200,43 @@ def validate_od(df: pd.DataFrame, source: str, zones: Iterable[str] | None = Non
     _check_overlaps(out.iloc[good], names, problems)
     _check_duplicates(out.iloc[good], names, problems)
     _finish(problems)
+    return _sorted(out)
+
+
+def _sorted(out: pd.DataFrame) -> pd.DataFrame:
     out = out.sort_values(["begin", "origin", "destination"], kind="mergesort")
     out["origin"] = out["origin"].astype(str)
     out["destination"] = out["destination"].astype(str)
     return out.reset_index(drop=True)
+
+
+def _clean_fast(df: pd.DataFrame, known: set[str] | None) -> pd.DataFrame | None:
+    """The table's columns as :func:`validate_od` returns them when every row
+    is already well-typed and valid on its own (vectorised); None otherwise,
+    and the row-by-row check then names each problem."""
+    cols = {}
+    for col in ("origin", "destination"):
+        z = df[col]
+        if pd.api.types.infer_dtype(z, skipna=False) != "string":
+            return None
+        z = z.astype(object)
+        if (z.str.strip() != z).any() or (z == "").any():
+            return None
+        if known is not None and not z.isin(known).all():
+            return None
+        cols[col] = z.to_numpy()
+    for col in ("begin", "end", "trips"):
+        v = df[col]
+        if not pd.api.types.is_numeric_dtype(v) or pd.api.types.is_bool_dtype(v):
+            return None
+        cols[col] = v.to_numpy(dtype=float)
+        if not np.isfinite(cols[col]).all():
+            return None
+    if (cols["trips"] < 0).any() or (cols["begin"] >= cols["end"]).any():
+        return None
+    return pd.DataFrame({"origin": pd.Series(cols["origin"], dtype=object),
+                         "destination": pd.Series(cols["destination"], dtype=object),
+                         "begin": cols["begin"], "end": cols["end"], "trips": cols["trips"]})
 
 
 def _trips(value: Any) -> float | str:
@@ -403,17 +446,28 @@ def write_tazrelation(df: pd.DataFrame, path: str | Path) -> Path:
     """
     path = Path(path)
     clean = validate_od(df, "OD table")
-    root = ET.Element("data")
+    lines = ["<?xml version='1.0' encoding='UTF-8'?>", "<data>"]
     for (begin, end), group in clean.groupby(["begin", "end"], sort=True):
-        interval = ET.SubElement(root, "interval", {
-            "id": _interval_name(begin, end), "begin": _fmt(begin), "end": _fmt(end)})
-        for o, d, t in zip(group["origin"], group["destination"], group["trips"], strict=True):
-            ET.SubElement(interval, "tazRelation", {"from": o, "to": d, "count": repr(float(t))})
-    ET.indent(root, space="    ")
+        lines.append(f'    <interval id="{_interval_name(begin, end)}" begin="{_fmt(begin)}" '
+                     f'end="{_fmt(end)}">')
+        lines.extend(f'        <tazRelation from="{o}" to="{d}" '
+                     f'count="{float(t)!r}"/>'
+                     for o, d, t in zip(_attr(group["origin"]), _attr(group["destination"]),
+                                        group["trips"].tolist(), strict=True))
+        lines.append("    </interval>")
+    lines.append("</data>")
     path.parent.mkdir(parents=True, exist_ok=True)
-    ET.ElementTree(root).write(path, encoding="UTF-8", xml_declaration=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     log.info("wrote %s (%d rows)", path, len(clean))
     return path
+
+
+def _attr(values: pd.Series) -> list[str]:
+    """Strings escaped for an XML attribute in double quotes."""
+    text = values.astype(str)
+    if text.str.contains('[&<>"]', regex=True).any():
+        return [escape(v, _QUOTE) for v in text]
+    return text.tolist()
 
 
 def write_od(df: pd.DataFrame, path: str | Path) -> Path:

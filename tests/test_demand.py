@@ -231,6 +231,34 @@ def test_same_seed_same_routes_other_seed_other_routes(tiny, built):
     assert other.files["routes"].read_bytes() != result.files["routes"].read_bytes()
 
 
+def test_parallel_routing_merges_every_vehicle_in_departure_order(tiny, built):
+    scenario, result = built
+    trips = result.files["trips"]
+    n_trips = sum(1 for el in ET.parse(trips).getroot() if el.tag == "trip")
+    outs = {}
+    for n in (1, 3):
+        out = tiny / f"routed{n}.rou.xml"
+        assert demand.route_trips(scenario.network, trips, out, seed=3, processes=n) == n_trips
+        outs[n] = out
+        root = ET.parse(out).getroot()
+        assert {v.get("id") for v in root.iter("vType")} == {"event", "background"}
+        if n > 1:
+            assert [el.tag for el in root][:2] == ["vType", "vType"]  # vTypes first
+        vehicles = root.findall("vehicle")
+        assert len(vehicles) == n_trips
+        departs = [float(v.get("depart")) for v in vehicles]
+        assert departs == sorted(departs)
+        assert all(v.find("route").get("edges") for v in vehicles)
+        assert sorted(p.name for p in tiny.glob(f"routed{n}*")) == [
+            f"routed{n}.rou.log", f"routed{n}.rou.xml"]  # no parts left behind
+    assert not list(trips.parent.glob("trips.part*"))
+    ids = [{v.get("id") for v in ET.parse(outs[n]).getroot().iter("vehicle")} for n in outs]
+    assert ids[0] == ids[1]
+    again = tiny / "routed3b.rou.xml"
+    demand.route_trips(scenario.network, trips, again, seed=3, processes=3)
+    assert again.read_bytes() == outs[3].read_bytes()
+
+
 def test_lot_overflow_names_the_key(tiny):
     path = write_scenario(tiny, EVENT.replace("attendance = 2000", "attendance = 5000"),
                           name="overflow")
