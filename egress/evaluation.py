@@ -253,7 +253,29 @@ def _check_args(fractions: Sequence[float], replications: int) -> list[float]:
 
 
 @dataclass
-class _Task:
+class Run:
+    """One SUMO run of an evaluation, ready to :func:`execute`.
+
+    Attributes
+    ----------
+    scenario : Scenario
+        With this run's seed.
+    key : tuple
+        (scenario name, policy name or "" for the baseline, fraction or None).
+    replication : int
+    run_dir : pathlib.Path
+        Folder of the run (outputs land here).
+    config : pathlib.Path
+        Its ``run.sumocfg`` (:func:`write_run_config`).
+    inside : frozenset of str
+        Study-area edges (:func:`study_area_edges`).
+    demand : dict
+        vehicle id -> (vType, planned departure) of every vehicle loaded.
+    watch : dict
+        vehicle id -> sign edge, for vehicles a sign addresses (to record
+        who reached a sign in the baseline).
+    """
+
     scenario: Scenario
     key: tuple[str, str, float | None]      # scenario, policy ("" = baseline), fraction
     replication: int
@@ -275,7 +297,7 @@ def _plan(scen: Scenario, chosen: list[Policy], fractions: list[float], replicat
                          "OD (this one names fixed route files in demand.routes)")
     vehicles, vtypes = read_demand(routes)
     sim = scen.simulation
-    inside = frozenset(_inside_edges(scen))
+    inside = study_area_edges(scen)
     variants: dict[tuple[str, float | None], VariantInputs] = {}
     for policy in chosen:
         frs: list[float | None] = list(fractions) if policy.uses_signs else [None]
@@ -304,13 +326,13 @@ def _plan(scen: Scenario, chosen: list[Policy], fractions: list[float], replicat
         seeded = scen.with_simulation(seed=sim.seed + k)
         run_dir = base / "baseline" / f"r{k}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        cfg = _config(seeded, run_dir, scen.network, routes, [])
-        tasks.append(_Task(seeded, (scen.name, "", None), k, run_dir, cfg, inside, demand, watch))
+        cfg = write_run_config(seeded, run_dir, scen.network, routes, [])
+        tasks.append(Run(seeded, (scen.name, "", None), k, run_dir, cfg, inside, demand, watch))
         for (name, f), v in variants.items():
             run_dir = v.folder.parent / f"r{k}"
             run_dir.mkdir(parents=True, exist_ok=True)
-            cfg = _config(seeded, run_dir, v.network, v.routes, v.additional)
-            tasks.append(_Task(seeded, (scen.name, name, f), k, run_dir, cfg, inside, demand,
+            cfg = write_run_config(seeded, run_dir, v.network, v.routes, v.additional)
+            tasks.append(Run(seeded, (scen.name, name, f), k, run_dir, cfg, inside, demand,
                                {}))
     return {"scenario": scen, "tasks": tasks, "variants": variants, "replications": replications,
             "inside": inside}
@@ -353,8 +375,22 @@ def _build_demand(scen: Scenario, folder: Path, od) -> list[Path]:
     return list(build_demand(scen, folder, **kwargs).routes)
 
 
-def _inside_edges(scen: Scenario) -> set[str]:
-    """Edges whose midpoint (lon/lat) lies inside the study-area polygon (all if none)."""
+def study_area_edges(scen: Scenario) -> frozenset[str]:
+    """Edges whose midpoint (lon/lat) lies inside the study-area polygon (all if none).
+
+    Memoised per network file (path and modification time) and venues file.
+    """
+    venues = scen.venues.path if scen.venues is not None else None
+    key = (str(scen.network), os.path.getmtime(scen.network), str(venues))
+    if key not in _STUDY_AREA:
+        _STUDY_AREA[key] = frozenset(_inside(scen))
+    return _STUDY_AREA[key]
+
+
+_STUDY_AREA: dict[tuple, frozenset[str]] = {}
+
+
+def _inside(scen: Scenario) -> set[str]:
     from matplotlib.path import Path as Polygon
 
     from .network import read_net
@@ -389,9 +425,11 @@ def _midpoint(shape) -> tuple[float, float]:
     return tuple(pts[-1])
 
 
-def _config(scen: Scenario, run_dir: Path, network: Path, routes: list[Path],
-            additional: list[Path]) -> Path:
-    """``write_config`` plus this variant's network, routes and additional files."""
+def write_run_config(scen: Scenario, run_dir: Path, network: Path, routes: list[Path],
+                     additional: list[Path]) -> Path:
+    """Write a run's ``run.sumocfg``: :func:`egress.simulation.write_config` plus
+    a variant's network, routes and additional files (paths relative to the
+    run folder, so it opens in sumo-gui) and unfinished vehicles' routes."""
     cfg = write_config(scen, run_dir, list(routes))
     root = ET.parse(cfg).getroot()
 
@@ -412,21 +450,14 @@ def _config(scen: Scenario, run_dir: Path, network: Path, routes: list[Path],
 # --------------------------------------------------------------------------- running
 
 
-def _run_all(tasks: list[_Task], workers: int, progress: bool) -> dict:
+def _run_all(tasks: list[Run], workers: int, progress: bool) -> dict:
     from tqdm import tqdm
 
     results: dict[tuple, dict] = {}
     bar = tqdm(total=len(tasks), unit="run", desc="evaluating", disable=None if progress else True)
 
-    def one(task: _Task) -> tuple[tuple, dict]:
-        sim = task.scenario.simulation
-        started = time.perf_counter()
-        run_sumo(task.config, sim.begin, sim.end, progress=False)
-        wall = time.perf_counter() - started
-        res = _read_run(task)
-        res["wall"] = wall
-        res["parse_wall"] = time.perf_counter() - started - wall
-        return (task.key, task.replication), res
+    def one(task: Run) -> tuple[tuple, dict]:
+        return (task.key, task.replication), execute(task)
 
     if workers <= 1:
         for t in tasks:
@@ -442,14 +473,42 @@ def _run_all(tasks: list[_Task], workers: int, progress: bool) -> dict:
     return results
 
 
-def _read_run(task: _Task) -> dict[str, Any]:
-    """Per-vehicle travel times, reroutes, edge speeds and teleports of one run."""
+def execute(task: Run) -> dict[str, Any]:
+    """Run SUMO for one run and read its results (:func:`read_run`).
+
+    The result also holds ``wall`` (SUMO's wall time, s) and ``parse_wall``
+    (reading its outputs, s).
+    """
+    sim = task.scenario.simulation
+    started = time.perf_counter()
+    run_sumo(task.config, sim.begin, sim.end, progress=False)
+    wall = time.perf_counter() - started
+    res = read_run(task)
+    res["wall"] = wall
+    res["parse_wall"] = time.perf_counter() - started - wall
+    return res
+
+
+def read_run(task: Run) -> dict[str, Any]:
+    """Per-vehicle travel times, reroutes, edge speeds and teleports of one run.
+
+    Returns
+    -------
+    dict
+        ``vehicles`` (DataFrame indexed by vehicle: kind, ready, end,
+        travel_time, status, rerouted_by; also written to the run folder as
+        ``vehicles.<format>``), ``reached`` (watched vehicles that reached
+        their sign), ``teleports`` and ``speed`` (sampled-seconds-weighted
+        mean speed per edge, m/s).
+    """
     sim = task.scenario.simulation
     run = task.run_dir
     tt = outputs.read_tripinfo(run / "tripinfo.xml")
     trips = dict(zip(tt["vehicle"], zip(tt["depart"] - tt["depart_delay"], tt["arrival"],
                                         tt["finished"], strict=True), strict=True))
-    routes = _read_routes(run / "vehroutes.xml")
+    vr = outputs.read_vehroutes(run / "vehroutes.xml")
+    routes = dict(zip(vr["vehicle"], zip(vr["edges"], vr["exit_times"], vr["rerouted_by"],
+                                          strict=True), strict=True))
     stats = outputs.read_statistics(run / "statistics.xml")
     rows = []
     reached: set[str] = set()
@@ -497,24 +556,6 @@ def _kind(vid: str, vtype: str) -> str:
     if base == "background" or vid.startswith("bg_"):
         return "background"
     return "other"
-
-
-def _read_routes(path: Path) -> dict[str, tuple[tuple[str, ...], np.ndarray, str]]:
-    """vehicle -> (final route edges, exit times, id of the rerouter that replaced it)."""
-    out = {}
-    for _, el in ET.iterparse(path, events=("end",)):
-        if el.tag != "vehicle":
-            continue
-        routes = el.findall("routeDistribution/route") or el.findall("route")
-        if routes:
-            last = routes[-1]
-            reasons = [r.get("reason", "") for r in routes[:-1] if r.get("reason")]
-            exits = last.get("exitTimes", "")
-            out[el.get("id")] = (tuple(last.get("edges", "").split()),
-                                 np.array(exits.split(), dtype=float),
-                                 reasons[-1] if reasons else "")
-        el.clear()
-    return out
 
 
 def _leave_time(edges: tuple[str, ...], exits: np.ndarray, inside: frozenset[str]
@@ -755,5 +796,5 @@ def _speed_maps(out: Path, plan: dict, results: dict, plt) -> list[Path]:
     return paths
 
 
-__all__ = ["DEFAULT_FRACTIONS", "EvaluationResult", "GROUPS", "evaluate_policy", "format_table",
-           "mean_ci"]
+__all__ = ["DEFAULT_FRACTIONS", "EvaluationResult", "GROUPS", "Run", "evaluate_policy", "execute",
+           "format_table", "mean_ci", "read_run", "study_area_edges", "write_run_config"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from xml.parsers import expat
 
 import numpy as np
 import pandas as pd
@@ -47,16 +48,25 @@ _EDGE_FLOATS = {
 }
 
 
-def _iter(path: str | Path, tag: str):
+def _parse(path: str | Path, start, end=None) -> None:
+    """Stream a SUMO output through expat: ``start(tag, attrs)`` per opening
+    tag and ``end(tag)`` per closing tag (no tree is built)."""
     path = Path(path)
     if not path.is_file():
         raise SumoError(f"{path}: SUMO output missing")
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    if end is not None:
+        parser.EndElementHandler = end
     try:
-        for _, elem in ET.iterparse(path, events=("end",)):
-            if elem.tag == tag:
-                yield elem
-    except ET.ParseError as exc:
+        with path.open("rb") as f:
+            parser.ParseFile(f)
+    except expat.ExpatError as exc:
         raise SumoError(f"{path}: unreadable SUMO output ({exc})") from None
+
+
+def _floats(records: list[dict], key: str) -> np.ndarray:
+    return np.array([r.get(key, "nan") for r in records], dtype=float)
 
 
 def read_tripinfo(path: str | Path) -> pd.DataFrame:
@@ -70,16 +80,11 @@ def read_tripinfo(path: str | Path) -> pd.DataFrame:
         travel_time`` (seconds, metres). ``depart`` is the insertion time;
         ``depart - depart_delay`` the time the vehicle was ready to leave.
     """
-    rows = []
-    for el in _iter(path, "tripinfo"):
-        a = el.attrib
-        row = {"vehicle": a["id"], "vtype": a.get("vType", "")}
-        for key, col in _TRIP_FLOATS.items():
-            row[col] = float(a.get(key, "nan"))
-        rows.append(row)
-        el.clear()
-    cols = ["vehicle", "vtype", *_TRIP_FLOATS.values()]
-    df = pd.DataFrame(rows, columns=cols)
+    records: list[dict] = []
+    _parse(path, lambda tag, a: records.append(a) if tag == "tripinfo" else None)
+    df = pd.DataFrame({"vehicle": pd.Series([r["id"] for r in records], dtype=object),
+                       "vtype": pd.Series([r.get("vType", "") for r in records], dtype=object),
+                       **{col: _floats(records, key) for key, col in _TRIP_FLOATS.items()}})
     df["finished"] = df["arrival"] >= 0
     df["travel_time"] = df["depart_delay"] + df["duration"]
     return df
@@ -96,18 +101,20 @@ def read_edgedata(path: str | Path) -> pd.DataFrame:
         arrived``; ``speed`` is SUMO's space-mean speed in m/s (NaN where no
         vehicle was on the edge).
     """
-    rows = []
-    for interval in _iter(path, "interval"):
-        begin = float(interval.get("begin"))
-        end = float(interval.get("end"))
-        for el in interval.iter("edge"):
-            a = el.attrib
-            row = {"begin": begin, "end": end, "edge": a["id"]}
-            for key, col in _EDGE_FLOATS.items():
-                row[col] = float(a.get(key, "nan"))
-            rows.append(row)
-        interval.clear()
-    df = pd.DataFrame(rows, columns=["begin", "end", "edge", *_EDGE_FLOATS.values()])
+    records: list[dict] = []
+    window = {"begin": "nan", "end": "nan"}
+
+    def start(tag: str, a: dict) -> None:
+        if tag == "edge":
+            records.append(a)
+            a["begin"], a["end"] = window["begin"], window["end"]
+        elif tag == "interval":
+            window.update(begin=a.get("begin", "nan"), end=a.get("end", "nan"))
+
+    _parse(path, start)
+    df = pd.DataFrame({"begin": _floats(records, "begin"), "end": _floats(records, "end"),
+                       "edge": pd.Series([r["id"] for r in records], dtype=object),
+                       **{col: _floats(records, key) for key, col in _EDGE_FLOATS.items()}})
     for col in ("entered", "left", "departed", "arrived", "sampled_seconds"):
         df[col] = df[col].fillna(0.0)
     return df
@@ -119,27 +126,37 @@ def read_vehroutes(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``vehicle, depart, arrival, edges (tuple of str), exit_times
-        (numpy array, s)``; the last route of each vehicle (after any
-        rerouting) is used.
+        Columns ``vehicle, vtype, depart, arrival, edges (tuple of str),
+        exit_times (numpy array, s), rerouted_by``: the last route of each
+        vehicle (after any rerouting) and the ``reason`` SUMO gave for the
+        last replacement (e.g. the id of the rerouter; "" if none).
     """
-    rows = []
-    for el in _iter(path, "vehicle"):
-        routes = el.findall("route")
-        if not routes:
-            routes = el.findall("routeDistribution/route")
-        route = routes[-1] if routes else None
-        edges = tuple(route.get("edges", "").split()) if route is not None else ()
-        exits = route.get("exitTimes", "") if route is not None else ""
-        rows.append({
-            "vehicle": el.get("id"),
-            "depart": float(el.get("depart", "nan")),
-            "arrival": float(el.get("arrival", "-1")),
-            "edges": edges,
-            "exit_times": np.array(exits.split(), dtype=float),
-        })
-        el.clear()
-    return pd.DataFrame(rows, columns=["vehicle", "depart", "arrival", "edges", "exit_times"])
+    rows: list[tuple] = []
+    vehicle: dict = {}
+    routes: list[dict] = []
+
+    def start(tag: str, a: dict) -> None:
+        nonlocal vehicle
+        if tag == "route":
+            routes.append(a)
+        elif tag == "vehicle":
+            vehicle = a
+            routes.clear()
+
+    def end(tag: str) -> None:
+        if tag != "vehicle":
+            return
+        last = routes[-1] if routes else {}
+        reasons = [r["reason"] for r in routes[:-1] if r.get("reason")]
+        rows.append((vehicle.get("id"), vehicle.get("type", ""),
+                     float(vehicle.get("depart", "nan")), float(vehicle.get("arrival", "-1")),
+                     tuple(last.get("edges", "").split()),
+                     np.array(last.get("exitTimes", "").split(), dtype=float),
+                     reasons[-1] if reasons else ""))
+
+    _parse(path, start, end)
+    return pd.DataFrame(rows, columns=["vehicle", "vtype", "depart", "arrival", "edges",
+                                       "exit_times", "rerouted_by"])
 
 
 def read_statistics(path: str | Path) -> dict[str, float]:

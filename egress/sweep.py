@@ -678,14 +678,13 @@ def _simulate(task: Task, work: Path) -> pd.DataFrame:
     ``egress evaluate-policy`` measures them.
     """
     from . import evaluation as ev
-    from .policies import load_policies, prepare_variant, read_demand
-    from .simulation import run_sumo
+    from .policies import load_policies, prepare_variant
 
     scen = _scenario_for(task)
     _check_inputs(task, scen)
     sim = scen.simulation
     routes = list(scen.routes) or _cached_demand(task, scen)
-    vehicles, vtypes = read_demand(routes)
+    vehicles, vtypes = _read_demand(routes)
     network, additional, signs = scen.network, [], []
     if task.policy != BASELINE:
         policy = load_policies(task.policy_file)[task.policy]
@@ -694,15 +693,11 @@ def _simulate(task: Task, work: Path) -> pd.DataFrame:
         network, routes, additional, signs = v.network, v.routes, v.additional, v.signs
     run_dir = work / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = ev._config(scen, run_dir, network, routes, additional)
-    inside = _inside_edges(scen)
+    config = ev.write_run_config(scen, run_dir, network, routes, additional)
     demand = {vid: (v.type, v.depart) for vid, v in vehicles.items()}
-    job = ev._Task(scen, (scen.name, task.policy, task.fraction), 0, run_dir, config, inside,
-                   demand, {})
-    t0 = time.perf_counter()
-    run_sumo(config, sim.begin, sim.end, progress=False)
-    sumo_seconds = time.perf_counter() - t0
-    res = ev._read_run(job)
+    res = ev.execute(ev.Run(scen, (scen.name, task.policy, task.fraction), 0, run_dir, config,
+                            ev.study_area_edges(scen), demand, {}))
+    sumo_seconds = res["wall"]
     veh = res["vehicles"]
     rerouters = {r for s in signs for r in s.rerouters}
     addressed = {v for s in signs for v in s.vehicles}
@@ -729,18 +724,20 @@ def _simulate(task: Task, work: Path) -> pd.DataFrame:
     return table
 
 
-_INSIDE: dict[tuple, frozenset[str]] = {}
+_DEMAND: dict[tuple, tuple[dict, dict]] = {}
 
 
-def _inside_edges(scen) -> frozenset[str]:
-    """Study-area edges of a scenario, memoised per worker process."""
-    from . import evaluation as ev
+def _read_demand(routes: list[Path]) -> tuple[dict, dict]:
+    """:func:`egress.policies.read_demand`, memoised per worker process for the
+    last few route-file sets (the tasks of a sweep share a handful)."""
+    from .policies import read_demand
 
-    venues = scen.venues.path if scen.venues is not None else None
-    key = (str(scen.network), os.path.getmtime(scen.network), str(venues))
-    if key not in _INSIDE:
-        _INSIDE[key] = frozenset(ev._inside_edges(scen))
-    return _INSIDE[key]
+    key = tuple((str(r), os.stat(r).st_mtime_ns, os.stat(r).st_size) for r in routes)
+    if key not in _DEMAND:
+        while len(_DEMAND) >= 4:
+            _DEMAND.pop(next(iter(_DEMAND)))
+        _DEMAND[key] = read_demand(routes)
+    return _DEMAND[key]
 
 
 def cache_dir() -> Path:

@@ -108,6 +108,38 @@ def test_vehroutes_record_when_each_edge_was_left(straight_run):
     assert exit_bc == pytest.approx(first["arrival"])
 
 
+def test_vehroutes_keep_the_last_route_and_why_it_replaced_the_first(tmp_path):
+    from egress.errors import SumoError
+    from egress.outputs import read_vehroutes
+
+    path = tmp_path / "vehroutes.xml"
+    path.write_text("""<routes>
+    <vType id="event"/>
+    <vehicle id="a" type="event" depart="10.00" arrival="70.00">
+        <routeDistribution>
+            <route replacedOnEdge="x" reason="sign_1" replacedAtTime="20.00" probability="0"
+                   edges="x y" exitTimes="20.00 40.00"/>
+            <route edges="x z" exitTimes="20.00 70.00"/>
+        </routeDistribution>
+    </vehicle>
+    <vehicle id="b" type="background" depart="15.00">
+        <route edges="y" exitTimes="30.00"/>
+    </vehicle>
+</routes>
+""")
+    df = read_vehroutes(path).set_index("vehicle")
+    assert df.loc["a", "edges"] == ("x", "z")
+    assert list(df.loc["a", "exit_times"]) == [20.0, 70.0]
+    assert df.loc["a", "rerouted_by"] == "sign_1"
+    assert df.loc["b", "rerouted_by"] == "" and df.loc["b", "arrival"] == -1
+    assert df.loc["b", "vtype"] == "background"
+    path.write_text(path.read_text()[:200])
+    with pytest.raises(SumoError, match="unreadable SUMO output"):
+        read_vehroutes(path)
+    with pytest.raises(SumoError, match="missing"):
+        read_vehroutes(tmp_path / "none.xml")
+
+
 def test_mesoscopic_mode(tmp_path, straight_run):
     meso = simulate(straight_run.summary["scenario"], tmp_path / "meso", meso=True,
                     progress=False)
