@@ -106,6 +106,7 @@ Trips and routes
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import math
@@ -812,10 +813,26 @@ def build_od(scenario, spec: DemandSpec | None = None) -> DemandOD:
                                     beta=bg["beta"]))
     for path in spec.od:
         frames.append(read_kinded_od(path, zones))
-    od = pd.concat(frames, ignore_index=True)
-    od = od.loc[od["trips"] > 0].sort_values(["kind", "begin", "origin", "destination"],
-                                             kind="stable").reset_index(drop=True)
-    return DemandOD(od, zones, spec, dest, splits)
+    return DemandOD(_tidy(pd.concat(frames, ignore_index=True)), zones, spec, dest, splits)
+
+
+def _tidy(od: pd.DataFrame) -> pd.DataFrame:
+    return od.loc[od["trips"] > 0].sort_values(["kind", "begin", "origin", "destination"],
+                                               kind="stable").reset_index(drop=True)
+
+
+def _replace_od(built: DemandOD, path: str | Path) -> DemandOD:
+    """`built` with its OD table replaced by the OD file at `path`."""
+    od = _tidy(read_kinded_od(path, built.zones))
+    event = built.spec.event
+    if event is not None:
+        zone = built.zones.venue_zone(event.venue)
+        counts = integerize(od)
+        cars = int(counts[((od["kind"] == "event") & (od["origin"] == zone)).to_numpy()].sum())
+        if cars > sum(event.lots.values()):
+            raise InputError(str(path), f"{cars} event cars leave {event.venue!r} but its lots "
+                             f"hold {sum(event.lots.values())}")
+    return dataclasses.replace(built, od=od)
 
 
 
@@ -1119,7 +1136,8 @@ class DemandResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def build_demand(scenario, out: str | Path, seed: int | None = None) -> DemandResult:
+def build_demand(scenario, out: str | Path, seed: int | None = None,
+                 od: str | Path | None = None) -> DemandResult:
     """Build a scenario's OD demand, trips and routes.
 
     Parameters
@@ -1134,6 +1152,12 @@ def build_demand(scenario, out: str | Path, seed: int | None = None) -> DemandRe
         ``trips.xml`` and ``routes.rou.xml`` (vTypes included).
     seed : int, optional
         Default ``scenario.simulation.seed``.
+    od : str or pathlib.Path, optional
+        An OD file that replaces the scenario's OD table, e.g. the
+        ``calibrated.od.csv`` of :func:`egress.calibration.calibrate` (CSV
+        with a ``kind`` column, or tazRelation XML as background traffic).
+        Zones, lots, departure profile and routing still come from the
+        scenario.
 
     Returns
     -------
@@ -1150,6 +1174,8 @@ def build_demand(scenario, out: str | Path, seed: int | None = None) -> DemandRe
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     built = build_od(scenario)
+    if od is not None:
+        built = _replace_od(built, od)
     zones, od = built.zones, built.od
     t1 = time.perf_counter()
     lot_exits = scenario.venues.lot_exits if scenario.venues is not None else []

@@ -360,19 +360,9 @@ def _reuse(first: VariantInputs, policy: Policy, f: float | None, routes, folder
 
 
 def _build_demand(scen: Scenario, folder: Path, od) -> list[Path]:
-    import inspect
+    from .demand import build_demand
 
-    try:
-        from .demand import build_demand
-    except ImportError:
-        raise InputError(str(scen.path), "demand.routes is empty and egress.demand (the demand "
-                         "builder) is not available") from None
-    kwargs: dict[str, Any] = {"seed": scen.simulation.seed}
-    if od is not None:
-        if "od" not in inspect.signature(build_demand).parameters:
-            raise InputError(str(od), "this version of the demand builder cannot read an OD")
-        kwargs["od"] = od
-    return list(build_demand(scen, folder, **kwargs).routes)
+    return list(build_demand(scen, folder, seed=scen.simulation.seed, od=od).routes)
 
 
 def study_area_edges(scen: Scenario) -> frozenset[str]:

@@ -329,19 +329,8 @@ def _calibrations(raw: list, problems: Problems, base: Path) -> dict[str, Path |
         if v["od"] is not None:
             if not v["od"].is_file():
                 problems.add(f"calibrations[{i}].od: {v['od']} not found")
-            elif not _demand_takes_od():
-                problems.add(f"calibrations[{i}].od: this version of the demand builder "
-                             "cannot build demand from an OD table")
         out[v["name"]] = v["od"]
     return out or {PRIOR: None}
-
-
-def _demand_takes_od() -> bool:
-    import inspect
-
-    from .demand import build_demand
-
-    return "od" in inspect.signature(build_demand).parameters
 
 
 def _scenarios(events: dict[str, Event], problems: Problems) -> dict[str, Any]:

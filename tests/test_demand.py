@@ -259,6 +259,28 @@ def test_parallel_routing_merges_every_vehicle_in_departure_order(tiny, built):
     assert again.read_bytes() == outs[3].read_bytes()
 
 
+def test_an_od_file_replaces_the_scenario_od(tiny, built):
+    from egress.errors import InputError
+
+    scenario, result = built
+    od = pd.read_csv(result.files["od"], dtype={"origin": str, "destination": str})
+    half = od.assign(trips=od["trips"] / 2)
+    half.to_csv(tiny / "half.od.csv", index=False)
+    again = demand.build_demand(scenario, tiny / "half", seed=3, od=tiny / "half.od.csv")
+    # 400 cars halved (rounded per interval), still leaving from the lots
+    assert again.vehicles["event"] == pytest.approx(200, abs=od["begin"].nunique())
+    veh = pd.read_csv(again.files["vehicles"])
+    assert set(veh.loc[veh["kind"] == "event", "lot"]) == {"lot_a", "lot_b"}
+    assert again.vehicles["background"] == pytest.approx(result.vehicles["background"] / 2,
+                                                         abs=len(od))
+    od.assign(trips=od["trips"] * 10).to_csv(tiny / "ten.od.csv", index=False)
+    with pytest.raises(InputError, match=r"ten\.od\.csv.*event cars leave .* lots hold"):
+        demand.build_demand(scenario, tiny / "ten", seed=3, od=tiny / "ten.od.csv")
+    od.assign(origin="nowhere").to_csv(tiny / "bad.od.csv", index=False)
+    with pytest.raises(InputError, match=r"bad\.od\.csv.*'nowhere' is not a known zone"):
+        demand.build_demand(scenario, tiny / "bad", seed=3, od=tiny / "bad.od.csv")
+
+
 def test_lot_overflow_names_the_key(tiny):
     path = write_scenario(tiny, EVENT.replace("attendance = 2000", "attendance = 5000"),
                           name="overflow")
