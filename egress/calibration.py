@@ -70,6 +70,12 @@ log = logging.getLogger(__name__)
 METHODS = ("metamodel", "spsa")
 #: Initial, largest and smallest relative trust-region radius of the metamodel.
 RADIUS = (0.5, 2.0, 0.01)
+#: The metamodel's search levels, coarse to fine: OD rows sharing these
+#: columns move by one factor (the last level moves every row on its own).
+LEVELS = (("kind", "begin"), ("kind", "begin", "origin"),
+          ("kind", "begin", "origin", "destination"))
+#: Rejected proposals in a row after which the metamodel refines its level.
+LEVEL_PATIENCE = 2
 #: SUMO output files deleted after an evaluation unless ``keep_runs``.
 _HEAVY = ("vehroutes.xml", "tripinfo.xml", "routes.rou.xml", "trips.xml")
 
@@ -151,6 +157,8 @@ class Problem:
         keys = self.prior[["kind", "origin", "destination"]].astype(str).agg("|".join, axis=1)
         self.rows = pd.DataFrame({"group": pd.factorize(keys)[0],
                                   "begin": self.prior["begin"].to_numpy(dtype=float)})
+        self.levels = [pd.MultiIndex.from_frame(self.prior[list(cols)].astype(str)).factorize()[0]
+                       for cols in LEVELS]
         if self.obs is None:  # only for simulating ODs (egress observe)
             return
         t = self.obs.table
@@ -714,8 +722,14 @@ def _run_metamodel(run: _Runner) -> None:
     free = p.obs.table["free_speed"].to_numpy(dtype=float)
     length = p.obs.table["length"].to_numpy(dtype=float)
     seg = p.obs_key["seg"].to_numpy()
-    it = 0
-    while len(run.history) < run.budget and radius >= r_min:
+    it = level = fails = 0
+    last = len(p.levels) - 1
+    while len(run.history) < run.budget:
+        if radius < r_min or fails >= LEVEL_PATIENCE:
+            if level == last:
+                break
+            level, radius, fails = level + 1, RADIUS[0], 0
+            log.info("metamodel: level %d (%s)", level + 1, ", ".join(LEVELS[level]))
         it += 1
         t0 = time.perf_counter()
         sims = [{"crossings": e.crossings, "vehicles": e.vehicles} for e in run.evals]
@@ -723,25 +737,26 @@ def _run_metamodel(run: _Runner) -> None:
         curve = fit_speed_flow(seg, [e.flows(p.per_hour) for e in run.evals],
                                [e.values["speed"].to_numpy(dtype=float) for e in run.evals], free)
         model = Metamodel(p.targets, pmat, p.per_hour, length, curve, best.x, best.sim())
-        x_new, m_new = model.minimize(radius)
+        x_new, m_new = model.minimize(radius, p.levels[level])
         run.model_s = time.perf_counter() - t0
         predicted = best.objective - m_new
         if predicted <= 1e-9 * max(1.0, best.objective):
-            radius *= 0.5
-            log.info("metamodel: no predicted gain; radius -> %.3g", radius)
+            radius = r_min / 2  # nothing to gain at this level: refine
+            log.info("metamodel: no predicted gain at level %d", level + 1)
             continue
         ev = run(x_new, f"it{it}")
         rho = (best.objective - ev.objective) / predicted
         if ev.objective < best.objective:
-            best = ev
+            best, fails = ev, 0
             if rho > 0.5:
                 radius = min(2.0 * radius, r_max)
             elif rho < 0.1:
                 radius *= 0.5
         else:
             radius *= 0.5
-        log.info("metamodel it %d: J %.4g (model %.4g), rho %.2f, radius %.3g", it,
-                 ev.objective, m_new, rho, radius)
+            fails += 1
+        log.info("metamodel it %d (level %d): J %.4g (model %.4g), rho %.2f, radius %.3g", it,
+                 level + 1, ev.objective, m_new, rho, radius)
 
 
 # --------------------------------------------------------------------------- figures

@@ -419,7 +419,8 @@ def write_run_config(scen: Scenario, run_dir: Path, network: Path, routes: list[
                      additional: list[Path]) -> Path:
     """Write a run's ``run.sumocfg``: :func:`egress.simulation.write_config` plus
     a variant's network, routes and additional files (paths relative to the
-    run folder, so it opens in sumo-gui) and unfinished vehicles' routes."""
+    run folder, so it opens in sumo-gui); outputs are vehroutes with exit
+    times (unfinished vehicles included), edgeData and statistics."""
     cfg = write_config(scen, run_dir, list(routes))
     root = ET.parse(cfg).getroot()
 
@@ -431,7 +432,11 @@ def write_run_config(scen: Scenario, run_dir: Path, network: Path, routes: list[
     inp.find("route-files").set("value", ",".join(rel(r) for r in routes))
     adds = [rel(a) for a in additional] + ["edgedata.add.xml"]
     inp.find("additional-files").set("value", ",".join(adds))
-    ET.SubElement(root.find("output"), "vehroute-output.write-unfinished", value="true")
+    output = root.find("output")
+    for name in ("tripinfo-output", "tripinfo-output.write-unfinished"):
+        for el in output.findall(name):  # vehroutes say all an evaluation needs
+            output.remove(el)
+    ET.SubElement(output, "vehroute-output.write-unfinished", value="true")
     ET.indent(root)
     ET.ElementTree(root).write(cfg, encoding="UTF-8", xml_declaration=True)
     return cfg
@@ -463,7 +468,7 @@ def _run_all(tasks: list[Run], workers: int, progress: bool) -> dict:
     return results
 
 
-def execute(task: Run) -> dict[str, Any]:
+def execute(task: Run, speeds: bool = True) -> dict[str, Any]:
     """Run SUMO for one run and read its results (:func:`read_run`).
 
     The result also holds ``wall`` (SUMO's wall time, s) and ``parse_wall``
@@ -473,14 +478,25 @@ def execute(task: Run) -> dict[str, Any]:
     started = time.perf_counter()
     run_sumo(task.config, sim.begin, sim.end, progress=False)
     wall = time.perf_counter() - started
-    res = read_run(task)
+    res = read_run(task, speeds)
     res["wall"] = wall
     res["parse_wall"] = time.perf_counter() - started - wall
     return res
 
 
-def read_run(task: Run) -> dict[str, Any]:
+def read_run(task: Run, speeds: bool = True) -> dict[str, Any]:
     """Per-vehicle travel times, reroutes, edge speeds and teleports of one run.
+
+    A vehicle is ready at its planned departure (SUMO's insertion time
+    minus its insertion delay); it arrived when the vehroute output gives an
+    arrival time, and leaves the study area at the exit time of the edge
+    before its route first leaves it (see the module docstring).
+
+    Parameters
+    ----------
+    task : Run
+    speeds : bool
+        Also read the edgeData output for mean speeds per edge.
 
     Returns
     -------
@@ -489,54 +505,57 @@ def read_run(task: Run) -> dict[str, Any]:
         travel_time, status, rerouted_by; also written to the run folder as
         ``vehicles.<format>``), ``reached`` (watched vehicles that reached
         their sign), ``teleports`` and ``speed`` (sampled-seconds-weighted
-        mean speed per edge, m/s).
+        mean speed per edge, m/s; None unless `speeds`).
     """
     sim = task.scenario.simulation
     run = task.run_dir
-    tt = outputs.read_tripinfo(run / "tripinfo.xml")
-    trips = dict(zip(tt["vehicle"], zip(tt["depart"] - tt["depart_delay"], tt["arrival"],
-                                        tt["finished"], strict=True), strict=True))
-    vr = outputs.read_vehroutes(run / "vehroutes.xml")
-    routes = dict(zip(vr["vehicle"], zip(vr["edges"], vr["exit_times"], vr["rerouted_by"],
-                                          strict=True), strict=True))
+    driven = {r[0]: r for r in outputs.vehroute_records(run / "vehroutes.xml")}
     stats = outputs.read_statistics(run / "statistics.xml")
+    leaves: dict[str, int | None] = {}   # route -> index of the edge it leaves the area on
     rows = []
     reached: set[str] = set()
-    no_route = ((), np.empty(0), "")
-    for vid, (vtype, planned) in task.demand.items():
-        if planned >= sim.end:
+    for vid, (vtype, ready) in task.demand.items():
+        if ready >= sim.end:
             continue
         kind = _kind(vid, vtype)
-        trip = trips.get(vid)
-        if trip is None:
-            rows.append((vid, kind, planned, sim.end, sim.end - planned, "not_inserted", ""))
+        record = driven.get(vid)
+        if record is None:
+            rows.append((vid, kind, ready, sim.end, sim.end - ready, "not_inserted", ""))
             continue
-        ready, arrival, finished = trip
-        end = arrival if finished else sim.end
+        _, _, _, arrival, text, exit_text, reason = record
+        finished = arrival is not None
+        end = float(arrival) if finished else sim.end
         status = "arrived" if finished else "inside_at_end"
-        edges, exits, reason = routes.get(vid, no_route)
-        leave = _leave_time(edges, exits, task.inside)
+        if text not in leaves:
+            leaves[text] = _leave_index(text.split(), task.inside)
+        i = leaves[text]
+        exits = exit_text.split()
+        leave = float(exits[i]) if i is not None and i < len(exits) else None
         if leave is not None and leave < end:
             end, status = leave, "left_area"
         elif not finished and leave is not None:
             status = "left_area"
         rows.append((vid, kind, ready, end, end - ready, status, reason))
         sign = task.watch.get(vid)
-        if sign is not None and sign in edges:
-            i = edges.index(sign)
-            if i == 0 or (i - 1 < len(exits) and exits[i - 1] > 0):
-                reached.add(vid)
+        if sign is not None:
+            edges = text.split()
+            if sign in edges:
+                k = edges.index(sign)
+                if k == 0 or (k - 1 < len(exits) and float(exits[k - 1]) > 0):
+                    reached.add(vid)
     table = pd.DataFrame(rows, columns=["vehicle", "kind", "ready", "end", "travel_time",
                                         "status", "rerouted_by"])
     path = run / f"vehicles.{task.scenario.output_format}"
     table.to_csv(path, index=False) if path.suffix == ".csv" else table.to_parquet(path,
                                                                                    index=False)
-    edges = outputs.read_edgedata(run / "edgedata.xml")
-    busy = edges[edges["sampled_seconds"] > 0]
-    speed = (busy["speed"] * busy["sampled_seconds"]).groupby(busy["edge"]).sum()
-    weight = busy.groupby("edge")["sampled_seconds"].sum()
-    return {"vehicles": table.set_index("vehicle"), "reached": reached,
-            "teleports": int(stats.get("teleports", 0)), "speed": speed / weight}
+    result = {"vehicles": table.set_index("vehicle"), "reached": reached,
+              "teleports": int(stats.get("teleports", 0)), "speed": None}
+    if speeds:
+        edges = outputs.read_edgedata(run / "edgedata.xml")
+        busy = edges[edges["sampled_seconds"] > 0]
+        speed = (busy["speed"] * busy["sampled_seconds"]).groupby(busy["edge"]).sum()
+        result["speed"] = speed / busy.groupby("edge")["sampled_seconds"].sum()
+    return result
 
 
 def _kind(vid: str, vtype: str) -> str:
@@ -548,17 +567,12 @@ def _kind(vid: str, vtype: str) -> str:
     return "other"
 
 
-def _leave_time(edges: tuple[str, ...], exits: np.ndarray, inside: frozenset[str]
-                ) -> float | None:
-    """Exit time of the last inside edge before the route first leaves the study area."""
-    seen = False
+def _leave_index(edges: list[str], inside: frozenset[str]) -> int | None:
+    """Index of the last inside edge before the route first leaves the study
+    area (its exit time is when the vehicle leaves); None if it never does."""
     for i in range(len(edges) - 1):
-        if edges[i] in inside:
-            seen = True
-            if edges[i + 1] not in inside:
-                return float(exits[i]) if i < len(exits) else None
-    if not seen and edges and edges[-1] in inside:
-        return None
+        if edges[i] in inside and edges[i + 1] not in inside:
+            return i
     return None
 
 

@@ -39,11 +39,18 @@ A cheap analytical stand-in for ``J`` around the incumbent OD ``x_k``:
 
 The model objective has an analytical gradient (chain rule through ``P``,
 checked against finite differences in the tests) and is minimised by
-``scipy.optimize.minimize(method="L-BFGS-B")`` inside the trust region
-``max(0, x_k - Δ s) <= x <= x_k + Δ s``. :func:`egress.calibration.calibrate`
+``scipy.optimize.minimize(method="L-BFGS-B")`` over factors that scale
+groups of OD rows, ``x = x_k · θ[group]``, inside the trust region
+``max(0, 1 - Δ) <= θ <= 1 + Δ``. :func:`egress.calibration.calibrate`
 simulates the proposal, accepts it if the simulated objective improves,
 refits with the new samples and grows (×2, when the model predicted the
-gain well, ρ > 0.5) or shrinks (×0.5, on rejection or ρ < 0.1) Δ.
+gain well, ρ > 0.5) or shrinks (×0.5, on rejection or ρ < 0.1) Δ. It searches
+coarse to fine (:data:`egress.calibration.LEVELS`): first one factor per
+kind and interval (how many cars, and when), then per kind, interval and
+origin zone, then every OD row; it moves to the next level when a level
+stops paying (two rejected proposals in a row, no predicted gain, or Δ
+below its floor), so the few simulations go first to the few parameters
+the observations determine best.
 """
 
 from __future__ import annotations
@@ -310,35 +317,45 @@ class Metamodel:
             grad = grad + 2.0 * t.regularization / len(x) * (x - t.prior) / t.scale ** 2
         return t.objective(pred, x), grad
 
-    def minimize(self, radius: float, maxiter: int = 30) -> tuple[np.ndarray, float]:
+    def minimize(self, radius: float, groups: np.ndarray | None = None, maxiter: int = 30
+                 ) -> tuple[np.ndarray, float]:
         """Minimise the model inside the trust region of relative `radius`.
 
-        Only OD rows the model can move are optimised: rows that reach some
-        observation (a non-zero column of ``P``) or that differ from the prior
-        (pulled back by the regularisation); the others keep their value,
-        which is exact since their gradient is zero.
+        The search moves OD rows by factors: ``x = x_k · θ[group]`` with
+        ``max(0, 1 - radius) <= θ <= 1 + radius``, one factor per group of
+        rows (`groups`, an integer code per row; default every row its own
+        group). Only rows the model can move take part: rows with trips that
+        reach some observation (a non-zero column of ``P``) or that differ
+        from the prior (pulled back by the regularisation); the others keep
+        their value, which is exact since their gradient is zero. Rows
+        without trips stay without.
 
         Returns
         -------
         x, predicted objective
         """
         t = self.t
-        lo = np.maximum(self.x_k - radius * t.scale, 0.0)
-        hi = self.x_k + radius * t.scale
-        active = (np.diff(self.pt.indptr) > 0) | (self.x_k != t.prior)
+        n = len(self.x_k)
+        groups = np.arange(n) if groups is None else np.asarray(groups)
+        active = ((np.diff(self.pt.indptr) > 0) | (self.x_k != t.prior)) & (self.x_k > 0)
+        if not active.any():
+            return self.x_k.copy(), float(self.objective(self.x_k))
+        codes, g = np.unique(groups[active], return_inverse=True)
+        xa = self.x_k[active]
         base = self.x_k.copy()
 
-        def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
+        def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
             x = base.copy()
-            x[active] = z
-            f, g = self.objective_and_gradient(x)
-            return f, g[active]
+            x[active] = xa * theta[g]
+            f, grad = self.objective_and_gradient(x)
+            return f, np.bincount(g, weights=grad[active] * xa, minlength=len(codes))
 
-        res = minimize(fun, self.x_k[active], jac=True, method="L-BFGS-B",
-                       bounds=Bounds(lo[active], hi[active]),
+        lo = max(0.0, 1.0 - radius)
+        res = minimize(fun, np.ones(len(codes)), jac=True, method="L-BFGS-B",
+                       bounds=Bounds(np.full(len(codes), lo), np.full(len(codes), 1.0 + radius)),
                        options={"maxiter": maxiter, "maxcor": 5, "ftol": 1e-10, "gtol": 1e-8})
         x = base.copy()
-        x[active] = np.clip(res.x, lo[active], hi[active])
+        x[active] = xa * np.clip(res.x, lo, 1.0 + radius)[g]
         return x, float(self.objective(x))
 
 

@@ -14,14 +14,18 @@ end of the simulation for unfinished vehicles, ``arrival = -1``).
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.parsers import expat
+from xml.sax.saxutils import unescape
 
 import numpy as np
 import pandas as pd
 
 from .errors import SumoError
+
+_ENTITIES = {"&quot;": '"', "&apos;": "'"}
 
 _TRIP_FLOATS = {
     "depart": "depart",
@@ -120,6 +124,68 @@ def read_edgedata(path: str | Path) -> pd.DataFrame:
     return df
 
 
+_ROUTE_TAG = re.compile(r"<(vehicle|route)\s([^>]*)>")
+
+
+def _get(attrs: str, name: str) -> str | None:
+    """The value of attribute `name` in the text ``' a="1" b="2"'`` (None if absent)."""
+    i = attrs.find(f' {name}="')
+    if i < 0:
+        return None
+    i += len(name) + 3
+    value = attrs[i:attrs.index('"', i)]
+    return unescape(value, _ENTITIES) if "&" in value else value
+
+
+def vehroute_records(path: str | Path) -> list[tuple[str, str, str, str | None, str, str, str]]:
+    """The vehicles of a vehroute file, fast: one regular-expression pass over
+    the text instead of an XML tree (vehroute files run to tens of MB).
+
+    Returns
+    -------
+    list of tuple
+        Per vehicle in file order: ``(id, type, depart, arrival, edges,
+        exitTimes, rerouted_by)`` as text; ``arrival`` is None for a vehicle
+        still driving at the end; ``edges`` and ``exitTimes`` are those of its
+        last route (after any rerouting), ``rerouted_by`` the ``reason`` SUMO
+        gave for the last replacement ("" if none).
+
+    Raises
+    ------
+    SumoError
+        If the file is missing or does not end with ``</routes>`` (cut short).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SumoError(f"{path}: SUMO output missing")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if not text.rstrip().endswith("</routes>"):
+        raise SumoError(f"{path}: unreadable SUMO output (it does not end with </routes>)")
+    out = []
+    vehicle: str | None = None
+    routes: list[str] = []
+
+    def flush() -> None:
+        last = routes[-1] if routes else ""
+        reason = ""
+        for r in routes[:-1]:
+            reason = _get(r, "reason") or reason
+        out.append((_get(vehicle, "id") or "", _get(vehicle, "type") or "",
+                    _get(vehicle, "depart") or "nan", _get(vehicle, "arrival"),
+                    _get(last, "edges") or "", _get(last, "exitTimes") or "", reason))
+
+    for m in _ROUTE_TAG.finditer(text, max(text.find("<routes"), 0)):
+        if m.group(1) == "vehicle":
+            if vehicle is not None:
+                flush()
+            vehicle, routes = " " + m.group(2), []
+        elif vehicle is not None:
+            routes.append(" " + m.group(2))
+    if vehicle is not None:
+        flush()
+    return out
+
+
 def read_vehroutes(path: str | Path) -> pd.DataFrame:
     """Read a vehroute file written with ``--vehroute-output.exit-times``.
 
@@ -129,32 +195,12 @@ def read_vehroutes(path: str | Path) -> pd.DataFrame:
         Columns ``vehicle, vtype, depart, arrival, edges (tuple of str),
         exit_times (numpy array, s), rerouted_by``: the last route of each
         vehicle (after any rerouting) and the ``reason`` SUMO gave for the
-        last replacement (e.g. the id of the rerouter; "" if none).
+        last replacement (e.g. the id of the rerouter; "" if none). Vehicles
+        still driving at the end have ``arrival`` -1.
     """
-    rows: list[tuple] = []
-    vehicle: dict = {}
-    routes: list[dict] = []
-
-    def start(tag: str, a: dict) -> None:
-        nonlocal vehicle
-        if tag == "route":
-            routes.append(a)
-        elif tag == "vehicle":
-            vehicle = a
-            routes.clear()
-
-    def end(tag: str) -> None:
-        if tag != "vehicle":
-            return
-        last = routes[-1] if routes else {}
-        reasons = [r["reason"] for r in routes[:-1] if r.get("reason")]
-        rows.append((vehicle.get("id"), vehicle.get("type", ""),
-                     float(vehicle.get("depart", "nan")), float(vehicle.get("arrival", "-1")),
-                     tuple(last.get("edges", "").split()),
-                     np.array(last.get("exitTimes", "").split(), dtype=float),
-                     reasons[-1] if reasons else ""))
-
-    _parse(path, start, end)
+    rows = [(vid, vtype, float(depart), float(arrival) if arrival is not None else -1.0,
+             tuple(edges.split()), np.array(exits.split(), dtype=float), reason)
+            for vid, vtype, depart, arrival, edges, exits, reason in vehroute_records(path)]
     return pd.DataFrame(rows, columns=["vehicle", "vtype", "depart", "arrival", "edges",
                                        "exit_times", "rerouted_by"])
 

@@ -685,7 +685,7 @@ def _simulate(task: Task, work: Path) -> pd.DataFrame:
     config = ev.write_run_config(scen, run_dir, network, routes, additional)
     demand = {vid: (v.type, v.depart) for vid, v in vehicles.items()}
     res = ev.execute(ev.Run(scen, (scen.name, task.policy, task.fraction), 0, run_dir, config,
-                            ev.study_area_edges(scen), demand, {}))
+                            ev.study_area_edges(scen), demand, {}), speeds=False)
     sumo_seconds = res["wall"]
     veh = res["vehicles"]
     rerouters = {r for s in signs for r in s.rerouters}

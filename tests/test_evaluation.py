@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, write_file
 from test_policies import POLICIES, two_routes, write_routes, write_scenario  # noqa: F401
 
-from egress.evaluation import _leave_time, evaluate_policy, mean_ci
+from egress.evaluation import _leave_index, evaluate_policy, mean_ci
 from egress.network import read_net
 
 
@@ -29,13 +29,13 @@ def test_mean_ci_against_a_known_sample():
 
 def test_leaving_the_study_area_ends_travel_time():
     inside = frozenset({"a", "b"})
-    exits = np.array([10.0, 20.0, 30.0, 40.0])
-    assert _leave_time(("a", "b", "c", "d"), exits, inside) == 20.0
+    # leaves on b -> c: the exit time of b (index 1) is when it leaves
+    assert _leave_index(["a", "b", "c", "d"], inside) == 1
     # starting outside, entering and leaving
-    assert _leave_time(("c", "a", "d", "b"), exits, inside) == 20.0
-    # arrives inside: no leaving; left edge not yet recorded: unknown
-    assert _leave_time(("a", "b"), exits[:2], inside) is None
-    assert _leave_time(("a", "b", "c"), exits[:1], inside) is None
+    assert _leave_index(["c", "a", "d", "b"], inside) == 1
+    # arrives inside, or never enters: no leaving
+    assert _leave_index(["a", "b"], inside) is None
+    assert _leave_index(["c", "d"], inside) is None
 
 
 @pytest.fixture(scope="module")
