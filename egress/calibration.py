@@ -8,7 +8,7 @@ The decision vector
     Every row (kind, origin, destination, interval) of the prior OD table;
     ``x`` holds its trips (>= 0). One *evaluation* turns ``x`` into trips
     with :func:`egress.demand.sample_trips`, routes them with
-    :func:`egress.demand.route_trips` and runs SUMO (meso by default, micro
+    :func:`egress.routing.route_vehicles` and runs SUMO (meso by default, micro
     with ``meso=False``) with edgeData and vehroutes (exit times). The
     sampling, routing and SUMO seeds are the same for every evaluation
     (common random numbers), so two ODs differ in their results only
@@ -138,7 +138,7 @@ class Problem:
     event : EventSpec or None
     lot_exits : list of str
     routing : dict
-        Keyword arguments of :func:`egress.demand.route_trips`.
+        Keyword arguments of :func:`egress.routing.route_vehicles`.
     regularization : float
     """
 
@@ -321,7 +321,7 @@ class Evaluation:
     objective : float
     metrics : dict
     info : dict
-        ``inserted, teleports, sumo_s`` (duarouter + sumo), ``collect_s``.
+        ``inserted, teleports, sumo_s`` (routing + sumo), ``collect_s``.
     """
 
     x: np.ndarray
@@ -367,7 +367,8 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
         The edgeData table (:func:`egress.outputs.read_edgedata`), the
         sampled vehicles (with their OD row in ``row``) and run facts.
     """
-    from .demand import route_trips, sample_trips, write_trips
+    from .demand import sample_trips
+    from .routing import route_vehicles
     from .simulation import run_sumo, write_config
 
     run_dir = Path(run_dir)
@@ -379,10 +380,9 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     veh = sample_trips(od, problem.zones, event=problem.event, lot_exits=problem.lot_exits,
                        seed=seed)
     veh["row"] = _row_of(veh, od)
-    trips = write_trips(veh, run_dir / "trips.xml")
     routes = run_dir / "routes.rou.xml"
     t1 = time.perf_counter()
-    route_trips(sc.network, trips, routes, seed=seed, **problem.routing)
+    route_vehicles(sc.network, veh, routes, seed=seed, **problem.routing)
     config = write_config(sc, run_dir, [routes])
     _enable_unfinished(config)
     run_sumo(config, sc.simulation.begin, sc.simulation.end, progress=progress)

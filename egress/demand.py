@@ -31,8 +31,8 @@ The ``[demand]`` table of a scenario describes the evening::
     beta = 0.03                     # 1/km, distance decay of background trips
 
     [demand.routing]
-    random_factor = 1.3             # duarouter --weights.random-factor
-    processes = 2                   # duarouter processes run side by side
+    random_factor = 1.3             # edge costs x U[1, random_factor)
+    alternatives = 64               # perturbed cost copies (egress.routing)
 
 Models
 ------
@@ -93,25 +93,23 @@ Trips and routes
     on a source edge of its origin zone drawn by the zone's weights, and ends
     on a sink edge of its destination zone. Event departures are drawn from
     the profile within the interval (inverse CDF), background ones uniformly.
-    Everything random draws from ``numpy.random.default_rng`` streams spawned
-    from one seed. Routes come from ``duarouter`` (``--seed``,
-    ``--weights.random-factor`` for some route diversity), so the route file
-    is fixed before the simulation and a scenario re-runs bit for bit;
-    SUMO's rerouting device is left to the policies. With ``processes = n``
-    (default 2) the trips are dealt round-robin to n duarouter processes
-    (process *i* gets every n-th trip and seed ``seed + i``) that run side by
-    side, and their outputs are merged by departure time; the result depends
-    on n, never on the machine.
+    Every vehicle's draws (departure, lot, edges, route, speed factor) are
+    hashed from the seed, its OD row and its number within the row
+    (:func:`vehicle_draws`), so a vehicle keeps them when other rows change.
+    Routes come from :mod:`egress.routing` (cheapest paths over
+    ``alternatives`` randomly perturbed copies of the free-flow edge costs,
+    the copy chosen by the vehicle's draw), each vehicle carries its own
+    ``speedFactor`` from its vType's distribution, so the route file is
+    fixed before the simulation and a scenario re-runs bit for bit; SUMO's
+    rerouting device is left to the policies. ``trips.xml`` holds the same
+    trips unrouted, for users who prefer duarouter.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import heapq
 import logging
 import math
-import os
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -121,10 +119,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import sumo
 from ._schema import Field, check_table, fraction, non_negative, positive
 from .errors import InputError, MissingFileError, Problems, ScenarioError
 from .od import KINDS, read_kinded_od
+from .routing import route_vehicles
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +185,7 @@ DEMAND_FIELDS: dict[str, Field] = {
     "places": Field("path", doc="places (name, lon, lat, population) for the gravity models"),
     "beta": Field("float", default=0.04, check=non_negative,
                   doc="1/km, distance decay of event destinations"),
-    "routing": Field("table", default={}, doc="duarouter settings"),
+    "routing": Field("table", default={}, doc="route choice (egress.routing)"),
 }
 
 _EVENT = {
@@ -214,7 +212,7 @@ _BACKGROUND = {
 }
 _ROUTING = {
     "random_factor": Field("float", default=1.3, check=_at_least_one),
-    "processes": Field("int", default=2, check=positive),
+    "alternatives": Field("int", default=64, check=positive),
 }
 
 
@@ -851,15 +849,71 @@ def _lot_plan(event: EventSpec, n: int) -> list[tuple[str, str]]:
     return plan
 
 
-def _pick(rng: np.random.Generator, table: dict[str, float], n: int,
-          exclude: set[str] = frozenset()) -> np.ndarray:
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+#: Independent draws of a vehicle (see :func:`vehicle_draws`).
+STREAMS = ("time", "lot", "from", "to", "route", "speed")
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser: a bijective scramble of 64-bit integers."""
+    x = np.asarray(x, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def vehicle_draws(od: pd.DataFrame, counts: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """Uniform draws in [0, 1) for every vehicle, one per :data:`STREAMS`.
+
+    The draws of the k-th vehicle of an OD row depend only on the seed, the
+    row's kind, origin, destination and interval, and k: they are a hash
+    (SplitMix64) of these, not a position in a random stream. So when a
+    calibration changes some rows' trips, every other vehicle keeps its
+    departure time, lot, edges, route and speed factor (common random
+    numbers down to the vehicle), and two ODs differ in their simulations
+    only where their trips differ.
+    """
+    cols = [c for c in ("kind", "origin", "destination", "begin") if c in od.columns]
+    row_keys = pd.util.hash_pandas_object(od[cols], index=False).to_numpy(dtype=np.uint64)
+    rows = np.repeat(np.arange(len(od)), counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    k = (np.arange(len(rows)) - first).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        keys = _mix(row_keys[rows] ^ _mix((k + np.uint64(1)) * _GOLDEN))
+        out = {}
+        for i, name in enumerate(STREAMS):
+            base = _mix(np.uint64(int(seed) % 2**64) * _GOLDEN + np.uint64(i + 1))
+            out[name] = (_mix(keys ^ base) >> np.uint64(11)).astype(float) * 2.0 ** -53
+    return out
+
+
+def _pick(table: dict[str, float], u: np.ndarray, exclude: set[str] = frozenset()
+          ) -> np.ndarray:
+    """Edges drawn by weight (inverse CDF of the sorted table at `u`)."""
     items = [(e, w) for e, w in sorted(table.items()) if e not in exclude]
     if not items:
         items = sorted(table.items())
     edges = np.array([e for e, _ in items], dtype=object)
     w = np.array([w for _, w in items], dtype=float)
-    w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
-    return edges[rng.choice(len(edges), size=n, p=w)]
+    w = w if w.sum() > 0 else np.ones(len(w))
+    cum = np.cumsum(w) / w.sum()
+    return edges[np.minimum(np.searchsorted(cum, u, side="right"), len(edges) - 1)]
+
+
+def _speed_factors(kinds: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Each vehicle's speed factor from its vType's ``normc(mean, dev, lo, hi)``
+    (a normal distribution truncated to [lo, hi]) at the draw `u`."""
+    from scipy.special import ndtr, ndtri
+
+    out = np.ones(len(u))
+    for kind in np.unique(kinds):
+        spec = VTYPES.get(kind, VTYPES["background"])["speedFactor"]
+        mean, dev, lo, hi = (float(v) for v in spec[spec.index("(") + 1:-1].split(","))
+        sel = kinds == kind
+        a, b = ndtr((lo - mean) / dev), ndtr((hi - mean) / dev)
+        out[sel] = mean + dev * ndtri(a + u[sel] * (b - a))
+    return np.round(out, 4)
 
 
 def sample_trips(od: pd.DataFrame, zones, *, event: EventSpec | None = None,
@@ -881,17 +935,17 @@ def sample_trips(od: pd.DataFrame, zones, *, event: EventSpec | None = None,
     Returns
     -------
     pandas.DataFrame
-        ``id, kind, depart, origin, destination, from, to, lot`` sorted by
-        departure; ids ``ev_000001``, ``bg_000001``, ... in departure order
-        per kind.
+        ``id, kind, depart, origin, destination, from, to, lot, speed_factor,
+        route_draw`` sorted by departure; ids ``ev_000001``, ``bg_000001``,
+        ... in departure order per kind. ``route_draw`` in [0, 1) picks the
+        vehicle's route among its pair's alternatives (:func:`route_vehicles`).
     """
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
-    rng_lot, rng_time, rng_from, rng_to = streams
     counts = integerize(od)
+    draws = vehicle_draws(od, counts, seed)
     rows = np.repeat(np.arange(len(od)), counts)
     veh = od.iloc[rows][["kind", "origin", "destination", "begin", "end"]].reset_index(drop=True)
     n = len(veh)
-    u = rng_time.random(n)
+    u = draws["time"]
     depart = veh["begin"].to_numpy() + u * (veh["end"] - veh["begin"]).to_numpy()
     frm = np.empty(n, dtype=object)
     lot = np.full(n, "", dtype=object)
@@ -902,27 +956,32 @@ def sample_trips(od: pd.DataFrame, zones, *, event: EventSpec | None = None,
         a, b = veh["begin"].to_numpy()[is_event], veh["end"].to_numpy()[is_event]
         fa, fb = prof.cdf(a), prof.cdf(b)
         depart[is_event] = np.clip(prof.quantile(fa + u[is_event] * (fb - fa)), a, b - 0.1)
+        # The plan lists lot slots lot by lot; cars take them in the order of
+        # their lot draw, so a car keeps its lot when others come or go.
         plan = _lot_plan(event, int(is_event.sum()))
-        order = rng_lot.permutation(len(plan))
-        lot[is_event] = [plan[k][0] for k in order]
-        frm[is_event] = [plan[k][1] for k in order]
+        slot = np.empty(len(plan), dtype=int)
+        slot[np.argsort(draws["lot"][is_event], kind="stable")] = np.arange(len(plan))
+        lot[is_event] = [plan[k][0] for k in slot]
+        frm[is_event] = [plan[k][1] for k in slot]
     skip = set(lot_exits)
     for origin, idx in sorted(veh.loc[~is_event].groupby("origin").indices.items()):
         src = zones.sources.get(origin) or {}
         if not src:
             raise InputError("OD", f"origin zone {origin} has no source edges")
-        frm[idx] = _pick(rng_from, src, len(idx), skip)
+        frm[idx] = _pick(src, draws["from"][idx], skip)
     to = np.empty(n, dtype=object)
     for dest, idx in sorted(veh.groupby("destination").indices.items()):
         snk = zones.sinks.get(dest) or {}
         if not snk:
             raise InputError("OD", f"destination zone {dest} has no sink edges")
-        to[idx] = _pick(rng_to, snk, len(idx))
+        to[idx] = _pick(snk, draws["to"][idx])
     veh["depart"] = np.round(depart, 2)
     veh["from"], veh["to"], veh["lot"] = frm, to, lot
+    veh["speed_factor"] = _speed_factors(veh["kind"].to_numpy(dtype=object), draws["speed"])
+    veh["route_draw"] = draws["route"]
     veh = veh.drop(columns=["begin", "end"])
     veh["_k"] = veh["kind"].map({k: i for i, k in enumerate(KINDS)}).fillna(len(KINDS))
-    veh = veh.sort_values(["depart", "_k"], kind="stable").reset_index(drop=True)
+    veh = veh.sort_values(["depart", "_k", "from", "to"], kind="stable").reset_index(drop=True)
     seq = veh.groupby("kind").cumcount() + 1
     veh.insert(0, "id", [f"{PREFIX.get(k, k + '_')}{i:06d}"
                          for k, i in zip(veh["kind"], seq, strict=True)])
@@ -949,160 +1008,6 @@ def write_trips(vehicles: pd.DataFrame, path: str | Path) -> Path:
     return path
 
 
-_ROUTE_BLOCK = re.compile(r"^    <vType\b[^\n]*/>$|^    <(vType|vehicle)\b.*?^    </\1>$",
-                          re.M | re.S)
-_DEPART = re.compile(r' depart="([^"]+)"')
-
-
-class Routing:
-    """duarouter processes routing a trips file; see :func:`start_routing`."""
-
-    def __init__(self, net: str | Path, trips: str | Path, output: str | Path, *, seed: int,
-                 random_factor: float = 1.3, processes: int = 2) -> None:
-        self.output = Path(output)
-        self.note = (f"routed by duarouter {sumo.version()}: seed {seed}, "
-                     f"weights.random-factor {random_factor}, processes {processes}")
-        parts = _split_trips(Path(trips), processes)
-        self.parts = parts
-        self.outputs = ([self.output] if len(parts) == 1 else
-                        [self.output.with_suffix(f".part{i}.xml") for i in range(len(parts))])
-        self.running: list[sumo.Running] = []
-        try:
-            for i, (part, out) in enumerate(zip(parts, self.outputs, strict=True)):
-                self.running.append(sumo.start(
-                    ["duarouter", "--net-file", str(net), "--route-files", str(part),
-                     "--output-file", str(out), "--alternatives-output", os.devnull,
-                     "--seed", str(seed + i), "--weights.random-factor", str(random_factor),
-                     "--ignore-errors", "--no-step-log", "--no-warnings"],
-                    what="duarouter", log_file=out.with_suffix(".log")))
-        except BaseException:
-            self.cancel()
-            raise
-
-    def cancel(self) -> None:
-        """Stop the processes and remove their partial files."""
-        for r in self.running:
-            r.cancel()
-        self._clean()
-
-    def finish(self) -> int:
-        """Wait for the processes, write the route file; return the routed vehicles."""
-        try:
-            for r in self.running:
-                r.wait()
-            if len(self.outputs) > 1:
-                _merge_routes(self.outputs, self.output)
-                logs = [o.with_suffix(".log").read_text() for o in self.outputs]
-                self.output.with_suffix(".log").write_text("".join(logs))
-        except BaseException:
-            self.cancel()
-            raise
-        self._clean()
-        return _stamp(self.output, self.note).count("<vehicle ")
-
-    def _clean(self) -> None:
-        if len(self.parts) > 1:
-            for f in (*self.parts, *self.outputs, *(o.with_suffix(".log") for o in self.outputs)):
-                if f != self.output:
-                    f.unlink(missing_ok=True)
-
-
-def _split_trips(trips: Path, n: int) -> list[Path]:
-    """Deal a trips file written by :func:`write_trips` (one element per line)
-    round-robin into n files; any other file is routed whole."""
-    if n <= 1:
-        return [trips]
-    lines = trips.read_text().splitlines()
-    head = [ln for ln in lines if ln.lstrip().startswith(("<?xml", "<routes", "<vType"))]
-    body = [ln for ln in lines if ln.lstrip().startswith("<trip ") and ln.endswith("/>")]
-    if len(head) + len(body) + 1 != len(lines) or lines[-1].strip() != "</routes>":
-        return [trips]
-    n = max(1, min(n, len(body)))
-    parts = []
-    for i in range(n):
-        part = trips.with_suffix(f".part{i}.xml")
-        part.write_text("\n".join([*head, *body[i::n], "</routes>"]) + "\n")
-        parts.append(part)
-    return parts
-
-
-def _merge_routes(parts: Sequence[Path], output: Path) -> None:
-    """Merge duarouter outputs (each sorted by departure) into one route file
-    sorted by departure: the vTypes first, then the vehicles; ties keep the
-    parts' order."""
-    texts = [p.read_text() for p in parts]
-    head = texts[0][:texts[0].find("<routes")]
-    opening = re.search(r"<routes\b[^>]*>", texts[0])
-    vtypes: dict[str, None] = {}
-    streams = []
-    for text in texts:
-        vehicles = []
-        for m in _ROUTE_BLOCK.finditer(text):
-            if m.group(0).startswith("    <vType"):
-                vtypes.setdefault(m.group(0))
-            else:
-                vehicles.append((float(_DEPART.search(m.group(0)).group(1)), m.group(0)))
-        streams.append(vehicles)
-    merged = heapq.merge(*streams, key=lambda v: v[0])
-    with output.open("w") as f:
-        f.write(head + (opening.group(0) if opening else "<routes>") + "\n")
-        for vt in vtypes:
-            f.write(vt + "\n")
-        for _, block in merged:
-            f.write(block + "\n")
-        f.write("</routes>\n")
-
-
-def start_routing(net: str | Path, trips: str | Path, output: str | Path, *, seed: int,
-                  random_factor: float = 1.3, processes: int = 2) -> Routing:
-    """Start routing a trips file with duarouter and return at once.
-
-    Call :meth:`Routing.finish` for the number of routed vehicles (or
-    :meth:`Routing.cancel`). Parameters as for :func:`route_trips`.
-    """
-    return Routing(net, trips, output, seed=seed, random_factor=random_factor,
-                   processes=processes)
-
-
-def route_trips(net: str | Path, trips: str | Path, output: str | Path, *, seed: int,
-                random_factor: float = 1.3, processes: int = 2) -> int:
-    """Route a trips file with duarouter; return the number of routed vehicles.
-
-    Parameters
-    ----------
-    net, trips, output : str or pathlib.Path
-        Network, trips file, route file to write (vTypes included).
-    seed : int
-        duarouter ``--seed`` (``seed + i`` for process *i*).
-    random_factor : float
-        duarouter ``--weights.random-factor``: each trip's edge costs are
-        multiplied by factors drawn from [1, random_factor).
-    processes : int
-        duarouter processes run side by side, each routing every n-th trip
-        of a file written by :func:`write_trips` (other files: one process).
-
-    Returns
-    -------
-    int
-        Trips that cannot be routed are dropped with a warning (duarouter
-        ``--ignore-errors``); its log is ``output`` with suffix ``.log``.
-    """
-    return start_routing(net, trips, output, seed=seed, random_factor=random_factor,
-                         processes=processes).finish()
-
-
-def _stamp(path: Path, note: str) -> str:
-    """Replace SUMO's header comment (date, absolute paths) by a fixed note, so
-    that the same inputs and seed give byte-identical files; return the text."""
-    text = path.read_text()
-    start = text.find("<!--")
-    stop = text.find("-->", start)
-    if start >= 0 and stop > start and start < text.find("<routes"):
-        text = text[:start] + f"<!-- {note} -->" + text[stop + 3:]
-    path.write_text(text)
-    return text
-
-
 @dataclass
 class DemandResult:
     """What :func:`build_demand` wrote.
@@ -1120,11 +1025,10 @@ class DemandResult:
     splits : dict
         Event trips per direction from the venue (N/E/S/W shares).
     unrouted : int
-        Trips duarouter could not route (dropped).
+        Trips without a car path (dropped).
     seconds : dict
-        Wall time of the steps: "od" (zones and OD table), "trips" (sampling
-        and the trips file), "routes and tables" (duarouter, while the
-        tables and the TAZ file are written).
+        Wall time of the steps: "od" (zones and OD table), "trips and
+        tables" (sampling, the trips file and the tables), "routes".
     """
 
     od: pd.DataFrame
@@ -1183,38 +1087,38 @@ def build_demand(scenario, out: str | Path, seed: int | None = None,
     files: dict[str, Path] = {"trips": write_trips(vehicles, out / "trips.xml"),
                               "routes": out / "routes.rou.xml"}
     t2 = time.perf_counter()
-    # duarouter runs while the tables are written.
-    routing = start_routing(scenario.network, files["trips"], files["routes"], seed=seed,
-                            **built.spec.routing)
-    try:
-        files["od"] = out / "od.csv"
-        od.to_csv(files["od"], index=False)
-        total = od.groupby(["origin", "destination", "begin", "end"], as_index=False,
-                           sort=True)["trips"].sum()
-        files["tazrel"] = odmod.write_tazrelation(total[list(odmod.OD_COLUMNS)],
-                                                  out / "od.tazrel.xml")
-        files["taz"] = zones.write_taz(out / "zones.taz.xml")
-        files["zones"] = out / "zones.csv"
-        zones.table.to_csv(files["zones"], index=False)
-        if built.destinations is not None:
-            files["destinations"] = out / "destinations.csv"
-            built.destinations.to_csv(files["destinations"], index=False)
-        files["vehicles"] = out / "vehicles.csv"
-        vehicles.to_csv(files["vehicles"], index=False)
-    except BaseException:
-        routing.cancel()
-        raise
-    routed = routing.finish()
+    t_tables = time.perf_counter()
+    files["od"] = out / "od.csv"
+    od.to_csv(files["od"], index=False)
+    total = od.groupby(["origin", "destination", "begin", "end"], as_index=False,
+                       sort=True)["trips"].sum()
+    files["tazrel"] = odmod.write_tazrelation(total[list(odmod.OD_COLUMNS)],
+                                              out / "od.tazrel.xml")
+    files["taz"] = zones.write_taz(out / "zones.taz.xml")
+    files["zones"] = out / "zones.csv"
+    zones.table.to_csv(files["zones"], index=False)
+    if built.destinations is not None:
+        files["destinations"] = out / "destinations.csv"
+        built.destinations.to_csv(files["destinations"], index=False)
+    files["vehicles"] = out / "vehicles.csv"
+    vehicles.to_csv(files["vehicles"], index=False)
+    t2 += time.perf_counter() - t_tables
+    unrouted_ids = route_vehicles(scenario.network, vehicles, files["routes"], seed=seed,
+                                  **built.spec.routing)
+    routed = len(vehicles) - len(unrouted_ids)
     t3 = time.perf_counter()
     unrouted = len(vehicles) - routed
     if unrouted:
-        log.warning("%d of %d trips could not be routed and were dropped (see %s)",
-                    unrouted, len(vehicles), files["routes"].with_suffix(".log"))
+        pairs = vehicles.loc[vehicles["id"].isin(unrouted_ids), ["from", "to"]]
+        first = pairs.iloc[0]
+        log.warning("%d of %d trips could not be routed and were dropped (%d origin-destination "
+                    "edge pairs without a car path, e.g. %s -> %s)", unrouted, len(vehicles),
+                    len(pairs.drop_duplicates()), first["from"], first["to"])
     counts = vehicles["kind"].value_counts()
     result = DemandResult(
         od=od, vehicles={k: int(counts.get(k, 0)) for k in KINDS}, routes=[files["routes"]],
         files=files, splits=built.splits, unrouted=unrouted,
-        seconds={"od": t1 - t0, "trips": t2 - t1, "routes and tables": t3 - t2})
+        seconds={"od": t1 - t0, "trips and tables": t2 - t1, "routes": t3 - t2})
     log.info("demand: %s vehicles (%s) in %.1f s", len(vehicles),
              ", ".join(f"{k} {v}" for k, v in result.vehicles.items()), t3 - t0)
     return result
@@ -1224,6 +1128,6 @@ __all__ = [
     "DEMAND_FIELDS", "DemandOD", "DemandResult", "DemandSpec", "DepartureProfile", "EventSpec",
     "HOURLY_FACTORS", "background_od", "build_demand", "build_od", "check_demand",
     "direction_splits", "event_od", "gravity_destinations", "integerize", "largest_remainder",
-    "load_places", "read_destinations", "route_trips", "Routing", "sample_trips",
-    "start_routing", "write_trips",
+    "load_places", "read_destinations", "sample_trips", "STREAMS", "vehicle_draws",
+    "write_trips",
 ]

@@ -231,32 +231,81 @@ def test_same_seed_same_routes_other_seed_other_routes(tiny, built):
     assert other.files["routes"].read_bytes() != result.files["routes"].read_bytes()
 
 
-def test_parallel_routing_merges_every_vehicle_in_departure_order(tiny, built):
+@pytest.fixture(scope="module")
+def detour_net(tmp_path_factory) -> Path:
+    """s -> a, then a -> b direct (1000 m) or a -> c -> b (2 x 583 m), b -> t; 13.9 m/s."""
+    from conftest import write_plain_net
+
+    return write_plain_net(
+        tmp_path_factory.mktemp("detour"),
+        {"s": (-500, 0), "a": (0, 0), "b": (1000, 0), "c": (500, 300), "t": (1500, 0)},
+        [("s_a", "s", "a", 1, 13.9), ("a_b", "a", "b", 1, 13.9), ("a_c", "a", "c", 1, 13.9),
+         ("c_b", "c", "b", 1, 13.9), ("b_t", "b", "t", 1, 13.9)])
+
+
+def test_routes_are_cheapest_paths_with_random_alternatives(detour_net):
+    from egress.routing import Router
+
+    direct = ("s_a", "a_b", "b_t")
+    exact = Router(detour_net, seed=1, random_factor=1.0, alternatives=4)
+    assert {exact.route("s_a", "b_t", u) for u in np.linspace(0, 0.99, 20)} == {direct}
+    assert exact.route("s_a", "s_a", 0.5) == ("s_a",)
+    assert exact.route("b_t", "s_a", 0.5) is None  # no path back
+    assert exact.route("s_a", "nowhere", 0.5) is None
+    # direct 71.9 s vs detour 83.9 s: with costs x U[1, 1.3) per edge the detour wins
+    # in some copies, never in most
+    noisy = Router(detour_net, seed=1, random_factor=1.3, alternatives=64)
+    routes = [noisy.route("s_a", "b_t", (a + 0.5) / 64) for a in range(64)]
+    detours = sum(r == ("s_a", "a_c", "c_b", "b_t") for r in routes)
+    assert 0 < detours < 32 and detours + routes.count(direct) == 64
+    again = Router(detour_net, seed=1, random_factor=1.3, alternatives=64)
+    assert [again.route("s_a", "b_t", (a + 0.5) / 64) for a in range(64)] == routes
+
+
+def test_route_file_has_every_routable_vehicle_in_order_with_its_speed_factor(tmp_path,
+                                                                              detour_net):
+    from egress.routing import route_vehicles
+
+    veh = pd.DataFrame({"id": ["ev_1", "bg_1", "bg_2"], "kind": ["event", "background",
+                                                                 "background"],
+                        "depart": [0.0, 5.0, 9.5], "from": ["s_a", "s_a", "b_t"],
+                        "to": ["b_t", "a_b", "s_a"], "speed_factor": [0.9, 1.1, 1.0],
+                        "route_draw": [0.1, 0.5, 0.9]})
+    out = tmp_path / "r.rou.xml"
+    assert route_vehicles(detour_net, veh, out, seed=1) == ["bg_2"]
+    root = ET.parse(out).getroot()
+    assert {v.get("id") for v in root.iter("vType")} == {"event", "background"}
+    vehicles = root.findall("vehicle")
+    assert [v.get("id") for v in vehicles] == ["ev_1", "bg_1"]
+    assert [v.get("speedFactor") for v in vehicles] == ["0.9000", "1.1000"]
+    assert vehicles[1].find("route").get("edges") == "s_a a_b"
+    assert vehicles[0].get("departSpeed") == "0" and vehicles[1].get("departSpeed") == "max"
+
+
+def test_vehicles_keep_their_draws_when_other_od_rows_change(built):
     scenario, result = built
-    trips = result.files["trips"]
-    n_trips = sum(1 for el in ET.parse(trips).getroot() if el.tag == "trip")
-    outs = {}
-    for n in (1, 3):
-        out = tiny / f"routed{n}.rou.xml"
-        assert demand.route_trips(scenario.network, trips, out, seed=3, processes=n) == n_trips
-        outs[n] = out
-        root = ET.parse(out).getroot()
-        assert {v.get("id") for v in root.iter("vType")} == {"event", "background"}
-        if n > 1:
-            assert [el.tag for el in root][:2] == ["vType", "vType"]  # vTypes first
-        vehicles = root.findall("vehicle")
-        assert len(vehicles) == n_trips
-        departs = [float(v.get("depart")) for v in vehicles]
-        assert departs == sorted(departs)
-        assert all(v.find("route").get("edges") for v in vehicles)
-        assert sorted(p.name for p in tiny.glob(f"routed{n}*")) == [
-            f"routed{n}.rou.log", f"routed{n}.rou.xml"]  # no parts left behind
-    assert not list(trips.parent.glob("trips.part*"))
-    ids = [{v.get("id") for v in ET.parse(outs[n]).getroot().iter("vehicle")} for n in outs]
-    assert ids[0] == ids[1]
-    again = tiny / "routed3b.rou.xml"
-    demand.route_trips(scenario.network, trips, again, seed=3, processes=3)
-    assert again.read_bytes() == outs[3].read_bytes()
+    od = pd.read_csv(result.files["od"], dtype={"origin": str, "destination": str})
+    built_od = demand.build_od(scenario)
+    zones, event = built_od.zones, built_od.spec.event
+    lots = scenario.venues.lot_exits
+    base = demand.sample_trips(od, zones, event=event, lot_exits=lots, seed=3)
+    bg = od.index[od["kind"] == "background"]
+    row = od.loc[bg, "trips"].idxmax()
+    more = od.copy()
+    more.loc[row, "trips"] += 1.0  # exactly one more background trip in that interval
+    changed = demand.sample_trips(more, zones, event=event, lot_exits=lots, seed=3)
+    assert len(changed) == len(base) + 1
+    cols = ["kind", "origin", "destination", "depart", "from", "to", "speed_factor",
+            "route_draw"]
+    key = base[cols].merge(changed[cols], how="outer", indicator=True)
+    assert (key["_merge"] == "right_only").sum() == 1 and (key["_merge"] == "left_only").sum() == 0
+    extra = key[key["_merge"] == "right_only"].iloc[0]
+    assert (extra["origin"], extra["destination"]) == (od.loc[row, "origin"],
+                                                       od.loc[row, "destination"])
+    # speed factors follow the vType's normc(1, 0.1, 0.2, 2)
+    assert base["speed_factor"].between(0.2, 2.0).all()
+    assert base["speed_factor"].mean() == pytest.approx(1.0, abs=0.02)
+    assert base["speed_factor"].std() == pytest.approx(0.1, abs=0.02)
 
 
 def test_an_od_file_replaces_the_scenario_od(tiny, built):

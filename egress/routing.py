@@ -1,0 +1,221 @@
+"""Routes for sampled vehicles: shortest paths with random alternatives.
+
+egress routes its own vehicles instead of calling ``duarouter``, so that a
+vehicle's route depends on nothing but its own origin and destination edges
+and its own draw (common random numbers down to the vehicle, which is what
+calibration needs; see :func:`egress.demand.vehicle_draws`).
+
+The model
+    The network's car edges form a graph whose arcs are the connections a
+    car may take (both lanes allow ``passenger``). Driving an edge costs its
+    free-flow travel time, length / speed limit; a turn through a minor
+    (yielding) link adds :data:`MINOR_PENALTY`. There are ``alternatives``
+    perturbed copies of these costs (default 64): in copy *a* every edge's
+    cost is multiplied by a factor drawn uniformly from [1,
+    ``random_factor``) with ``numpy.random.default_rng([seed, a])`` (the law
+    of duarouter's ``--weights.random-factor``, drawn per copy instead of per
+    trip). The route of a vehicle from edge *f* to edge *t* is the cheapest
+    path in copy ``a = floor(route_draw × alternatives)``: the routes of an
+    origin–destination pair spread over up to ``alternatives`` paths near
+    the shortest one, and each copy carries 1/``alternatives`` of the
+    traffic, so no perturbation moves much of it at once. Paths are found
+    with Dijkstra's algorithm (``scipy.sparse.csgraph``), once per copy from
+    all the origins that need it.
+Unroutable trips
+    A trip whose destination cannot be reached from its origin is dropped
+    and counted (reported by the caller).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.sparse import csgraph
+
+log = logging.getLogger(__name__)
+
+
+class Router:
+    """Cheapest car paths on a SUMO network with random alternatives.
+
+    Parameters
+    ----------
+    net : str or pathlib.Path
+        The ``.net.xml`` file.
+    seed : int
+    random_factor : float
+        Upper bound (exclusive) of the cost factors, >= 1.
+    alternatives : int
+        Perturbed cost copies, >= 1.
+    """
+
+    def __init__(self, net: str | Path, *, seed: int, random_factor: float = 1.3,
+                 alternatives: int = 64) -> None:
+        from .network import car_successors, read_net
+
+        net_ = read_net(net)
+        graph = car_successors(net_)
+        self.edges = sorted(graph)
+        self.index = {e: i for i, e in enumerate(self.edges)}
+        self.cost = np.array([net_.getEdge(e).getLength() / max(net_.getEdge(e).getSpeed(), 0.1)
+                              for e in self.edges])
+        src, dst, turn = [], [], []
+        for e, succ in graph.items():
+            outgoing = net_.getEdge(e).getOutgoing()
+            for s in succ:
+                src.append(self.index[e])
+                dst.append(self.index[s])
+                turn.append(min(_turn_cost(c) for c in outgoing[net_.getEdge(s)]
+                                if c.getFromLane().allows(CAR) and c.getToLane().allows(CAR)))
+        self.arc_from = np.asarray(src, dtype=int)
+        self.arc_to = np.asarray(dst, dtype=int)
+        self.arc_turn = np.asarray(turn, dtype=float)
+        self.seed, self.random_factor, self.alternatives = int(seed), random_factor, alternatives
+        self._routes: dict[tuple[int, str, str], tuple[str, ...] | None] = {}
+
+    def copy_of(self, draw: float) -> int:
+        """The cost copy a route draw in [0, 1) selects."""
+        return min(int(draw * self.alternatives), self.alternatives - 1)
+
+    def _search(self, copy: int, pairs: set[tuple[str, str]]) -> None:
+        """Cheapest paths of `pairs` in cost copy `copy` (one Dijkstra from all their origins)."""
+        rng = np.random.default_rng([self.seed, copy])
+        cost = self.cost * (1.0 + (self.random_factor - 1.0) * rng.random(len(self.cost)))
+        n = len(self.edges)
+        g = sparse.csr_matrix((cost[self.arc_to] + self.arc_turn, (self.arc_from, self.arc_to)),
+                              shape=(n, n))
+        origins = sorted({self.index[f] for f, _ in pairs})
+        row = {o: i for i, o in enumerate(origins)}
+        _, pred = csgraph.dijkstra(g, directed=True, indices=origins, return_predecessors=True)
+        for f, t in pairs:
+            o, target = self.index[f], self.index[t]
+            back = pred[row[o]]
+            if back[target] < 0:
+                self._routes[(copy, f, t)] = None
+                continue
+            path = [target]
+            while path[-1] != o:
+                path.append(back[path[-1]])
+            self._routes[(copy, f, t)] = tuple(self.edges[i] for i in reversed(path))
+
+    def routes(self, requests) -> list[tuple[str, ...] | None]:
+        """Routes for ``(origin edge, destination edge, route draw)`` requests.
+
+        Returns
+        -------
+        list
+            Per request its edges, or None when there is no car path.
+        """
+        keys = []
+        todo: dict[int, set[tuple[str, str]]] = {}
+        for f, t, u in requests:
+            c = self.copy_of(u)
+            keys.append((c, f, t))
+            if (c, f, t) in self._routes:
+                continue
+            if f not in self.index or t not in self.index:
+                self._routes[(c, f, t)] = None
+            elif f == t:
+                self._routes[(c, f, t)] = (f,)
+            else:
+                todo.setdefault(c, set()).add((f, t))
+        for c in sorted(todo):
+            self._search(c, todo[c])
+        return [self._routes[k] for k in keys]
+
+    def route(self, origin: str, destination: str, draw: float) -> tuple[str, ...] | None:
+        """The route of one vehicle with route draw `draw` in [0, 1); None if unreachable."""
+        return self.routes([(origin, destination, draw)])[0]
+
+
+#: Seconds added for a turn through a minor (yielding) link, as duarouter's
+#: ``--weights.minor-penalty`` does.
+MINOR_PENALTY = 1.5
+CAR = "passenger"
+
+
+def _turn_cost(connection) -> float:
+    """The minor-link penalty of a connection (0 for major and signalised links)."""
+    return MINOR_PENALTY if connection.getState() == "m" else 0.0
+
+
+@functools.lru_cache(maxsize=4)
+def _router(net: str, _mtime: int, seed: int, random_factor: float, alternatives: int
+            ) -> Router:
+    """One router per network file and settings, kept for the process (its
+    shortest-path trees are reused by every later demand on that network)."""
+    return Router(net, seed=seed, random_factor=random_factor, alternatives=alternatives)
+
+
+def route_vehicles(net: str | Path, vehicles: pd.DataFrame, output: str | Path, *, seed: int,
+                   random_factor: float = 1.3, alternatives: int = 64,
+                   vtypes: dict[str, dict[str, str]] | None = None,
+                   depart_attrs: dict[str, dict[str, str]] | None = None) -> list[str]:
+    """Route sampled vehicles and write them as a SUMO route file.
+
+    Parameters
+    ----------
+    net : str or pathlib.Path
+    vehicles : pandas.DataFrame
+        From :func:`egress.demand.sample_trips` (``id, kind, depart, from,
+        to, speed_factor, route_draw``), sorted by departure.
+    output : str or pathlib.Path
+        Route file to write: the vTypes, then one ``<vehicle>`` with its
+        ``<route>`` per routed vehicle, in departure order.
+    seed, random_factor, alternatives
+        See :class:`Router`.
+    vtypes : dict, optional
+        vType id -> attributes (default :data:`egress.demand.VTYPES`).
+    depart_attrs : dict, optional
+        kind -> departure attributes (default :data:`egress.demand.DEPART`).
+
+    Returns
+    -------
+    list of str
+        Ids of the vehicles that could not be routed (left out of the file).
+    """
+    from xml.sax.saxutils import quoteattr
+
+    from .demand import DEPART, VTYPES
+
+    vtypes = VTYPES if vtypes is None else vtypes
+    depart_attrs = DEPART if depart_attrs is None else depart_attrs
+    router = _router(str(Path(net).resolve()), Path(net).stat().st_mtime_ns, int(seed),
+                     float(random_factor), int(alternatives))
+    output = Path(output)
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
+             f"<!-- routed by egress.routing: seed {seed}, random_factor {random_factor}, "
+             f"alternatives {alternatives} -->", "<routes>"]
+    for vt in vtypes.values():
+        lines.append("    <vType " + " ".join(f"{k}={quoteattr(str(v))}" for k, v in vt.items())
+                     + "/>")
+    unrouted: list[str] = []
+    extra = {k: " ".join(f'{a}="{v}"' for a, v in attrs.items())
+             for k, attrs in depart_attrs.items()}
+    speed = vehicles["speed_factor"] if "speed_factor" in vehicles else None
+    draw = vehicles["route_draw"] if "route_draw" in vehicles else pd.Series(0.0, vehicles.index)
+    found = router.routes(zip(vehicles["from"], vehicles["to"], draw, strict=True))
+    text = {r: " ".join(r) for r in set(found) if r is not None}
+    for i, (vid, kind, dep, route) in enumerate(zip(
+            vehicles["id"], vehicles["kind"], vehicles["depart"], found, strict=True)):
+        if route is None:
+            unrouted.append(vid)
+            continue
+        edges = text[route]
+        vtype = kind if kind in vtypes else "background"
+        sf = f' speedFactor="{speed.iat[i]:.4f}"' if speed is not None else ""
+        lines.append(f'    <vehicle id="{vid}" type="{vtype}" depart="{dep:.2f}" '
+                     f'{extra.get(kind, extra.get("background", ""))}{sf}>\n'
+                     f'        <route edges="{edges}"/>\n    </vehicle>')
+    lines.append("</routes>")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(lines) + "\n")
+    return unrouted
+
+
+__all__ = ["Router", "route_vehicles"]
