@@ -16,6 +16,9 @@ Usage::
 
     python bench/calibration.py                       # 3 seeds, budgets 15 and 30
     python bench/calibration.py --seeds 11 --budgets 15   # reduced
+    # one process per seed, side by side, then the combined table:
+    python bench/calibration.py --seeds 11 --out runs/bc11 &   (12, 13 likewise)
+    python bench/calibration.py --table runs/bc11 runs/bc12 runs/bc13
 """
 
 from __future__ import annotations
@@ -41,7 +44,14 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["metamodel", "spsa"])
     ap.add_argument("--micro", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-calibration"))
+    ap.add_argument("--table", nargs="+", metavar="DIR",
+                    help="only print the combined table of earlier runs' --out folders "
+                         "(e.g. one process per seed, run side by side)")
     args = ap.parse_args()
+    if args.table:
+        report(pd.concat([pd.read_csv(Path(d) / "bench.csv") for d in args.table],
+                         ignore_index=True))
+        return
     out = Path(args.out)
     rows = []
     for seed in args.seeds:
@@ -72,11 +82,18 @@ def main() -> None:
                         "wall_s": float(hb["wall_s"].iloc[-1]),
                         "model/sumo": float(hb["model_s"].sum() / hb["sumo_s"].sum()),
                         "prior_objective": h["objective"].iloc[0],
-                        "prior_rmse": h["rmse_kmh"].iloc[0]})
+                        "prior_rmse": h["rmse_kmh"].iloc[0],
+                        "floor_objective": floor.objective,
+                        "floor_rmse": floor.metrics["rmse_kmh"]})
                 print(f"  {method} budget {budget}: {time.perf_counter() - t0:.0f} s", flush=True)
     table = pd.DataFrame(rows)
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "bench.csv", index=False)
+    report(table)
+
+
+def report(table: pd.DataFrame) -> None:
+    """Print the table, the means over seeds and metamodel / SPSA at equal budgets."""
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         agg = table.groupby(["method", "budget"])[["objective", "rmse_kmh", "rmse/floor",
