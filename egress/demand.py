@@ -1086,8 +1086,6 @@ def build_demand(scenario, out: str | Path, seed: int | None = None,
     vehicles = sample_trips(od, zones, event=built.spec.event, lot_exits=lot_exits, seed=seed)
     files: dict[str, Path] = {"trips": write_trips(vehicles, out / "trips.xml"),
                               "routes": out / "routes.rou.xml"}
-    t2 = time.perf_counter()
-    t_tables = time.perf_counter()
     files["od"] = out / "od.csv"
     od.to_csv(files["od"], index=False)
     total = od.groupby(["origin", "destination", "begin", "end"], as_index=False,
@@ -1102,12 +1100,11 @@ def build_demand(scenario, out: str | Path, seed: int | None = None,
         built.destinations.to_csv(files["destinations"], index=False)
     files["vehicles"] = out / "vehicles.csv"
     vehicles.to_csv(files["vehicles"], index=False)
-    t2 += time.perf_counter() - t_tables
+    t2 = time.perf_counter()
     unrouted_ids = route_vehicles(scenario.network, vehicles, files["routes"], seed=seed,
                                   **built.spec.routing)
-    routed = len(vehicles) - len(unrouted_ids)
     t3 = time.perf_counter()
-    unrouted = len(vehicles) - routed
+    unrouted = len(unrouted_ids)
     if unrouted:
         pairs = vehicles.loc[vehicles["id"].isin(unrouted_ids), ["from", "to"]]
         first = pairs.iloc[0]
