@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from .errors import SumoError
@@ -95,69 +94,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-class Running:
-    """A SUMO program started by :func:`start`; :meth:`wait` finishes it."""
-
-    def __init__(self, cmd: list[str], label: str, cwd: str | Path | None,
-                 log_file: str | Path | None) -> None:
-        self.label = label
-        self.log_file = Path(log_file) if log_file is not None else None
-        self._out = tempfile.TemporaryFile(mode="w+t")
-        self._err = tempfile.TemporaryFile(mode="w+t")
-        log.debug("running %s", " ".join(cmd))
-        self.process = subprocess.Popen(cmd, cwd=cwd, stdout=self._out, stderr=self._err,
-                                        text=True, env=_env())
-
-    def cancel(self) -> None:
-        """Stop the program (if still running) and discard its output."""
-        self.process.kill()
-        self.process.wait()
-        self._out.close()
-        self._err.close()
-
-    def wait(self) -> subprocess.CompletedProcess:
-        """Wait for the program; raise :class:`SumoError` if it failed.
-
-        Returns
-        -------
-        subprocess.CompletedProcess
-            With the program's stdout and stderr as text.
-        """
-        try:
-            code = self.process.wait()
-        except BaseException:
-            self.cancel()
-            raise
-        texts = []
-        for f in (self._out, self._err):
-            f.seek(0)
-            texts.append(f.read())
-            f.close()
-        out, err = texts
-        if self.log_file is not None:
-            self.log_file.write_text(out + err)
-        if code != 0:
-            tail = error_tail(err or out)
-            raise SumoError(f"{self.label} failed (exit {code}): {tail}")
-        return subprocess.CompletedProcess(self.process.args, code, out, err)
-
-
-def start(args: list[str], *, what: str | None = None, cwd: str | Path | None = None,
-          log_file: str | Path | None = None) -> Running:
-    """Start a SUMO program or tool without waiting for it; see :func:`run`.
-
-    Its output goes to temporary files, so a chatty program never blocks.
-    Call :meth:`Running.wait` to finish it (and to see whether it failed).
-    """
-    cmd = list(map(str, args))
-    if cmd[0].endswith(".py"):
-        cmd = [sys.executable, *cmd]
-    elif os.sep not in cmd[0]:
-        cmd[0] = binary(cmd[0])
-    label = what or Path(cmd[1] if cmd[0] == sys.executable else cmd[0]).name
-    return Running(cmd, label, cwd, log_file)
-
-
 def run(args: list[str], *, what: str | None = None, cwd: str | Path | None = None,
         log_file: str | Path | None = None) -> subprocess.CompletedProcess:
     """Run a SUMO program or tool and raise :class:`SumoError` if it fails.
@@ -178,7 +114,21 @@ def run(args: list[str], *, what: str | None = None, cwd: str | Path | None = No
     -------
     subprocess.CompletedProcess
     """
-    return start(args, what=what, cwd=cwd, log_file=log_file).wait()
+    cmd = list(map(str, args))
+    if cmd[0].endswith(".py"):
+        cmd = [sys.executable, *cmd]
+    elif os.sep not in cmd[0]:
+        cmd[0] = binary(cmd[0])
+    label = what or Path(cmd[1] if cmd[0] == sys.executable else cmd[0]).name
+    log.debug("running %s", " ".join(cmd))
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True,
+                          env=_env(), check=False)
+    if log_file is not None:
+        Path(log_file).write_text(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        tail = error_tail(proc.stderr or proc.stdout)
+        raise SumoError(f"{label} failed (exit {proc.returncode}): {tail}")
+    return proc
 
 
 def error_tail(text: str, lines: int = _TAIL_LINES) -> str:
