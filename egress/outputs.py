@@ -3,7 +3,8 @@
 * :func:`read_tripinfo` — one row per vehicle, finished or not;
 * :func:`read_edgedata` — one row per edge and interval;
 * :func:`read_vehroutes` — one row per vehicle with its edges and the time it
-  left each of them;
+  left each of them (:func:`vehroute_records`: the same as plain text tuples,
+  for large files);
 * :func:`read_statistics` — the run's vehicle and teleport counts.
 
 Travel time in egress includes the insertion delay: a vehicle that waits to
