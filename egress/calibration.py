@@ -176,6 +176,28 @@ class Problem:
         """The OD table with trips `x`."""
         return self.prior.assign(trips=np.asarray(x, dtype=float))
 
+    def feasible(self, x: np.ndarray) -> np.ndarray:
+        """`x` with the event's trips scaled down, if need be, so that its cars
+        fit in the venue's lots (less one car per interval for rounding).
+
+        Both optimizers may propose more event cars than the lots hold; the
+        lots are a physical limit, so such a proposal is simulated (and
+        recorded) at the largest event demand they allow, in the same
+        proportions.
+        """
+        x = np.asarray(x, dtype=float)
+        if self.event is None or not hasattr(self.zones, "venue_zone"):
+            return x
+        zone = self.zones.venue_zone(self.event.venue)
+        rows = ((self.prior["kind"] == "event") & (self.prior["origin"] == zone)).to_numpy()
+        limit = sum(self.event.lots.values()) - self.prior.loc[rows, "begin"].nunique()
+        total = float(x[rows].sum())
+        if total <= limit:
+            return x
+        x = x.copy()
+        x[rows] *= max(limit, 0) / total
+        return x
+
     def fingerprint(self, method: str, extra: dict | None = None) -> str:
         h = hashlib.sha256()
         h.update(pd.util.hash_pandas_object(self.prior, index=False).values.tobytes())
@@ -577,6 +599,7 @@ class _Runner:
     def __call__(self, x: np.ndarray, tag: str) -> Evaluation:
         if len(self.history) >= self.budget:
             raise _Budget
+        x = self.p.feasible(x)
         n = len(self.history)
         folder = self.out / "sims" / f"{n:03d}"
         row = self.cached.get(tag)

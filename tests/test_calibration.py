@@ -214,3 +214,24 @@ def test_cli_calibrate_plain_form(merge_case, tmp_path, capsys):
                  "--out", str(tmp_path / "cli2")])
     err = capsys.readouterr().err
     assert code == 2 and "budget: must be an integer >= 2" in err and err.count("\n") == 1
+
+
+def test_event_demand_beyond_the_lots_is_scaled_to_fit():
+    from types import SimpleNamespace
+
+    from egress.calibration import Problem
+
+    prior = pd.DataFrame({"kind": ["event", "event", "background", "event"],
+                          "origin": ["venue", "venue", "venue", "elsewhere"],
+                          "destination": ["n", "s", "n", "n"],
+                          "begin": [0.0, 900.0, 0.0, 0.0], "end": [900.0, 1800.0, 900.0, 900.0],
+                          "trips": [50.0, 50.0, 10.0, 5.0]})
+    p = Problem(scenario=None, net=None, zones=SimpleNamespace(venue_zone=lambda v: "venue"),
+                prior=prior, obs=None,
+                event=SimpleNamespace(venue="stadium", lots={"a": 100, "b": 50}))
+    x = np.array([200.0, 100.0, 40.0, 30.0])
+    y = p.feasible(x)
+    # 150 places less one per interval: 148 event cars from the venue, same proportions
+    assert y[:2].sum() == pytest.approx(148.0) and y[0] / y[1] == pytest.approx(2.0)
+    assert list(y[2:]) == [40.0, 30.0]  # background and other origins untouched
+    assert p.feasible(np.array([60.0, 60.0, 1.0, 1.0])).tolist() == [60.0, 60.0, 1.0, 1.0]
