@@ -77,7 +77,7 @@ LEVELS = (("kind", "begin"), ("kind", "begin", "origin"),
 #: Rejected proposals in a row after which the metamodel refines its level.
 LEVEL_PATIENCE = 2
 #: SUMO output files deleted after an evaluation unless ``keep_runs``.
-_HEAVY = ("vehroutes.xml", "tripinfo.xml", "routes.rou.xml", "trips.xml")
+_HEAVY = ("vehroutes.xml", "tripinfo.xml", "routes.rou.xml")
 
 
 # --------------------------------------------------------------------------- the problem
@@ -387,7 +387,7 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     -------
     edges, vehicles, info
         The edgeData table (:func:`egress.outputs.read_edgedata`), the
-        sampled vehicles (with their OD row in ``row``) and run facts.
+        sampled vehicles (:func:`egress.demand.sample_trips`) and run facts.
     """
     from .demand import sample_trips
     from .routing import route_vehicles
@@ -401,7 +401,6 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     t0 = time.perf_counter()
     veh = sample_trips(od, problem.zones, event=problem.event, lot_exits=problem.lot_exits,
                        seed=seed)
-    veh["row"] = _row_of(veh, od)
     routes = run_dir / "routes.rou.xml"
     t1 = time.perf_counter()
     route_vehicles(sc.network, veh, routes, seed=seed, **problem.routing)
@@ -414,18 +413,6 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     info = {"inserted": int(stats.get("inserted", 0)), "teleports": int(stats.get("teleports", 0)),
             "vehicles": len(veh), "sumo_s": t2 - t1, "sample_s": t1 - t0}
     return edges, veh, info
-
-
-def _row_of(veh: pd.DataFrame, od: pd.DataFrame) -> np.ndarray:
-    """The OD row each sampled vehicle came from."""
-    key = od[["kind", "origin", "destination", "begin", "end"]].assign(r=np.arange(len(od)))
-    m = veh[["id", "kind", "origin", "destination", "depart"]].merge(
-        key, on=["kind", "origin", "destination"], how="left")
-    m = m.loc[(m["depart"] >= m["begin"] - 1e-6) & (m["depart"] <= m["end"] + 1e-6)]
-    m = m.assign(strict=m["depart"] < m["end"]).sort_values(["id", "strict", "begin"],
-                                                             ascending=[True, False, True])
-    first = m.drop_duplicates("id").set_index("id")["r"]
-    return first.reindex(veh["id"]).fillna(-1).astype(int).to_numpy()
 
 
 def _enable_unfinished(config: Path) -> None:
@@ -445,7 +432,7 @@ def crossings(vehroutes: pd.DataFrame, veh: pd.DataFrame, obs: Observations, n_r
     first: dict[str, list[tuple[float, float, int]]] = {}
     for i, (edges, b, e) in enumerate(zip(t["edges"], t["begin"], t["end"], strict=True)):
         first.setdefault(edges[0], []).append((b, e, i))
-    row_of = dict(zip(veh["id"], veh["row"], strict=True))
+    row_of = dict(zip(veh["id"], veh["od_row"], strict=True))
     rr, cc = [], []
     for vid, dep, edges, exits in zip(vehroutes["vehicle"], vehroutes["depart"],
                                       vehroutes["edges"], vehroutes["exit_times"], strict=True):
@@ -482,7 +469,7 @@ def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs:
     values = simulated_values(edges, problem.obs, problem.net)
     vr = outputs.read_vehroutes(run_dir / "vehroutes.xml")
     cross = crossings(vr, veh, problem.obs, len(x))
-    n = np.bincount(veh["row"].to_numpy()[veh["row"].to_numpy() >= 0], minlength=len(x))
+    n = np.bincount(veh["od_row"].to_numpy(), minlength=len(x))
     info["collect_s"] = time.perf_counter() - t0
     ev = Evaluation(x, values, cross, n.astype(float), info=info)
     ev.objective = problem.targets.objective(ev.sim(), x)

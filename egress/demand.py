@@ -936,9 +936,11 @@ def sample_trips(od: pd.DataFrame, zones, *, event: EventSpec | None = None,
     -------
     pandas.DataFrame
         ``id, kind, depart, origin, destination, from, to, lot, speed_factor,
-        route_draw`` sorted by departure; ids ``ev_000001``, ``bg_000001``,
-        ... in departure order per kind. ``route_draw`` in [0, 1) picks the
-        vehicle's route among its pair's alternatives (:func:`route_vehicles`).
+        route_draw, od_row`` sorted by departure; ids ``ev_000001``,
+        ``bg_000001``, ... in departure order per kind. ``route_draw`` in
+        [0, 1) picks the vehicle's route among its pair's alternatives
+        (:func:`egress.routing.route_vehicles`); ``od_row`` is the position
+        of the vehicle's row in `od`.
     """
     counts = integerize(od)
     draws = vehicle_draws(od, counts, seed)
@@ -979,6 +981,7 @@ def sample_trips(od: pd.DataFrame, zones, *, event: EventSpec | None = None,
     veh["from"], veh["to"], veh["lot"] = frm, to, lot
     veh["speed_factor"] = _speed_factors(veh["kind"].to_numpy(dtype=object), draws["speed"])
     veh["route_draw"] = draws["route"]
+    veh["od_row"] = rows
     veh = veh.drop(columns=["begin", "end"])
     veh["_k"] = veh["kind"].map({k: i for i, k in enumerate(KINDS)}).fillna(len(KINDS))
     veh = veh.sort_values(["depart", "_k", "from", "to"], kind="stable").reset_index(drop=True)
@@ -990,17 +993,28 @@ def sample_trips(od: pd.DataFrame, zones, *, event: EventSpec | None = None,
 
 # --------------------------------------------------------------------------- files
 
+def vtype_lines() -> list[str]:
+    """The ``<vType>`` elements of :data:`VTYPES`, indented for a route file."""
+    return ["    <vType " + " ".join(f'{k}="{v}"' for k, v in vt.items()) + "/>"
+            for vt in VTYPES.values()]
+
+
+def vehicle_attributes(kind: str) -> tuple[str, str]:
+    """The vType id and the departure attributes (:data:`DEPART`, as XML
+    attribute text) of a vehicle of `kind`."""
+    depart = DEPART.get(kind, DEPART["background"])
+    return (kind if kind in VTYPES else "background",
+            " ".join(f'{k}="{v}"' for k, v in depart.items()))
+
+
 def write_trips(vehicles: pd.DataFrame, path: str | Path) -> Path:
     """Write vehicles (from :func:`sample_trips`) as a SUMO trips file with vTypes."""
     path = Path(path)
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<routes>"]
-    for vt in VTYPES.values():
-        attrs = " ".join(f'{k}="{v}"' for k, v in vt.items())
-        lines.append(f"    <vType {attrs}/>")
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<routes>", *vtype_lines()]
+    attrs = {k: vehicle_attributes(k) for k in vehicles["kind"].unique()}
     for kind, vid, dep, frm, to in zip(vehicles["kind"], vehicles["id"], vehicles["depart"],
                                        vehicles["from"], vehicles["to"], strict=True):
-        extra = " ".join(f'{k}="{v}"' for k, v in DEPART.get(kind, DEPART["background"]).items())
-        vtype = kind if kind in VTYPES else "background"
+        vtype, extra = attrs[kind]
         lines.append(f'    <trip id="{vid}" type="{vtype}" depart="{dep:.2f}" '
                      f'from="{frm}" to="{to}" {extra}/>')
     lines.append("</routes>")
@@ -1052,7 +1066,7 @@ def build_demand(scenario, out: str | Path, seed: int | None = None,
         Folder to write into (created): ``od.csv`` (with a ``kind`` column),
         ``od.tazrel.xml``, ``zones.taz.xml``, ``zones.csv``,
         ``destinations.csv`` (event only), ``vehicles.csv`` (one row per
-        trip: id, kind, depart, origin, destination, from, to, lot),
+        trip, see :func:`sample_trips`),
         ``trips.xml`` and ``routes.rou.xml`` (vTypes included).
     seed : int, optional
         Default ``scenario.simulation.seed``.

@@ -56,7 +56,7 @@ class Router:
 
     def __init__(self, net: str | Path, *, seed: int, random_factor: float = 1.3,
                  alternatives: int = 64) -> None:
-        from .network import car_successors, read_net
+        from .network import CAR, car_successors, read_net
 
         net_ = read_net(net)
         graph = car_successors(net_)
@@ -136,7 +136,6 @@ class Router:
 #: Seconds added for a turn through a minor (yielding) link, as duarouter's
 #: ``--weights.minor-penalty`` does.
 MINOR_PENALTY = 1.5
-CAR = "passenger"
 
 
 def _turn_cost(connection) -> float:
@@ -153,9 +152,7 @@ def _router(net: str, _mtime: int, seed: int, random_factor: float, alternatives
 
 
 def route_vehicles(net: str | Path, vehicles: pd.DataFrame, output: str | Path, *, seed: int,
-                   random_factor: float = 1.3, alternatives: int = 64,
-                   vtypes: dict[str, dict[str, str]] | None = None,
-                   depart_attrs: dict[str, dict[str, str]] | None = None) -> list[str]:
+                   random_factor: float = 1.3, alternatives: int = 64) -> list[str]:
     """Route sampled vehicles and write them as a SUMO route file.
 
     Parameters
@@ -165,53 +162,39 @@ def route_vehicles(net: str | Path, vehicles: pd.DataFrame, output: str | Path, 
         From :func:`egress.demand.sample_trips` (``id, kind, depart, from,
         to, speed_factor, route_draw``), sorted by departure.
     output : str or pathlib.Path
-        Route file to write: the vTypes, then one ``<vehicle>`` with its
-        ``<route>`` per routed vehicle, in departure order.
+        Route file to write: the vTypes (:data:`egress.demand.VTYPES`), then
+        one ``<vehicle>`` with its ``<route>`` per routed vehicle, in
+        departure order.
     seed, random_factor, alternatives
         See :class:`Router`.
-    vtypes : dict, optional
-        vType id -> attributes (default :data:`egress.demand.VTYPES`).
-    depart_attrs : dict, optional
-        kind -> departure attributes (default :data:`egress.demand.DEPART`).
 
     Returns
     -------
     list of str
         Ids of the vehicles that could not be routed (left out of the file).
     """
-    from xml.sax.saxutils import quoteattr
+    from .demand import vehicle_attributes, vtype_lines
 
-    from .demand import DEPART, VTYPES
-
-    vtypes = VTYPES if vtypes is None else vtypes
-    depart_attrs = DEPART if depart_attrs is None else depart_attrs
     router = _router(str(Path(net).resolve()), Path(net).stat().st_mtime_ns, int(seed),
                      float(random_factor), int(alternatives))
     output = Path(output)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              f"<!-- routed by egress.routing: seed {seed}, random_factor {random_factor}, "
-             f"alternatives {alternatives} -->", "<routes>"]
-    for vt in vtypes.values():
-        lines.append("    <vType " + " ".join(f"{k}={quoteattr(str(v))}" for k, v in vt.items())
-                     + "/>")
+             f"alternatives {alternatives} -->", "<routes>", *vtype_lines()]
     unrouted: list[str] = []
-    extra = {k: " ".join(f'{a}="{v}"' for a, v in attrs.items())
-             for k, attrs in depart_attrs.items()}
-    speed = vehicles["speed_factor"] if "speed_factor" in vehicles else None
-    draw = vehicles["route_draw"] if "route_draw" in vehicles else pd.Series(0.0, vehicles.index)
-    found = router.routes(zip(vehicles["from"], vehicles["to"], draw, strict=True))
+    attrs = {k: vehicle_attributes(k) for k in vehicles["kind"].unique()}
+    found = router.routes(zip(vehicles["from"], vehicles["to"], vehicles["route_draw"],
+                              strict=True))
     text = {r: " ".join(r) for r in set(found) if r is not None}
-    for i, (vid, kind, dep, route) in enumerate(zip(
-            vehicles["id"], vehicles["kind"], vehicles["depart"], found, strict=True)):
+    for vid, kind, dep, speed, route in zip(vehicles["id"], vehicles["kind"], vehicles["depart"],
+                                            vehicles["speed_factor"], found, strict=True):
         if route is None:
             unrouted.append(vid)
             continue
-        edges = text[route]
-        vtype = kind if kind in vtypes else "background"
-        sf = f' speedFactor="{speed.iat[i]:.4f}"' if speed is not None else ""
-        lines.append(f'    <vehicle id="{vid}" type="{vtype}" depart="{dep:.2f}" '
-                     f'{extra.get(kind, extra.get("background", ""))}{sf}>\n'
-                     f'        <route edges="{edges}"/>\n    </vehicle>')
+        vtype, extra = attrs[kind]
+        lines.append(f'    <vehicle id="{vid}" type="{vtype}" depart="{dep:.2f}" {extra} '
+                     f'speedFactor="{speed:.4f}">\n'
+                     f'        <route edges="{text[route]}"/>\n    </vehicle>')
     lines.append("</routes>")
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines) + "\n")
