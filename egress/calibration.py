@@ -16,7 +16,14 @@ The decision vector
 The objective
     ``J`` of :class:`egress.metamodel.Targets`: weighted squared errors of
     speeds, counts and travel times per observed value plus an optional
-    regularisation towards the prior (λ = ``regularization``). Reported
+    regularisation towards the prior (λ = ``regularization``). The weights
+    hold the measurement noise and, by default, the simulation's own noise,
+    measured at the start: the second evaluation (tag ``replicate``)
+    simulates the start OD again with seed + 1, and the spread between the
+    two (:func:`egress.metamodel.estimate_model_noise`) enters every weight.
+    Without it, values whose measurement is precise (travel times, counts)
+    but whose simulation is not would outweigh the rest with differences
+    that are only the simulation's randomness. Reported
     with the speed RMSE (km/h), RMSNE and R², and the share of counts with
     GEH < 5 (hourly flows ``M``, ``C``: ``GEH = sqrt(2 (M - C)² / (M + C))``).
 The optimizers
@@ -50,7 +57,7 @@ import os
 import shutil
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,7 +67,14 @@ from scipy import sparse
 
 from . import outputs
 from .errors import InputError, MissingFileError, Problems
-from .metamodel import Metamodel, Targets, assignment_matrix, fit_speed_flow
+from .metamodel import (
+    Metamodel,
+    ModelNoise,
+    Targets,
+    assignment_matrix,
+    estimate_model_noise,
+    fit_speed_flow,
+)
 from .observations import Observations, read_observations, simulated_values
 from .plots import pyplot
 from .scenario import Scenario, Simulation, load_scenario
@@ -76,6 +90,10 @@ LEVELS = (("kind", "begin"), ("kind", "begin", "origin"),
           ("kind", "begin", "origin", "destination"))
 #: Rejected proposals in a row after which the metamodel refines its level.
 LEVEL_PATIENCE = 2
+#: Tag of the start OD's second simulation, with seed + :data:`REPLICATE_SEED_OFFSET`,
+#: from which the simulation's own noise is estimated.
+REPLICATE = "replicate"
+REPLICATE_SEED_OFFSET = 1
 #: SUMO output files deleted after an evaluation unless ``keep_runs``.
 _HEAVY = ("vehroutes.xml", "tripinfo.xml", "routes.rou.xml")
 
@@ -379,9 +397,11 @@ class Evaluation:
                    meta["info"])
 
 
-def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bool = False
-           ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bool = False,
+           seed: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Sample, route and simulate the OD `x` in `run_dir`.
+
+    `seed` replaces the scenario's seed (sampling, routing and SUMO).
 
     Returns
     -------
@@ -396,6 +416,8 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     sc = problem.scenario
+    if seed is not None and int(seed) != sc.simulation.seed:
+        sc = sc.with_simulation(seed=int(seed))
     seed = sc.simulation.seed
     od = problem.od(x)
     t0 = time.perf_counter()
@@ -455,8 +477,12 @@ def crossings(vehroutes: pd.DataFrame, veh: pd.DataFrame, obs: Observations, n_r
 
 
 def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs: bool = False,
-             progress: bool = False) -> Evaluation:
+             progress: bool = False, seed: int | None = None,
+             targets: Targets | None = None) -> Evaluation:
     """Simulate the OD `x` and compare with the observations.
+
+    `seed` replaces the scenario's seed; `targets` (default
+    ``problem.targets``) define the objective.
 
     Returns
     -------
@@ -464,7 +490,7 @@ def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs:
     """
     run_dir = Path(run_dir)
     x = np.asarray(x, dtype=float)
-    edges, veh, info = run_od(problem, x, run_dir, progress=progress)
+    edges, veh, info = run_od(problem, x, run_dir, progress=progress, seed=seed)
     t0 = time.perf_counter()
     values = simulated_values(edges, problem.obs, problem.net)
     vr = outputs.read_vehroutes(run_dir / "vehroutes.xml")
@@ -472,7 +498,7 @@ def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs:
     n = np.bincount(veh["od_row"].to_numpy(), minlength=len(x))
     info["collect_s"] = time.perf_counter() - t0
     ev = Evaluation(x, values, cross, n.astype(float), info=info)
-    ev.objective = problem.targets.objective(ev.sim(), x)
+    ev.objective = (targets or problem.targets).objective(ev.sim(), x)
     ev.metrics = fit_metrics(problem.obs, values)
     if not keep_runs:
         for name in _HEAVY:
@@ -541,6 +567,8 @@ class CalibrationResult:
         The convergence table.
     prior, best : Evaluation
     files : dict
+    targets : Targets
+        The objective the run used (with its model noise).
     """
 
     od: pd.DataFrame
@@ -548,6 +576,7 @@ class CalibrationResult:
     prior: Evaluation
     best: Evaluation
     files: dict[str, Path]
+    targets: Targets | None = None
 
 
 class _Budget(Exception):
@@ -558,10 +587,12 @@ class _Runner:
     """Evaluations with caching on disk, the shared budget counter and the log."""
 
     def __init__(self, problem: Problem, out: Path, method: str, budget: int, seed: int,
-                 resume: bool, keep_runs: bool, progress: bool):
+                 resume: bool, keep_runs: bool, progress: bool, noise_setting: Any = None):
         self.p, self.out, self.method, self.budget = problem, out, method, budget
         self.keep_runs = keep_runs
-        self.fp = problem.fingerprint(method, {"seed": seed})
+        self.targets = problem.targets
+        self.done: dict[str, Evaluation] = {}
+        self.fp = problem.fingerprint(method, {"seed": seed, "model_noise": noise_setting})
         self.state_path = out / "state.json"
         self.cached: dict[str, dict] = {}
         if resume and self.state_path.is_file():
@@ -583,7 +614,12 @@ class _Runner:
                         disable=None if progress else True)
         self.seed = seed
 
-    def __call__(self, x: np.ndarray, tag: str) -> Evaluation:
+    def __call__(self, x: np.ndarray, tag: str, *, seed: int | None = None,
+                 candidate: bool = True) -> Evaluation:
+        """Evaluate `x` (once per `tag`); `seed` replaces the simulation seed,
+        and an evaluation that is not a `candidate` never becomes the best."""
+        if tag in self.done:
+            return self.done[tag]
         if len(self.history) >= self.budget:
             raise _Budget
         x = self.p.feasible(x)
@@ -598,27 +634,52 @@ class _Runner:
                             tag)
                 ev = None
         if ev is None:
-            ev = evaluate(self.p, x, folder / "run", keep_runs=self.keep_runs)
+            ev = evaluate(self.p, x, folder / "run", keep_runs=self.keep_runs, seed=seed)
             ev.save(folder)
             wall = time.perf_counter() - self.started
         else:
             wall = row["wall_s"]
-        accepted = self.best is None or ev.objective < self.best.objective
+        ev.objective = self.targets.objective(ev.sim(), ev.x)
+        accepted = candidate and (self.best is None or ev.objective < self.best.objective)
         if accepted:
             self.best = ev
+        self.done[tag] = ev
         self.evals.append(ev)
         self.history.append({
             "sim": n + 1, "tag": tag, "objective": ev.objective, **ev.metrics,
-            "accepted": accepted, "best": self.best.objective, "wall_s": wall,
+            "accepted": accepted, "best": self.best.objective if self.best else math.nan,
+            "wall_s": wall,
             "sumo_s": ev.info.get("sumo_s", math.nan), "model_s": self.model_s,
             "collect_s": ev.info.get("collect_s", math.nan),
             "teleports": ev.info.get("teleports", 0)})
         self.model_s = 0.0
-        self._save()
+        if self.best is not None:
+            self._save()
         self.bar.update(1)
         self.bar.set_postfix(objective=f"{self.best.objective:.3g}",
                              rmse=f"{self.best.metrics.get('rmse_kmh', math.nan):.2f}")
         return ev
+
+    @property
+    def best_sim(self) -> int:
+        """Number (from 1) of the best evaluation."""
+        return next(i for i, ev in enumerate(self.evals) if ev is self.best) + 1
+
+    def set_targets(self, targets: Targets) -> None:
+        """Score every evaluation so far with new `targets` (the start's replicate
+        stays out of the running for the best)."""
+        self.targets = targets
+        best = None
+        for ev, row in zip(self.evals, self.history, strict=True):
+            ev.objective = targets.objective(ev.sim(), ev.x)
+            row["objective"] = ev.objective
+            row["accepted"] = row["tag"] != REPLICATE and (best is None
+                                                            or ev.objective < best.objective)
+            if row["accepted"]:
+                best = ev
+            row["best"] = best.objective
+        self.best = best
+        self._save()
 
     def _save(self) -> None:
         from . import od as odmod
@@ -630,16 +691,18 @@ class _Runner:
         odmod.write_tazrelation(total[list(odmod.OD_COLUMNS)], self.out / "calibrated.tazrel.tmp")
         os.replace(self.out / "calibrated.tazrel.tmp", self.out / "calibrated.tazrel.xml")
         _atomic_csv(pd.DataFrame(self.history), self.out / "convergence.csv")
+        noise = self.targets.model_noise
         _atomic_json(self.state_path, {
             "fingerprint": self.fp, "method": self.method, "budget": self.budget,
             "seed": self.seed, "rng": "spsa: numpy default_rng([seed, k]) per iteration",
-            "history": self.history, "best_sim": int(np.argmin([h["objective"]
-                                                                for h in self.history])) + 1})
+            "model_noise": None if noise is None else asdict(noise),
+            "history": self.history, "best_sim": self.best_sim})
 
 
 def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", budget: int = 15,
               seed: int | None = None, resume: bool = False, keep_runs: bool = False,
-              progress: bool = True, figures: bool = True) -> CalibrationResult:
+              progress: bool = True, figures: bool = True,
+              model_noise: str | ModelNoise | None = "estimate") -> CalibrationResult:
     """Calibrate the OD of `problem` to its observations.
 
     Parameters
@@ -660,6 +723,13 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
     progress : bool
     figures : bool
         Write the scatter and convergence figures.
+    model_noise : "estimate", ModelNoise or None
+        The simulation's own noise in the objective's weights (see
+        :mod:`egress.metamodel`). ``"estimate"`` (default, needs a budget of
+        at least 3): the second simulation replicates the start OD with
+        another seed (tag ``replicate``; it counts against the budget and is
+        never the result) and :func:`egress.metamodel.estimate_model_noise`
+        measures the noise from the pair. None: measurement noise only.
 
     Returns
     -------
@@ -675,12 +745,30 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
         problems.add(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
     if not isinstance(budget, int) or budget < 2:
         problems.add(f"budget: must be an integer >= 2, got {budget!r}")
+    estimate = isinstance(model_noise, str) and model_noise == "estimate"
+    if not (estimate or model_noise is None or isinstance(model_noise, ModelNoise)):
+        problems.add(f"model_noise: must be 'estimate', a ModelNoise or None, got {model_noise!r}")
+    elif estimate and isinstance(budget, int) and budget < 3:
+        problems.add(f"budget: estimating the model noise needs at least 3 simulations, got "
+                     f"{budget}; give a model noise or none")
     problems.raise_if_any(InputError)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     seed = problem.scenario.simulation.seed if seed is None else int(seed)
-    run = _Runner(problem, out, method, budget, seed, resume, keep_runs, progress)
+    setting = model_noise if isinstance(model_noise, str) or model_noise is None \
+        else asdict(model_noise)
+    run = _Runner(problem, out, method, budget, seed, resume, keep_runs, progress, setting)
+    if isinstance(model_noise, ModelNoise):
+        run.targets = _targets(problem, model_noise)
     try:
+        start = run(problem.x0, "start")
+        if estimate:
+            rep = run(problem.x0, REPLICATE, candidate=False,
+                      seed=problem.scenario.simulation.seed + REPLICATE_SEED_OFFSET)
+            noise = estimate_model_noise(start.sim(), rep.sim(), problem.targets.idx)
+            log.info("model noise: speed %.2f km/h, counts %.1f %%, travel times %.1f %%",
+                     noise.speed, 100 * noise.count, 100 * noise.travel_time)
+            run.set_targets(_targets(problem, noise))
         if method == "spsa":
             _run_spsa(run, seed)
         else:
@@ -703,26 +791,33 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
     if figures:
         files["scatter"] = plot_scatter(problem.obs, prior, best, out / "scatter.png")
         files["convergence_plot"] = plot_convergence(history, out / "convergence.png")
+    noise = run.targets.model_noise
     summary = {"method": method, "budget": budget, "seed": seed,
                "mode": problem.scenario.simulation.mode, "simulations": len(history),
+               "model_noise": None if noise is None else asdict(noise),
                "prior": {"objective": prior.objective, **prior.metrics},
                "best": {"objective": best.objective, **best.metrics,
-                        "sim": int(history["objective"].idxmin()) + 1},
+                        "sim": run.best_sim},
                "observations": problem.obs.n_values, "od_rows": len(problem.prior)}
     from .simulation import versions
 
     summary["versions"] = versions()
     files["summary"] = out / "summary.json"
     _atomic_json(files["summary"], summary)
-    return CalibrationResult(problem.od(best.x), history, prior, best, files)
+    return CalibrationResult(problem.od(best.x), history, prior, best, files, run.targets)
+
+
+def _targets(problem: Problem, noise: ModelNoise) -> Targets:
+    return Targets.from_observations(problem.obs, problem.x0, problem.regularization, noise)
 
 
 def _run_spsa(run: _Runner, seed: int) -> None:
     from .spsa import spsa
 
     p = run.p
-    spsa(lambda x, tag: run(x, tag).objective, p.x0, run.budget, scale=p.targets.scale,
-         seed=seed)
+    spent = len(run.history) - 1  # simulations besides the start (the replicate)
+    spsa(lambda x, tag: run(x, tag).objective, p.x0, run.budget - spent,
+         scale=run.targets.scale, seed=seed)
 
 
 def _run_metamodel(run: _Runner) -> None:
@@ -746,7 +841,7 @@ def _run_metamodel(run: _Runner) -> None:
         pmat = assignment_matrix(sims, p.rows, p.obs_key)
         curve = fit_speed_flow(seg, [e.flows(p.per_hour) for e in run.evals],
                                [e.values["speed"].to_numpy(dtype=float) for e in run.evals], free)
-        model = Metamodel(p.targets, pmat, p.per_hour, length, curve, best.x, best.sim())
+        model = Metamodel(run.targets, pmat, p.per_hour, length, curve, best.x, best.sim())
         x_new, m_new = model.minimize(radius, p.levels[level])
         run.model_s = time.perf_counter() - t0
         predicted = best.objective - m_new

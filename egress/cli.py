@@ -211,7 +211,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
     else:
         raise EgressError("calibrate: give a scenario, or all of --net, --taz and --od")
     result = calibrate(problem, args.out, method=args.method, budget=args.budget,
-                       seed=args.seed, resume=args.resume, progress=not args.quiet)
+                       seed=args.seed, resume=args.resume, progress=not args.quiet,
+                       model_noise=_model_noise(args.model_noise))
     before, after = result.prior.metrics, result.best.metrics
     print(f"simulations: {len(result.history)}; objective {result.prior.objective:.4g} -> "
           f"{result.best.objective:.4g}")
@@ -220,6 +221,21 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
           f"R² {before['r2']:.3f} -> {after['r2']:.3f}, "
           f"GEH<5 {before['geh_share']:.0%} -> {after['geh_share']:.0%}")
     print(f"wrote {result.files['od']}, {result.files['tazrel']} and the figures in {args.out}")
+
+
+def _model_noise(text: str):
+    from .metamodel import ModelNoise
+
+    if text in ("estimate", "none"):
+        return None if text == "none" else text
+    try:
+        values = [float(v) for v in text.split(",")]
+        if len(values) != 3 or min(values) < 0:
+            raise ValueError
+    except ValueError:
+        raise EgressError(f"--model-noise: expected 'estimate', 'none' or three non-negative "
+                          f"numbers SPEED,COUNT,TRAVEL_TIME, got {text!r}") from None
+    return ModelNoise(*values)
 
 
 def _add_calibrate(sub) -> None:
@@ -245,6 +261,11 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--seed", type=int, help="random seed (default the scenario's)")
     p.add_argument("--regularization", type=float, default=0.01,
                    help="weight of the pull towards the prior OD")
+    p.add_argument("--model-noise", default="estimate", metavar="estimate|none|S,C,T",
+                   help="the simulation's own noise in the objective's weights: 'estimate' "
+                   "(default: the second simulation replicates the start with another seed), "
+                   "'none', or a speed sd in km/h and count and travel-time sds as shares, "
+                   "e.g. 6,0.2,0.3")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
     p.set_defaults(func=_cmd_calibrate)

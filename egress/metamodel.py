@@ -8,8 +8,19 @@ weights ``w = weight / sd²`` and simulated values ``y`` aggregated like them::
     J(x) = Σ w (y - o)² / N  +  λ · mean(((x - x0) / s)²)
 
 N is the number of observed values, ``x0`` the prior OD, ``s = max(x0, 1)``
-and λ the regularisation weight. With sd equal to the measurement noise, a
-perfect OD scores about 1 plus the simulation's own noise.
+and λ the regularisation weight.
+
+A simulation differs from the observations for two reasons: the
+observations' measurement noise (``sd``, from the observations table) and
+the simulation's own randomness, which in congested networks is much the
+larger (where a queue forms depends on the random numbers). With
+:class:`ModelNoise` the weights become ``weight / (sd² + m²)``, with ``m``
+the simulation's spread: a speed sd in km/h, and for counts and travel
+times a share of the observed value. :func:`estimate_model_noise` measures
+it from two simulations of one OD with different seeds. With both noises
+in the weights, a perfect OD scores about 2 (the observations' own
+simulation and the measurement noise, plus another seed's simulation), and
+no kind of value outweighs another by a noise the data cannot resolve.
 
 Metamodel (:class:`Metamodel`)
 ------------------------------
@@ -77,6 +88,67 @@ MIN_SPEED = 1.0
 _KINDS = ("speed", "count", "travel_time")
 
 
+@dataclass(frozen=True)
+class ModelNoise:
+    """The simulation's own spread, added to the measurement noise in the weights.
+
+    Attributes
+    ----------
+    speed : float
+        Standard deviation of a simulated speed, km/h.
+    count, travel_time : float
+        Standard deviation of a simulated count or travel time as a share
+        of the observed value.
+    """
+
+    speed: float = 0.0
+    count: float = 0.0
+    travel_time: float = 0.0
+
+    def sd(self, kind: str, value: np.ndarray) -> np.ndarray:
+        """The model sd of observed values `value` of `kind`."""
+        value = np.asarray(value, dtype=float)
+        if kind == "speed":
+            return np.full(value.shape, self.speed)
+        return getattr(self, kind) * np.abs(value)
+
+
+def estimate_model_noise(a: dict[str, np.ndarray], b: dict[str, np.ndarray],
+                         idx: dict[str, np.ndarray]) -> ModelNoise:
+    """Estimate :class:`ModelNoise` from two simulations of one OD with different seeds.
+
+    For two independent replications the difference has twice the variance
+    of one, so per kind, pooled over the observed rows `idx[kind]`::
+
+        speed:                m² = Σ (a - b)² / (2 n)
+        count, travel time:   m² = Σ (a - b)² / (2 Σ ((a + b) / 2)²)
+
+    (the relative forms pool squares, so that rows with small values do not
+    dominate).
+
+    Parameters
+    ----------
+    a, b : dict
+        Simulated ``speed``, ``count`` and ``travel_time`` per observation row.
+    idx : dict
+        Per kind, the observation rows that observe it.
+    """
+    out = {}
+    for kind in _KINDS:
+        i = idx.get(kind, np.array([], dtype=int))
+        ya, yb = np.asarray(a[kind], dtype=float)[i], np.asarray(b[kind], dtype=float)[i]
+        ok = np.isfinite(ya) & np.isfinite(yb)
+        ya, yb = ya[ok], yb[ok]
+        if not len(ya):
+            out[kind] = 0.0
+        elif kind == "speed":
+            out[kind] = float(np.sqrt(np.sum((ya - yb) ** 2) / (2 * len(ya))))
+        else:
+            scale = float(np.sum(((ya + yb) / 2) ** 2))
+            out[kind] = float(np.sqrt(np.sum((ya - yb) ** 2) / (2 * scale))) if scale > 0 else 0.0
+    return ModelNoise(**out)
+
+
 @dataclass
 class Targets:
     """The observed values the objective compares against.
@@ -85,13 +157,15 @@ class Targets:
     ----------
     idx, value, weight : dict
         Per kind (``speed``, ``count``, ``travel_time``): observation-row
-        indices with that value, the values, ``weight / sd²``.
+        indices with that value, the values, ``weight / (sd² + m²)`` (m the
+        :class:`ModelNoise`, 0 without).
     n_obs : int
         Observation rows.
     prior, scale : numpy.ndarray
         ``x0`` and ``s = max(x0, 1)``.
     regularization : float
         λ.
+    model_noise : ModelNoise or None
     """
 
     idx: dict[str, np.ndarray]
@@ -101,15 +175,23 @@ class Targets:
     prior: np.ndarray
     scale: np.ndarray
     regularization: float = 0.0
+    model_noise: ModelNoise | None = None
 
     @classmethod
-    def from_observations(cls, obs, prior: np.ndarray, regularization: float = 0.0) -> Targets:
+    def from_observations(cls, obs, prior: np.ndarray, regularization: float = 0.0,
+                          model_noise: ModelNoise | None = None) -> Targets:
         """Build from an :class:`egress.observations.Observations`."""
         idx, value, weight = {}, {}, {}
         for kind in _KINDS:
             idx[kind], value[kind], weight[kind] = obs.values(kind)
+            if model_noise is not None and len(idx[kind]):
+                t = obs.table
+                sd = t[f"{kind}_sd"].to_numpy(dtype=float)[idx[kind]]
+                m = model_noise.sd(kind, value[kind])
+                weight[kind] = t["weight"].to_numpy(dtype=float)[idx[kind]] / (sd ** 2 + m ** 2)
         prior = np.asarray(prior, dtype=float)
-        return cls(idx, value, weight, len(obs), prior, np.maximum(prior, 1.0), regularization)
+        return cls(idx, value, weight, len(obs), prior, np.maximum(prior, 1.0), regularization,
+                   model_noise)
 
     @property
     def n_values(self) -> int:
@@ -359,5 +441,5 @@ class Metamodel:
         return x, float(self.objective(x))
 
 
-__all__ = ["ASSIGNMENT_MEMORY", "Metamodel", "SHRINKAGE", "SpeedFlow", "Targets",
-           "assignment_matrix", "fit_speed_flow"]
+__all__ = ["ASSIGNMENT_MEMORY", "Metamodel", "ModelNoise", "SHRINKAGE", "SpeedFlow", "Targets",
+           "assignment_matrix", "estimate_model_noise", "fit_speed_flow"]

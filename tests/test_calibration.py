@@ -21,7 +21,7 @@ from egress.calibration import (
 )
 from egress.cli import main
 from egress.errors import InputError
-from egress.metamodel import Metamodel, SpeedFlow, Targets
+from egress.metamodel import Metamodel, ModelNoise, SpeedFlow, Targets, estimate_model_noise
 from egress.network import read_net
 from egress.observations import Observations, simulated_values, write_observations
 from egress.scenario import Scenario, Simulation
@@ -58,6 +58,30 @@ def test_objective_and_statistics_by_hand():
     # hourly: 600 vs 400 -> GEH sqrt(2·200²/1000) = 8.94; 40 vs 40 -> 0
     assert geh(np.array([600.0]), np.array([400.0]))[0] == pytest.approx(np.sqrt(80.0))
     assert m["geh_share"] == 0.5
+
+
+def test_model_noise_by_hand():
+    obs = _obs([{"begin": 0, "end": 900, "speed": 40.0, "count": 100.0, "speed_sd": 3.0,
+                 "count_sd": 5.0},
+                {"begin": 0, "end": 900, "speed": 20.0, "travel_time": 200.0,
+                 "travel_time_sd": 10.0}])
+    idx = {k: obs.values(k)[0] for k in ("speed", "count", "travel_time")}
+    a = {"speed": np.array([44.0, 10.0]), "count": np.array([90.0, 0.0]),
+         "travel_time": np.array([0.0, 300.0])}
+    b = {"speed": np.array([40.0, 13.0]), "count": np.array([110.0, 0.0]),
+         "travel_time": np.array([0.0, 100.0])}
+    noise = estimate_model_noise(a, b, idx)
+    # speeds: (4² + 3²) / (2·2); counts: 20² / (2·100²); travel times: 200² / (2·200²)
+    assert noise.speed == pytest.approx(np.sqrt(25 / 4))
+    assert noise.count == pytest.approx(np.sqrt(400 / 20000))
+    assert noise.travel_time == pytest.approx(np.sqrt(0.5))
+    t = Targets.from_observations(obs, prior=np.ones(2),
+                                  model_noise=ModelNoise(speed=4.0, count=0.1, travel_time=0.5))
+    assert t.weight["speed"] == pytest.approx([1 / (9 + 16), 1 / (1 + 16)])
+    assert t.weight["count"] == pytest.approx([1 / (25 + 100)])
+    assert t.weight["travel_time"] == pytest.approx([1 / (100 + 100 ** 2)])
+    plain = Targets.from_observations(obs, prior=np.ones(2))
+    assert plain.weight["speed"] == pytest.approx([1 / 9, 1.0])
 
 
 def test_metamodel_gradient_matches_finite_differences():
@@ -166,6 +190,10 @@ def test_recovery_on_tiny_network(merge_case, tmp_path):
     res = calibrate(_problem(merge_case), tmp_path / "cal", budget=8, progress=False)
     h = res.history
     assert len(h) == 8
+    # the second simulation replicates the start with another seed and is never the best
+    assert list(h["tag"][:2]) == ["start", "replicate"] and not h["accepted"][1]
+    assert res.targets.model_noise is not None
+    assert json.loads((tmp_path / "cal" / "summary.json").read_text())["model_noise"]
     before, after = res.prior.metrics, res.best.metrics
     assert res.best.objective < 0.3 * res.prior.objective
     assert after["rmse_kmh"] < 0.5 * before["rmse_kmh"]
@@ -183,21 +211,21 @@ def test_recovery_on_tiny_network(merge_case, tmp_path):
 
 @pytest.mark.parametrize("method", ["metamodel", "spsa"])
 def test_resume_after_interruption(merge_case, tmp_path, method):
-    full = calibrate(_problem(merge_case), tmp_path / "full", method=method, budget=5,
+    full = calibrate(_problem(merge_case), tmp_path / "full", method=method, budget=6,
                      progress=False, figures=False)
-    part = calibrate(_problem(merge_case), tmp_path / "part", method=method, budget=3,
+    part = calibrate(_problem(merge_case), tmp_path / "part", method=method, budget=4,
                      progress=False, figures=False)
-    assert len(part.history) == 3
-    # "crash" after the third simulation: state on disk, resume with the full budget
+    assert len(part.history) == 4
+    # "crash" after the fourth simulation: state on disk, resume with the full budget
     state = json.loads((tmp_path / "part" / "state.json").read_text())
-    assert len(state["history"]) == 3
-    resumed = calibrate(_problem(merge_case), tmp_path / "part", method=method, budget=5,
+    assert len(state["history"]) == 4
+    resumed = calibrate(_problem(merge_case), tmp_path / "part", method=method, budget=6,
                         resume=True, progress=False, figures=False)
     assert list(resumed.history["tag"]) == list(full.history["tag"])
     assert np.allclose(resumed.history["objective"], full.history["objective"])
     assert np.allclose(resumed.od["trips"], full.od["trips"])
     with pytest.raises(InputError, match="other inputs"):
-        calibrate(_problem(merge_case, seed=4), tmp_path / "part", method=method, budget=5,
+        calibrate(_problem(merge_case, seed=4), tmp_path / "part", method=method, budget=6,
                   resume=True, progress=False)
 
 
@@ -205,7 +233,8 @@ def test_cli_calibrate_plain_form(merge_case, tmp_path, capsys):
     c = merge_case
     code = main(["-q", "calibrate", "--net", str(c["net"]), "--taz", str(c["taz"]), "--od",
                  str(c["prior"]), "--observations", str(c["obs"]), "--end", "1500",
-                 "--seed", "3", "--budget", "2", "--out", str(tmp_path / "cli")])
+                 "--seed", "3", "--budget", "2", "--model-noise", "none",
+                 "--out", str(tmp_path / "cli")])
     out = capsys.readouterr().out
     assert code == 0 and "speed RMSE" in out
     assert (tmp_path / "cli" / "calibrated.tazrel.xml").is_file()
@@ -214,6 +243,13 @@ def test_cli_calibrate_plain_form(merge_case, tmp_path, capsys):
                  "--out", str(tmp_path / "cli2")])
     err = capsys.readouterr().err
     assert code == 2 and "budget: must be an integer >= 2" in err and err.count("\n") == 1
+    for bad, message in ((["--budget", "2"], "estimating the model noise needs at least 3"),
+                         (["--model-noise", "6,0.2"], "--model-noise: expected")):
+        code = main(["calibrate", "--net", str(c["net"]), "--taz", str(c["taz"]), "--od",
+                     str(c["prior"]), "--observations", str(c["obs"]), *bad,
+                     "--out", str(tmp_path / "cli3")])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and err.count("\n") == 1, err
 
 
 def test_event_demand_beyond_the_lots_is_scaled_to_fit():
