@@ -2,11 +2,18 @@
 
 The public API mirrors the command line: each ``egress`` command is a thin
 layer over one of these functions.
+
+The names below are imported from their modules on first use, so that
+``import egress.sweep`` (what every Dask worker does before its first task)
+or ``egress --help`` does not pay for SciPy, plotting and the calibration
+code it does not need.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from .calibration import CalibrationResult, calibrate
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     EgressError,
     InputError,
@@ -15,14 +22,69 @@ from .errors import (
     ScenarioError,
     SumoError,
 )
-from .evaluation import EvaluationResult, evaluate_policy
-from .network import build_network, build_osm
-from .observations import observe, read_observations
-from .policies import Policy, PolicyError, load_policies
-from .report import write_report
-from .scenario import Scenario, load_scenario
-from .simulation import RunResult, simulate
-from .sweep import Sweep, SweepError, SweepResult, load_results, load_sweep, run_sweep, summarize
+
+__version__ = "0.1.0"
+
+#: Public name -> the module that defines it.
+_LAZY = {
+    "CalibrationResult": "calibration",
+    "calibrate": "calibration",
+    "EvaluationResult": "evaluation",
+    "evaluate_policy": "evaluation",
+    "build_network": "network",
+    "build_osm": "network",
+    "observe": "observations",
+    "read_observations": "observations",
+    "Policy": "policies",
+    "PolicyError": "policies",
+    "load_policies": "policies",
+    "write_report": "report",
+    "Scenario": "scenario",
+    "load_scenario": "scenario",
+    "RunResult": "simulation",
+    "simulate": "simulation",
+    "Sweep": "sweep",
+    "SweepError": "sweep",
+    "SweepResult": "sweep",
+    "load_results": "sweep",
+    "load_sweep": "sweep",
+    "run_sweep": "sweep",
+    "summarize": "sweep",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
+    from .calibration import CalibrationResult, calibrate
+    from .evaluation import EvaluationResult, evaluate_policy
+    from .network import build_network, build_osm
+    from .observations import observe, read_observations
+    from .policies import Policy, PolicyError, load_policies
+    from .report import write_report
+    from .scenario import Scenario, load_scenario
+    from .simulation import RunResult, simulate
+    from .sweep import (
+        Sweep,
+        SweepError,
+        SweepResult,
+        load_results,
+        load_sweep,
+        run_sweep,
+        summarize,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its module on first access (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'egress' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "CalibrationResult",

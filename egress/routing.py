@@ -34,8 +34,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from scipy.sparse import csgraph
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +82,9 @@ class Router:
 
     def _search(self, copy: int, pairs: set[tuple[str, str]]) -> None:
         """Cheapest paths of `pairs` in cost copy `copy` (one Dijkstra from all their origins)."""
+        from scipy import sparse
+        from scipy.sparse import csgraph
+
         rng = np.random.default_rng([self.seed, copy])
         cost = self.cost * (1.0 + (self.random_factor - 1.0) * rng.random(len(self.cost)))
         n = len(self.edges)
