@@ -176,7 +176,10 @@ def write_config(scenario: Scenario, run_dir: Path, routes: list[Path]) -> Path:
 def run_sumo(config: Path, begin: float, end: float, *, progress: bool = True) -> None:
     """Run ``sumo -c config``, showing simulated time as a progress bar.
 
-    SUMO's messages go to ``sumo.log`` beside the configuration.
+    SUMO's messages go to ``sumo.log`` beside the configuration. Without a
+    progress bar on screen SUMO writes them to the file itself; with one
+    they pass through this process, which reads the simulated time from
+    SUMO's step log.
 
     Raises
     ------
@@ -188,28 +191,37 @@ def run_sumo(config: Path, begin: float, end: float, *, progress: bool = True) -
     config = Path(config)
     log_path = config.parent / "sumo.log"
     cmd = [sumo.binary("sumo"), "-c", config.name]
+    env = {**os.environ, "SUMO_HOME": str(sumo.sumo_home())}
     bar = tqdm(total=round(end - begin), unit="sim s", desc="simulating",
                disable=None if progress else True, leave=False)
-    step = re.compile(rb"Step #(\d+(?:\.\d+)?)")
-    done = 0
     with open(log_path, "wb") as log_file:
-        proc = subprocess.Popen(cmd, cwd=config.parent, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env={**os.environ,
-                                                               "SUMO_HOME": str(sumo.sumo_home())})
-        assert proc.stdout is not None
-        while chunk := proc.stdout.read1(65536):
-            log_file.write(chunk)
-            found = step.findall(chunk)
-            if found:
-                now = round(float(found[-1]) - begin)
-                if now > done:
-                    bar.update(now - done)
-                    done = now
-        code = proc.wait()
+        if bar.disable:
+            code = subprocess.run(cmd, cwd=config.parent, stdout=log_file,
+                                  stderr=subprocess.STDOUT, env=env, check=False).returncode
+        else:
+            code = _follow(cmd, config.parent, env, log_file, bar, begin)
     bar.close()
     if code != 0:
         text = log_path.read_bytes().decode(errors="replace").replace("\r", "\n")
         raise SumoError(f"sumo failed on {config} (exit {code}): {sumo.error_tail(text)}")
+
+
+def _follow(cmd: list[str], cwd: Path, env: dict[str, str], log_file, bar, begin: float) -> int:
+    """Run `cmd`, copying its output to `log_file` and its step log to `bar`."""
+    step = re.compile(rb"Step #(\d+(?:\.\d+)?)")
+    done = 0
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env)
+    assert proc.stdout is not None
+    while chunk := proc.stdout.read1(65536):
+        log_file.write(chunk)
+        found = step.findall(chunk)
+        if found:
+            now = round(float(found[-1]) - begin)
+            if now > done:
+                bar.update(now - done)
+                done = now
+    return proc.wait()
 
 
 def collect(scenario: Scenario, run_dir: Path, config: Path, wall: float | None = None

@@ -147,3 +147,28 @@ def test_mesoscopic_mode(tmp_path, straight_run):
     assert cfg.find("mesoscopic/mesosim").get("value") == "true"
     assert meso.summary["mode"] == "meso"
     assert meso.summary["arrived"] == 2
+
+
+def test_sumo_log_is_kept_with_and_without_a_progress_bar(straight_run):
+    """Without a bar SUMO writes sumo.log itself; with one, the log passes
+    through egress, which advances the bar by SUMO's step log."""
+    import io
+
+    from tqdm import tqdm
+
+    from egress import sumo
+    from egress.simulation import _follow, run_sumo
+
+    run = straight_run.run_dir
+    log = run / "sumo.log"
+    run_sumo(run / "run.sumocfg", 0, 300, progress=False)
+    quiet = log.read_text()
+    assert "Loading net-file" in quiet and "Step #" in quiet
+
+    bar = tqdm(total=300, file=io.StringIO(), disable=False)
+    cmd = [sumo.binary("sumo"), "-c", "run.sumocfg"]
+    with open(log, "wb") as f:
+        assert _follow(cmd, run, None, f, bar, 0.0) == 0
+    assert bar.n == 300
+    shown = log.read_text()
+    assert "Loading net-file" in shown and "Step #" in shown
