@@ -468,23 +468,34 @@ def _run_all(tasks: list[Run], workers: int, progress: bool) -> dict:
     return results
 
 
-def execute(task: Run, speeds: bool = True) -> dict[str, Any]:
+def execute(task: Run, speeds: bool = True, save: bool = True) -> dict[str, Any]:
     """Run SUMO for one run and read its results (:func:`read_run`).
 
-    The result also holds ``wall`` (SUMO's wall time, s) and ``parse_wall``
-    (reading its outputs, s).
+    Parameters
+    ----------
+    task : Run
+    speeds : bool, default True
+        Also read mean speeds per edge.
+    save : bool, default True
+        Write the per-vehicle table to the run folder.
+
+    Returns
+    -------
+    dict
+        :func:`read_run`'s result, plus ``wall`` (SUMO's wall time, s) and
+        ``parse_wall`` (reading its outputs, s).
     """
     sim = task.scenario.simulation
     started = time.perf_counter()
     run_sumo(task.config, sim.begin, sim.end, progress=False)
     wall = time.perf_counter() - started
-    res = read_run(task, speeds)
+    res = read_run(task, speeds, save)
     res["wall"] = wall
     res["parse_wall"] = time.perf_counter() - started - wall
     return res
 
 
-def read_run(task: Run, speeds: bool = True) -> dict[str, Any]:
+def read_run(task: Run, speeds: bool = True, save: bool = True) -> dict[str, Any]:
     """Per-vehicle travel times, reroutes, edge speeds and teleports of one run.
 
     A vehicle is ready at its planned departure (SUMO's insertion time
@@ -497,15 +508,18 @@ def read_run(task: Run, speeds: bool = True) -> dict[str, Any]:
     task : Run
     speeds : bool
         Also read the edgeData output for mean speeds per edge.
+    save : bool, default True
+        Write the per-vehicle table to the run folder.
 
     Returns
     -------
     dict
         ``vehicles`` (DataFrame indexed by vehicle: kind, ready, end,
-        travel_time, status, rerouted_by; also written to the run folder as
-        ``vehicles.<format>``), ``reached`` (watched vehicles that reached
-        their sign), ``teleports`` and ``speed`` (sampled-seconds-weighted
-        mean speed per edge, m/s; None unless `speeds`).
+        travel_time, status, rerouted_by; with `save` also written to the
+        run folder as ``vehicles.<format>``), ``reached`` (watched vehicles
+        that reached their sign), ``teleports`` and ``speed``
+        (sampled-seconds-weighted mean speed per edge, m/s; None unless
+        `speeds`).
     """
     sim = task.scenario.simulation
     run = task.run_dir
@@ -545,9 +559,12 @@ def read_run(task: Run, speeds: bool = True) -> dict[str, Any]:
                     reached.add(vid)
     table = pd.DataFrame(rows, columns=["vehicle", "kind", "ready", "end", "travel_time",
                                         "status", "rerouted_by"])
-    path = run / f"vehicles.{task.scenario.output_format}"
-    table.to_csv(path, index=False) if path.suffix == ".csv" else table.to_parquet(path,
-                                                                                   index=False)
+    if save:
+        path = run / f"vehicles.{task.scenario.output_format}"
+        if path.suffix == ".csv":
+            table.to_csv(path, index=False)
+        else:
+            table.to_parquet(path, index=False)
     result = {"vehicles": table.set_index("vehicle"), "reached": reached,
               "teleports": int(stats.get("teleports", 0)), "speed": None}
     if speeds:

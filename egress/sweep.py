@@ -627,7 +627,7 @@ def run_task(task: Task, keep_dir: str | Path | None = None) -> pd.DataFrame:
     else:
         work = Path(tempfile.mkdtemp(prefix=f"egress-task-{task.key[:12]}-"))
     try:
-        table = _simulate(task, work)
+        table = _simulate(task, work, save=keep_dir is not None)
     finally:
         if keep_dir is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -659,12 +659,13 @@ def _check_inputs(task: Task, scen) -> None:
     problems.raise_if_any(SweepError)
 
 
-def _simulate(task: Task, work: Path) -> pd.DataFrame:
+def _simulate(task: Task, work: Path, save: bool = False) -> pd.DataFrame:
     """The adapter from a task to a SUMO run and its per-group table.
 
     Builds on :mod:`egress.policies` (variant inputs) and on the run reader
     of :mod:`egress.evaluation`, so travel times are measured exactly as
-    ``egress evaluate-policy`` measures them.
+    ``egress evaluate-policy`` measures them; the per-vehicle table is
+    written to the run folder only with `save` (a kept run).
     """
     from . import evaluation as ev
     from .policies import load_policies, prepare_variant
@@ -685,7 +686,7 @@ def _simulate(task: Task, work: Path) -> pd.DataFrame:
     config = ev.write_run_config(scen, run_dir, network, routes, additional)
     demand = {vid: (v.type, v.depart) for vid, v in vehicles.items()}
     res = ev.execute(ev.Run(scen, (scen.name, task.policy, task.fraction), 0, run_dir, config,
-                            ev.study_area_edges(scen), demand, {}), speeds=False)
+                            ev.study_area_edges(scen), demand, {}), speeds=False, save=save)
     sumo_seconds = res["wall"]
     veh = res["vehicles"]
     rerouters = {r for s in signs for r in s.rerouters}

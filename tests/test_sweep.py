@@ -25,6 +25,7 @@ from egress.sweep import (
     load_results,
     load_sweep,
     run_sweep,
+    run_task,
     summarize,
     task_key,
 )
@@ -358,6 +359,21 @@ def test_local_sweep_with_sumo_measures_a_saving(tmp_path, fork_net):
     base = res[(res["policy"] == BASELINE) & (res["group"] == "event")].iloc[0]
     assert base["complied"] == 0 and base["arrived"] == 30
     assert 0 < base["mean_travel_time_min"] < 10
+
+
+def test_a_task_keeps_its_run_folder_only_when_asked(tmp_path, fork_net):
+    """run_task as a worker calls it: the same table with and without a kept
+    run folder; only a kept one holds SUMO's outputs and the vehicle table."""
+    path = write_study(tmp_path, fork_net, vehicles=10, seeds=(1,), fractions=(1.0,))
+    task = [t for t in load_sweep(path).tasks if t.policy == "divert"][0]
+    kept = run_task(task, tmp_path / "keep")
+    folder = tmp_path / "keep" / task.key / "run"
+    assert (folder / "vehroutes.xml").is_file() and (folder / "sumo.log").is_file()
+    assert len(pd.read_parquet(folder / "vehicles.parquet")) == 10
+    plain = run_task(task)
+    same = [c for c in kept.columns if not c.endswith("_seconds")]
+    pd.testing.assert_frame_equal(kept[same], plain[same])
+    assert kept.loc[kept["group"] == "event", "complied"].item() == 10
 
 
 def _start(cmd: list[str], cwd: Path) -> subprocess.Popen:
