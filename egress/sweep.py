@@ -43,8 +43,9 @@ result depends on: the contents of the scenario file and of every file it
 references (network, venues, route files, OD and destination tables), the
 resolved definition of the policy, the calibration's OD file, the task's
 parameters, and the egress and SUMO versions. A worker re-hashes its input
-files before running and refuses to run on files that differ from the ones
-the client hashed (a stale copy on a cluster node).
+files before running (once per file version: it remembers the digest of a
+file by its inode, size and change times) and refuses to run on files that
+differ from the ones the client hashed (a stale copy on a cluster node).
 
 Store
 -----
@@ -79,6 +80,7 @@ import logging
 import math
 import os
 import shutil
+import stat
 import tempfile
 import time
 import traceback
@@ -645,14 +647,37 @@ def _scenario_for(task: Task):
     return scen.with_simulation(**changes)
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _worker_digest(path: Path) -> str | None:
+    """:func:`file_digest` of `path`, None if it is not a file; memoised per
+    process by the file's identity (device, inode, size, modification and
+    status-change times), so a worker hashes each input once, and again
+    after it changes."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    ident = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if ident not in _DIGESTS:
+        if len(_DIGESTS) >= 256:
+            _DIGESTS.clear()
+        _DIGESTS[ident] = file_digest(path)
+    return _DIGESTS[ident]
+
+
 def _check_inputs(task: Task, scen) -> None:
     files = input_files(scen, task.od)
     problems = Problems(f"task {task.key[:12]} ({task.event}, {task.policy})")
     for role, path in files.items():
         want = task.digests.get(role)
-        if not path.is_file():
+        digest = _worker_digest(path)
+        if digest is None:
             problems.add(f"{role}: {path} not found on this worker")
-        elif want is not None and file_digest(path) != want:
+        elif want is not None and digest != want:
             problems.add(f"{role}: {path} differs from the file the sweep was started with")
     for role in set(task.digests) - set(files):
         problems.add(f"{role}: no longer named by the scenario")
@@ -674,7 +699,7 @@ def _simulate(task: Task, work: Path, save: bool = False) -> pd.DataFrame:
     _check_inputs(task, scen)
     sim = scen.simulation
     routes = list(scen.routes) or _cached_demand(task, scen)
-    vehicles, vtypes = _read_demand(routes)
+    vehicles, vtypes, demand = _read_demand(routes)
     network, additional, signs = scen.network, [], []
     if task.policy != BASELINE:
         policy = load_policies(task.policy_file)[task.policy]
@@ -684,7 +709,6 @@ def _simulate(task: Task, work: Path, save: bool = False) -> pd.DataFrame:
     run_dir = work / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
     config = ev.write_run_config(scen, run_dir, network, routes, additional)
-    demand = {vid: (v.type, v.depart) for vid, v in vehicles.items()}
     res = ev.execute(ev.Run(scen, (scen.name, task.policy, task.fraction), 0, run_dir, config,
                             ev.study_area_edges(scen), demand, {}), speeds=False, save=save)
     sumo_seconds = res["wall"]
@@ -714,19 +738,22 @@ def _simulate(task: Task, work: Path, save: bool = False) -> pd.DataFrame:
     return table
 
 
-_DEMAND: dict[tuple, tuple[dict, dict]] = {}
+_DEMAND: dict[tuple, tuple[dict, dict, dict]] = {}
 
 
-def _read_demand(routes: list[Path]) -> tuple[dict, dict]:
-    """:func:`egress.policies.read_demand`, memoised per worker process for the
-    last few route-file sets (the tasks of a sweep share a handful)."""
+def _read_demand(routes: list[Path]) -> tuple[dict, dict, dict]:
+    """:func:`egress.policies.read_demand` and the run reader's demand table
+    (vehicle id -> (vType, planned departure)), memoised per worker process
+    for the last few route-file sets (the tasks of a sweep share a handful)."""
     from .policies import read_demand
 
     key = tuple((str(r), os.stat(r).st_mtime_ns, os.stat(r).st_size) for r in routes)
     if key not in _DEMAND:
         while len(_DEMAND) >= 4:
             _DEMAND.pop(next(iter(_DEMAND)))
-        _DEMAND[key] = read_demand(routes)
+        vehicles, vtypes = read_demand(routes)
+        table = {vid: (v.type, v.depart) for vid, v in vehicles.items()}
+        _DEMAND[key] = (vehicles, vtypes, table)
     return _DEMAND[key]
 
 

@@ -376,6 +376,25 @@ def test_a_task_keeps_its_run_folder_only_when_asked(tmp_path, fork_net):
     assert kept.loc[kept["group"] == "event", "complied"].item() == 10
 
 
+def test_a_worker_notices_an_input_that_changed_after_it_hashed_it(study):
+    from egress.sweep import _check_inputs, _scenario_for
+
+    task = load_sweep(study).tasks[0]
+    scen = _scenario_for(task)
+    _check_inputs(task, scen)
+    _check_inputs(task, scen)                       # the digest is remembered ...
+    routes = study.parent / "fork.rou.xml"
+    text = routes.read_text()
+    routes.write_text(text.replace('depart="3"', 'depart="3.5"'))
+    with pytest.raises(SweepError, match=r"routes\[0\]: .* differs from the file"):
+        _check_inputs(task, scen)                   # ... until the file changes
+    routes.write_text(text)
+    _check_inputs(task, scen)
+    routes.unlink()
+    with pytest.raises(SweepError, match="not found on this worker"):
+        _check_inputs(task, scen)
+
+
 def _start(cmd: list[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
