@@ -10,17 +10,18 @@ weights ``w = weight / sd²`` and simulated values ``y`` aggregated like them::
 N is the number of observed values, ``x0`` the prior OD, ``s = max(x0, 1)``
 and λ the regularisation weight.
 
-A simulation differs from the observations for two reasons: the
-observations' measurement noise (``sd``, from the observations table) and
-the simulation's own randomness, which in congested networks is much the
-larger (where a queue forms depends on the random numbers). With
-:class:`ModelNoise` the weights become ``weight / (sd² + m²)``, with ``m``
-the simulation's spread: a speed sd in km/h, and for counts and travel
-times a share of the observed value. :func:`estimate_model_noise` measures
-it from two simulations of one OD with different seeds. With both noises
-in the weights, a perfect OD scores about 2 (the observations' own
-simulation and the measurement noise, plus another seed's simulation), and
-no kind of value outweighs another by a noise the data cannot resolve.
+A simulation differs from the observations for three reasons even when
+the OD is right: the measurement noise (``sd``, from the observations
+table), the randomness of the observed day itself (the same event on
+another day queues elsewhere) and the simulation's own randomness. In
+congested networks the last two are much the larger, and a perfect model
+makes them alike, so with :class:`ModelNoise` ``m`` the weights become
+``weight / (sd² + 2 m²)``: ``m`` is a speed sd in km/h, and for counts
+and travel times a share of the observed value.
+:func:`estimate_model_noise` measures it from two simulations of one OD
+with different seeds. With all noises in the weights a perfect OD scores
+about 1, and no kind of value outweighs another with differences that
+are only randomness.
 
 Metamodel (:class:`Metamodel`)
 ------------------------------
@@ -118,13 +119,14 @@ def estimate_model_noise(a: dict[str, np.ndarray], b: dict[str, np.ndarray],
     """Estimate :class:`ModelNoise` from two simulations of one OD with different seeds.
 
     For two independent replications the difference has twice the variance
-    of one, so per kind, pooled over the observed rows `idx[kind]`::
+    of one, so per kind, over the n observed rows `idx[kind]`::
 
         speed:                m² = Σ (a - b)² / (2 n)
-        count, travel time:   m² = Σ (a - b)² / (2 Σ ((a + b) / 2)²)
+        count, travel time:   m² = Σ ((a - b) / μ)² / (2 n),  μ = max((a + b) / 2, 1)
 
-    (the relative forms pool squares, so that rows with small values do not
-    dominate).
+    the maximum-likelihood estimates under the variance model of the
+    weights (a constant sd for speeds, an sd proportional to the value for
+    counts and travel times).
 
     Parameters
     ----------
@@ -144,8 +146,8 @@ def estimate_model_noise(a: dict[str, np.ndarray], b: dict[str, np.ndarray],
         elif kind == "speed":
             out[kind] = float(np.sqrt(np.sum((ya - yb) ** 2) / (2 * len(ya))))
         else:
-            scale = float(np.sum(((ya + yb) / 2) ** 2))
-            out[kind] = float(np.sqrt(np.sum((ya - yb) ** 2) / (2 * scale))) if scale > 0 else 0.0
+            mu = np.maximum((ya + yb) / 2, 1.0)
+            out[kind] = float(np.sqrt(np.sum(((ya - yb) / mu) ** 2) / (2 * len(ya))))
     return ModelNoise(**out)
 
 
@@ -157,7 +159,7 @@ class Targets:
     ----------
     idx, value, weight : dict
         Per kind (``speed``, ``count``, ``travel_time``): observation-row
-        indices with that value, the values, ``weight / (sd² + m²)`` (m the
+        indices with that value, the values, ``weight / (sd² + 2 m²)`` (m the
         :class:`ModelNoise`, 0 without).
     n_obs : int
         Observation rows.
@@ -188,7 +190,8 @@ class Targets:
                 t = obs.table
                 sd = t[f"{kind}_sd"].to_numpy(dtype=float)[idx[kind]]
                 m = model_noise.sd(kind, value[kind])
-                weight[kind] = t["weight"].to_numpy(dtype=float)[idx[kind]] / (sd ** 2 + m ** 2)
+                weight[kind] = (t["weight"].to_numpy(dtype=float)[idx[kind]]
+                                / (sd ** 2 + 2.0 * m ** 2))
         prior = np.asarray(prior, dtype=float)
         return cls(idx, value, weight, len(obs), prior, np.maximum(prior, 1.0), regularization,
                    model_noise)

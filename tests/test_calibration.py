@@ -71,15 +71,16 @@ def test_model_noise_by_hand():
     b = {"speed": np.array([40.0, 13.0]), "count": np.array([110.0, 0.0]),
          "travel_time": np.array([0.0, 100.0])}
     noise = estimate_model_noise(a, b, idx)
-    # speeds: (4² + 3²) / (2·2); counts: 20² / (2·100²); travel times: 200² / (2·200²)
+    # speeds: (4² + 3²) / (2·2); counts: (20/100)² / 2; travel times: (200/200)² / 2
     assert noise.speed == pytest.approx(np.sqrt(25 / 4))
-    assert noise.count == pytest.approx(np.sqrt(400 / 20000))
+    assert noise.count == pytest.approx(np.sqrt(0.02))
     assert noise.travel_time == pytest.approx(np.sqrt(0.5))
     t = Targets.from_observations(obs, prior=np.ones(2),
                                   model_noise=ModelNoise(speed=4.0, count=0.1, travel_time=0.5))
-    assert t.weight["speed"] == pytest.approx([1 / (9 + 16), 1 / (1 + 16)])
-    assert t.weight["count"] == pytest.approx([1 / (25 + 100)])
-    assert t.weight["travel_time"] == pytest.approx([1 / (100 + 100 ** 2)])
+    # weight / (sd² + 2 m²)
+    assert t.weight["speed"] == pytest.approx([1 / (9 + 32), 1 / (1 + 32)])
+    assert t.weight["count"] == pytest.approx([1 / (25 + 200)])
+    assert t.weight["travel_time"] == pytest.approx([1 / (100 + 2 * 100 ** 2)])
     plain = Targets.from_observations(obs, prior=np.ones(2))
     assert plain.weight["speed"] == pytest.approx([1 / 9, 1.0])
 
