@@ -10,7 +10,8 @@ that a task is one simulation and its reading. On this machine it measures:
    speedup of bare SUMO runs two at a time over one at a time, measured in
    between (what this shared machine gives at that moment);
 2. the per-task overhead of the sweep over a bare ``sumo -c run.sumocfg`` of
-   the same run (the config a task writes): (1-worker sweep wall / 16) /
+   the same run (the config a task writes, without the edgeData output a
+   task does not read): (1-worker sweep wall / 16) /
    (bare wall per run) - 1 (target <= 10%), cluster start-up included, and
    per task from the stored results (task seconds vs SUMO seconds);
 3. wall time vs number of tasks (8, 16, 32; 2 workers) and vs vehicles per
@@ -99,7 +100,7 @@ def bare_sumo(scenario: Path, work: Path, runs: int = 3, parallel: int = 1) -> f
     for i in range(parallel):
         run_dir = work / f"bare-{scenario.stem}-{i}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_run_config(scen, run_dir, scen.network, list(scen.routes), [])
+        write_run_config(scen, run_dir, scen.network, list(scen.routes), [], edgedata=False)
         folders.append(run_dir)
     t0 = time.perf_counter()
     for _ in range(runs // parallel):

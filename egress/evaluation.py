@@ -416,11 +416,28 @@ def _midpoint(shape) -> tuple[float, float]:
 
 
 def write_run_config(scen: Scenario, run_dir: Path, network: Path, routes: list[Path],
-                     additional: list[Path]) -> Path:
+                     additional: list[Path], *, edgedata: bool = True) -> Path:
     """Write a run's ``run.sumocfg``: :func:`egress.simulation.write_config` plus
     a variant's network, routes and additional files (paths relative to the
     run folder, so it opens in sumo-gui); outputs are vehroutes with exit
-    times (unfinished vehicles included), edgeData and statistics."""
+    times (unfinished vehicles included), edgeData and statistics.
+
+    Parameters
+    ----------
+    scen : Scenario
+    run_dir : pathlib.Path
+    network : pathlib.Path
+    routes, additional : list of pathlib.Path
+    edgedata : bool, default True
+        Ask SUMO for the edgeData output (per-edge speeds, read by
+        :func:`read_run` with ``speeds``). Without it SUMO saves the time it
+        takes to write it; the simulation itself is the same.
+
+    Returns
+    -------
+    pathlib.Path
+        The configuration file.
+    """
     cfg = write_config(scen, run_dir, list(routes))
     root = ET.parse(cfg).getroot()
 
@@ -430,8 +447,15 @@ def write_run_config(scen: Scenario, run_dir: Path, network: Path, routes: list[
     inp = root.find("input")
     inp.find("net-file").set("value", rel(network))
     inp.find("route-files").set("value", ",".join(rel(r) for r in routes))
-    adds = [rel(a) for a in additional] + ["edgedata.add.xml"]
-    inp.find("additional-files").set("value", ",".join(adds))
+    adds = [rel(a) for a in additional]
+    if edgedata:
+        adds.append("edgedata.add.xml")
+    else:
+        (run_dir / "edgedata.add.xml").unlink(missing_ok=True)
+    if adds:
+        inp.find("additional-files").set("value", ",".join(adds))
+    else:
+        inp.remove(inp.find("additional-files"))
     output = root.find("output")
     for name in ("tripinfo-output", "tripinfo-output.write-unfinished"):
         for el in output.findall(name):  # vehroutes say all an evaluation needs

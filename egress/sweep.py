@@ -55,7 +55,8 @@ Store
     OUT/tasks.csv                      every task: key and parameters
     OUT/results/key=<hash>/part.parquet   one small table per finished task
     OUT/failures/key=<hash>.json       error, traceback and attempts of a failed task
-    OUT/runs/<hash>/                   SUMO run folders (only with keep_runs)
+    OUT/runs/<hash>/                   SUMO run folders (only with keep_runs): inputs,
+                                       vehroutes, statistics, sumo.log, vehicles table
     OUT/sweep.json                     inputs, counts and versions of the last run
 
 The client writes each part to a temporary name and renames it, so a part
@@ -689,8 +690,9 @@ def _simulate(task: Task, work: Path, save: bool = False) -> pd.DataFrame:
 
     Builds on :mod:`egress.policies` (variant inputs) and on the run reader
     of :mod:`egress.evaluation`, so travel times are measured exactly as
-    ``egress evaluate-policy`` measures them; the per-vehicle table is
-    written to the run folder only with `save` (a kept run).
+    ``egress evaluate-policy`` measures them. A task reads no edge speeds,
+    so SUMO writes no edgeData; the per-vehicle table is written to the run
+    folder only with `save` (a kept run).
     """
     from . import evaluation as ev
     from .policies import load_policies, prepare_variant
@@ -708,7 +710,7 @@ def _simulate(task: Task, work: Path, save: bool = False) -> pd.DataFrame:
         network, routes, additional, signs = v.network, v.routes, v.additional, v.signs
     run_dir = work / "run"
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = ev.write_run_config(scen, run_dir, network, routes, additional)
+    config = ev.write_run_config(scen, run_dir, network, routes, additional, edgedata=False)
     res = ev.execute(ev.Run(scen, (scen.name, task.policy, task.fraction), 0, run_dir, config,
                             ev.study_area_edges(scen), demand, {}), speeds=False, save=save)
     sumo_seconds = res["wall"]

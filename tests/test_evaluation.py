@@ -134,3 +134,32 @@ def test_sodo_deployed_pair_on_the_small_event(tmp_path):
     assert t["realised_compliance"].between(0.2, 0.4).all()
     assert t["event_saving_min"].notna().all()
     assert (res.out / "savings.png").is_file()
+
+
+@pytest.mark.parametrize("mode", ["micro", "meso"])
+def test_edgedata_output_does_not_change_the_run(tmp_path, two_routes, mode):  # noqa: F811
+    """A run without the edgeData output (as sweep tasks run) moves every
+    vehicle exactly as the run with it, signs and rerouting included."""
+    from egress.evaluation import write_run_config
+    from egress.policies import load_policies, prepare_variant
+    from egress.scenario import load_scenario
+    from egress.simulation import run_sumo
+
+    write_routes(tmp_path / "r.rou.xml", 240, 4.0)
+    scen = load_scenario(write_scenario(tmp_path, two_routes, 1300)).with_simulation(mode=mode)
+    policy = load_policies(write_file(tmp_path / "p.toml", POLICIES))["to_b"]
+    v = prepare_variant(policy, 0.5, scen.network, list(scen.routes), tmp_path / "inputs",
+                        begin=0, end=1300)
+    routes = {}
+    for edgedata in (True, False):
+        run_dir = tmp_path / f"edgedata-{edgedata}"
+        run_dir.mkdir()
+        cfg = write_run_config(scen, run_dir, v.network, v.routes, v.additional,
+                               edgedata=edgedata)
+        run_sumo(cfg, 0, 1300, progress=False)
+        assert (run_dir / "edgedata.xml").is_file() == edgedata
+        assert (run_dir / "edgedata.add.xml").is_file() == edgedata
+        text = (run_dir / "vehroutes.xml").read_text()
+        routes[edgedata] = text[text.index("<routes"):]
+    assert routes[True] == routes[False]
+    assert 'reason="' in routes[True]          # some vehicles followed the sign

@@ -369,6 +369,7 @@ def test_a_task_keeps_its_run_folder_only_when_asked(tmp_path, fork_net):
     kept = run_task(task, tmp_path / "keep")
     folder = tmp_path / "keep" / task.key / "run"
     assert (folder / "vehroutes.xml").is_file() and (folder / "sumo.log").is_file()
+    assert not (folder / "edgedata.xml").exists()      # a task reads no edge speeds
     assert len(pd.read_parquet(folder / "vehicles.parquet")) == 10
     plain = run_task(task)
     same = [c for c in kept.columns if not c.endswith("_seconds")]
