@@ -829,10 +829,13 @@ def _run_metamodel(run: _Runner) -> None:
     seg = p.obs_key["seg"].to_numpy()
     it = level = fails = 0
     last = len(p.levels) - 1
+    round_start = best
     while len(run.history) < run.budget:
         if radius < r_min or fails >= LEVEL_PATIENCE:
             if level == last:
-                break
+                if best is round_start:
+                    break  # a whole round of levels improved nothing
+                round_start, level = best, -1
             level, radius, fails = level + 1, RADIUS[0], 0
             log.info("metamodel: level %d (%s)", level + 1, ", ".join(LEVELS[level]))
         it += 1

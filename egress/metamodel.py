@@ -62,7 +62,10 @@ kind and interval (how many cars, and when), then per kind, interval and
 origin zone, then every OD row; it moves to the next level when a level
 stops paying (two rejected proposals in a row, no predicted gain, or Δ
 below its floor), so the few simulations go first to the few parameters
-the observations determine best.
+the observations determine best. When the finest level stops paying and
+the budget is not spent, the search starts again from the coarsest level
+(the model has more samples by then), and it stops for good after a
+round of all levels that improved nothing.
 """
 
 from __future__ import annotations
