@@ -53,7 +53,8 @@ The model objective has an analytical gradient (chain rule through ``P``,
 checked against finite differences in the tests) and is minimised by
 ``scipy.optimize.minimize(method="L-BFGS-B")`` over factors that scale
 groups of OD rows, ``x = x_k · θ[group]``, inside the trust region
-``max(0, 1 - Δ) <= θ <= 1 + Δ``. :func:`egress.calibration.calibrate`
+``1 / (1 + Δ) <= θ <= 1 + Δ`` (symmetric in ratio: demand is scaled, so
+halving it is as large a step as doubling it, and no step empties a group). :func:`egress.calibration.calibrate`
 simulates the proposal, accepts it if the simulated objective improves,
 refits with the new samples and grows (×2, when the model predicted the
 gain well, ρ > 0.5) or shrinks (×0.5, on rejection or ρ < 0.1) Δ. It searches
@@ -410,7 +411,7 @@ class Metamodel:
         """Minimise the model inside the trust region of relative `radius`.
 
         The search moves OD rows by factors: ``x = x_k · θ[group]`` with
-        ``max(0, 1 - radius) <= θ <= 1 + radius``, one factor per group of
+        ``1 / (1 + radius) <= θ <= 1 + radius``, one factor per group of
         rows (`groups`, an integer code per row; default every row its own
         group). Only rows the model can move take part: rows with trips that
         reach some observation (a non-zero column of ``P``) or that differ
@@ -438,7 +439,7 @@ class Metamodel:
             f, grad = self.objective_and_gradient(x)
             return f, np.bincount(g, weights=grad[active] * xa, minlength=len(codes))
 
-        lo = max(0.0, 1.0 - radius)
+        lo = 1.0 / (1.0 + radius)
         res = minimize(fun, np.ones(len(codes)), jac=True, method="L-BFGS-B",
                        bounds=Bounds(np.full(len(codes), lo), np.full(len(codes), 1.0 + radius)),
                        options={"maxiter": maxiter, "maxcor": 5, "ftol": 1e-10, "gtol": 1e-8})
