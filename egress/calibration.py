@@ -477,12 +477,10 @@ def crossings(vehroutes: pd.DataFrame, veh: pd.DataFrame, obs: Observations, n_r
 
 
 def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs: bool = False,
-             progress: bool = False, seed: int | None = None,
-             targets: Targets | None = None) -> Evaluation:
+             progress: bool = False, seed: int | None = None) -> Evaluation:
     """Simulate the OD `x` and compare with the observations.
 
-    `seed` replaces the scenario's seed; `targets` (default
-    ``problem.targets``) define the objective.
+    `seed` replaces the scenario's seed.
 
     Returns
     -------
@@ -498,7 +496,7 @@ def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs:
     n = np.bincount(veh["od_row"].to_numpy(), minlength=len(x))
     info["collect_s"] = time.perf_counter() - t0
     ev = Evaluation(x, values, cross, n.astype(float), info=info)
-    ev.objective = (targets or problem.targets).objective(ev.sim(), x)
+    ev.objective = problem.targets.objective(ev.sim(), x)
     ev.metrics = fit_metrics(problem.obs, values)
     if not keep_runs:
         for name in _HEAVY:

@@ -54,10 +54,11 @@ checked against finite differences in the tests) and is minimised by
 ``scipy.optimize.minimize(method="L-BFGS-B")`` over factors that scale
 groups of OD rows, ``x = x_k · θ[group]``, inside the trust region
 ``1 / (1 + Δ) <= θ <= 1 + Δ`` (symmetric in ratio: demand is scaled, so
-halving it is as large a step as doubling it, and no step empties a group). :func:`egress.calibration.calibrate`
-simulates the proposal, accepts it if the simulated objective improves,
-refits with the new samples and grows (×2, when the model predicted the
-gain well, ρ > 0.5) or shrinks (×0.5, on rejection or ρ < 0.1) Δ. It searches
+halving it is as large a step as doubling it, and no step empties a
+group). :func:`egress.calibration.calibrate` simulates the proposal,
+accepts it if the simulated objective improves, refits with the new
+samples and grows (×2, when the model predicted the gain well, ρ > 0.5)
+or shrinks (×0.5, on rejection or ρ < 0.1) Δ. It searches
 coarse to fine (:data:`egress.calibration.LEVELS`): first one factor per
 kind and interval (how many cars, and when), then per kind, interval and
 origin zone, then every OD row; it moves to the next level when a level
