@@ -356,6 +356,10 @@ class Evaluation:
     crossings : scipy.sparse.csr_matrix
         OD rows × observation rows: vehicles entering the segment's first
         edge in the observation's interval.
+    planned : scipy.sparse.csr_matrix
+        The same for the vehicles' planned passages
+        (:func:`planned_crossings`): the demand each segment would see
+        without congestion.
     vehicles : numpy.ndarray
         Vehicles sampled per OD row.
     objective : float
@@ -367,6 +371,7 @@ class Evaluation:
     x: np.ndarray
     values: pd.DataFrame
     crossings: sparse.csr_matrix
+    planned: sparse.csr_matrix
     vehicles: np.ndarray
     objective: float = math.nan
     metrics: dict[str, float] = field(default_factory=dict)
@@ -376,14 +381,16 @@ class Evaluation:
         return {k: self.values[k].to_numpy(dtype=float)
                 for k in ("speed", "count", "travel_time")}
 
-    def flows(self, per_hour: np.ndarray) -> np.ndarray:
-        return np.asarray(self.crossings.sum(axis=0)).ravel() * per_hour
+    def demand(self, per_hour: np.ndarray) -> np.ndarray:
+        """Planned vehicles per hour entering each observation row's segment."""
+        return np.asarray(self.planned.sum(axis=0)).ravel() * per_hour
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "x.npy", self.x)
         np.save(folder / "vehicles.npy", self.vehicles)
         sparse.save_npz(folder / "crossings.npz", self.crossings.tocsr())
+        sparse.save_npz(folder / "planned.npz", self.planned.tocsr())
         self.values.to_csv(folder / "values.csv", index=False)
         _atomic_json(folder / "meta.json", {"objective": self.objective, "metrics": self.metrics,
                                             "info": self.info})
@@ -393,6 +400,7 @@ class Evaluation:
         meta = json.loads((folder / "meta.json").read_text())
         return cls(np.load(folder / "x.npy"), pd.read_csv(folder / "values.csv"),
                    sparse.load_npz(folder / "crossings.npz").tocsr(),
+                   sparse.load_npz(folder / "planned.npz").tocsr(),
                    np.load(folder / "vehicles.npy"), meta["objective"], meta["metrics"],
                    meta["info"])
 
@@ -407,10 +415,11 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     -------
     edges, vehicles, info
         The edgeData table (:func:`egress.outputs.read_edgedata`), the
-        sampled vehicles (:func:`egress.demand.sample_trips`) and run facts.
+        sampled vehicles (:func:`egress.demand.sample_trips`, with their
+        ``route``: a tuple of edges, None if unrouted) and run facts.
     """
     from .demand import sample_trips
-    from .routing import route_vehicles
+    from .routing import route_vehicles, vehicle_routes
     from .simulation import run_sumo, write_config
 
     run_dir = Path(run_dir)
@@ -426,6 +435,7 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     routes = run_dir / "routes.rou.xml"
     t1 = time.perf_counter()
     route_vehicles(sc.network, veh, routes, seed=seed, **problem.routing)
+    veh["route"] = vehicle_routes(sc.network, veh, seed=seed, **problem.routing)
     config = write_config(sc, run_dir, [routes])
     _enable_unfinished(config)
     run_sumo(config, sc.simulation.begin, sc.simulation.end, progress=progress)
@@ -476,6 +486,45 @@ def crossings(vehroutes: pd.DataFrame, veh: pd.DataFrame, obs: Observations, n_r
     return sparse.csr_matrix((data, (rr, cc)), shape=(n_rows, len(t)))
 
 
+def planned_crossings(veh: pd.DataFrame, obs: Observations, net, n_rows: int
+                      ) -> sparse.csr_matrix:
+    """Count, per OD row and observation row, vehicles whose planned passage
+    enters the segment's first edge during the observation's interval.
+
+    The planned passage is the departure plus the free-flow time along the
+    vehicle's route: each edge's length over its speed limit times the
+    vehicle's ``speed_factor``. Unlike :func:`crossings` it ignores
+    congestion, so it is the demand on the segment, a linear and noise-free
+    function of the OD (common random numbers fix every vehicle's draws).
+    """
+    t = obs.table
+    first: dict[str, list[tuple[float, float, int]]] = {}
+    for i, (edges, b, e) in enumerate(zip(t["edges"], t["begin"], t["end"], strict=True)):
+        first.setdefault(edges[0], []).append((b, e, i))
+    offsets: dict[tuple, list[tuple[float, list]]] = {}
+    rr, cc = [], []
+    for r, dep, route, factor in zip(veh["od_row"], veh["depart"], veh["route"],
+                                     veh["speed_factor"], strict=True):
+        if route is None:
+            continue
+        hits = offsets.get(route)
+        if hits is None:
+            hits, clock = [], 0.0
+            for edge in route:
+                if edge in first:
+                    hits.append((clock, first[edge]))
+                e = net.getEdge(edge)
+                clock += e.getLength() / e.getSpeed()
+            offsets[route] = hits
+        for clock, windows in hits:
+            enter = dep + clock / factor
+            for b, e, i in windows:
+                if b <= enter < e:
+                    rr.append(r)
+                    cc.append(i)
+    return sparse.csr_matrix((np.ones(len(rr)), (rr, cc)), shape=(n_rows, len(t)))
+
+
 def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs: bool = False,
              progress: bool = False, seed: int | None = None) -> Evaluation:
     """Simulate the OD `x` and compare with the observations.
@@ -493,9 +542,10 @@ def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs:
     values = simulated_values(edges, problem.obs, problem.net)
     vr = outputs.read_vehroutes(run_dir / "vehroutes.xml")
     cross = crossings(vr, veh, problem.obs, len(x))
+    planned = planned_crossings(veh, problem.obs, problem.net, len(x))
     n = np.bincount(veh["od_row"].to_numpy(), minlength=len(x))
     info["collect_s"] = time.perf_counter() - t0
-    ev = Evaluation(x, values, cross, n.astype(float), info=info)
+    ev = Evaluation(x, values, cross, planned, n.astype(float), info=info)
     ev.objective = problem.targets.objective(ev.sim(), x)
     ev.metrics = fit_metrics(problem.obs, values)
     if not keep_runs:
@@ -838,11 +888,14 @@ def _run_metamodel(run: _Runner) -> None:
             log.info("metamodel: level %d (%s)", level + 1, ", ".join(LEVELS[level]))
         it += 1
         t0 = time.perf_counter()
-        sims = [{"crossings": e.crossings, "vehicles": e.vehicles} for e in run.evals]
-        pmat = assignment_matrix(sims, p.rows, p.obs_key)
-        curve = fit_speed_flow(seg, [e.flows(p.per_hour) for e in run.evals],
+        pmat = assignment_matrix([{"crossings": e.crossings, "vehicles": e.vehicles}
+                                  for e in run.evals], p.rows, p.obs_key)
+        pdem = assignment_matrix([{"crossings": e.planned, "vehicles": e.vehicles}
+                                  for e in run.evals], p.rows, p.obs_key)
+        curve = fit_speed_flow(seg, [e.demand(p.per_hour) for e in run.evals],
                                [e.values["speed"].to_numpy(dtype=float) for e in run.evals], free)
-        model = Metamodel(run.targets, pmat, p.per_hour, length, curve, best.x, best.sim())
+        model = Metamodel(run.targets, pmat, p.per_hour, length, curve, best.x, best.sim(),
+                          demand=pdem)
         x_new, m_new = model.minimize(radius, p.levels[level])
         run.model_s = time.perf_counter() - t0
         predicted = best.objective - m_new
@@ -932,5 +985,5 @@ def _jsonable(v: Any) -> Any:
 
 
 __all__ = ["CalibrationResult", "Evaluation", "METHODS", "Problem", "TazZones", "calibrate",
-           "crossings", "evaluate", "fit_metrics", "geh", "plot_convergence", "plot_scatter",
-           "read_prior", "run_od", "setup", "setup_plain"]
+           "crossings", "evaluate", "fit_metrics", "geh", "planned_crossings",
+           "plot_convergence", "plot_scatter", "read_prior", "run_od", "setup", "setup_plain"]

@@ -27,21 +27,28 @@ Metamodel (:class:`Metamodel`)
 ------------------------------
 A cheap analytical stand-in for ``J`` around the incumbent OD ``x_k``:
 
-1. **Assignment.** ``q_i(x) = (P x)_i · 3600 / duration_i``, the hourly flow
-   entering observation *i*'s segment (its first edge) in its interval.
-   ``P[i, r]`` is the share of OD row *r*'s vehicles that entered the
-   segment in that interval, read from the vehroutes (exit times) of the
-   last :data:`ASSIGNMENT_MEMORY` simulations. A row's own share is shrunk
-   towards the share pooled over all intervals of the same (kind, origin,
-   destination) — keyed by the time lag between the row's and the
-   observation's interval starts — with ``m`` = :data:`SHRINKAGE` pseudo
-   vehicles: ``P_r = (C_r + m · pooled_r) / (n_r + m)``. Rows with a
-   fraction of a trip, which sample no vehicle, so still move the model.
+1. **Assignment.** Two linear maps from the OD to each observation *i*
+   (a segment and an interval). ``P[i, r]`` is the share of OD row *r*'s
+   vehicles that entered the segment (its first edge) in that interval,
+   read from the vehroutes (exit times) of the last
+   :data:`ASSIGNMENT_MEMORY` simulations: the served flow, which the
+   counts see. ``D[i, r]`` is the same share for the vehicles' *planned*
+   passages (departure plus free-flow time along the route,
+   :func:`egress.calibration.planned_crossings`): the demand on the
+   segment, which keeps growing with the OD where the served flow stalls
+   in a queue. The speed-flow relation takes the demand, ``q_i(x) = (D
+   x)_i · 3600 / duration_i`` (veh/h), as a BPR curve does. In both, a
+   row's own share is shrunk towards the share pooled over all intervals
+   of the same (kind, origin, destination) — keyed by the time lag between
+   the row's and the observation's interval starts — with ``m`` =
+   :data:`SHRINKAGE` pseudo vehicles: ``P_r = (C_r + m · pooled_r) / (n_r
+   + m)``. Rows with a fraction of a trip, which sample no vehicle, so
+   still move the model.
 2. **Speed–flow relation.** Per segment a BPR-type curve in pace (h/km):
    ``1/v = p0 + θ (q / Q)^β`` with ``p0, θ >= 0`` fitted by non-negative
-   least squares to all simulated (flow, speed) samples of that segment so
-   far, β ∈ {1, 2, 4} chosen by the smallest residual, ``Q`` the largest
-   sampled flow.
+   least squares to all simulated (demand, speed) samples of that segment
+   so far, β ∈ {1, 2, 4} chosen by the smallest residual, ``Q`` the
+   largest sampled demand.
 3. **Correction.** Each prediction is shifted additively so that it equals
    the incumbent's simulation exactly: ``v̂_i(x) = f_i(q_i(x)) +
    (v_i^sim - f_i(q_i(x_k)))``; counts ``ĉ_i = (P x)_i + (c_i^sim - (P
@@ -49,8 +56,8 @@ A cheap analytical stand-in for ``J`` around the incumbent OD ``x_k``:
    L_i / f_i(q_i(x_k)))``. Hence the model objective equals the simulated
    one at ``x_k`` and its gradient carries the fitted sensitivities.
 
-The model objective has an analytical gradient (chain rule through ``P``,
-checked against finite differences in the tests) and is minimised by
+The model objective has an analytical gradient (chain rule through ``P``
+and ``D``, checked against finite differences in the tests) and is minimised by
 ``scipy.optimize.minimize(method="L-BFGS-B")`` over factors that scale
 groups of OD rows, ``x = x_k · θ[group]``, inside the trust region
 ``1 / (1 + Δ) <= θ <= 1 + Δ`` (symmetric in ratio: demand is scaled, so
@@ -350,14 +357,19 @@ class Metamodel:
         The incumbent OD.
     sim_k : dict
         Its simulated ``speed``, ``count`` and ``travel_time`` per observation row.
+    demand : scipy.sparse.csr_matrix, optional
+        Shares like `p` of the planned passages (demand), the flow the
+        speed-flow relation takes; default `p`.
     """
 
     def __init__(self, targets: Targets, p: sparse.csr_matrix, per_hour: np.ndarray,
                  length: np.ndarray, curve: SpeedFlow, x_k: np.ndarray,
-                 sim_k: dict[str, np.ndarray]):
+                 sim_k: dict[str, np.ndarray], demand: sparse.csr_matrix | None = None):
         self.t = targets
         self.p = p
         self.pt = p.T.tocsr()
+        self.d = p if demand is None else demand
+        self.dt = self.d.T.tocsr()
         self.per_hour = per_hour
         self.length = length
         self.curve = curve
@@ -368,7 +380,7 @@ class Metamodel:
         self.off_tt = sim_k["travel_time"] - 3.6 * length * pace_k
 
     def _flow(self, x: np.ndarray) -> np.ndarray:
-        return (self.p @ x) * self.per_hour
+        return (self.d @ x) * self.per_hour
 
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Predicted speed (km/h), count and travel time (s) per observation row."""
@@ -393,6 +405,7 @@ class Metamodel:
                 "travel_time": 3.6 * self.length * dpace}
         scale = 2.0 / max(t.n_values, 1)
         g_obs = np.zeros(t.n_obs)   # dJ/d(P x)_i
+        g_dem = np.zeros(t.n_obs)   # dJ/d(D x)_i
         for kind in _KINDS:
             i = t.idx[kind]
             if not len(i):
@@ -401,8 +414,8 @@ class Metamodel:
             if kind == "count":
                 np.add.at(g_obs, i, scale * r)
             else:
-                np.add.at(g_obs, i, scale * r * d_dq[kind][i] * self.per_hour[i])
-        grad = self.pt @ g_obs
+                np.add.at(g_dem, i, scale * r * d_dq[kind][i] * self.per_hour[i])
+        grad = self.pt @ g_obs + self.dt @ g_dem
         if t.regularization and len(x):
             grad = grad + 2.0 * t.regularization / len(x) * (x - t.prior) / t.scale ** 2
         return t.objective(pred, x), grad
@@ -427,7 +440,8 @@ class Metamodel:
         t = self.t
         n = len(self.x_k)
         groups = np.arange(n) if groups is None else np.asarray(groups)
-        active = ((np.diff(self.pt.indptr) > 0) | (self.x_k != t.prior)) & (self.x_k > 0)
+        active = ((np.diff(self.pt.indptr) > 0) | (np.diff(self.dt.indptr) > 0)
+                  | (self.x_k != t.prior)) & (self.x_k > 0)
         if not active.any():
             return self.x_k.copy(), float(self.objective(self.x_k))
         codes, g = np.unique(groups[active], return_inverse=True)

@@ -152,6 +152,25 @@ def _router(net: str, _mtime: int, seed: int, random_factor: float, alternatives
     return Router(net, seed=seed, random_factor=random_factor, alternatives=alternatives)
 
 
+def vehicle_routes(net: str | Path, vehicles: pd.DataFrame, *, seed: int,
+                   random_factor: float = 1.3, alternatives: int = 64
+                   ) -> list[tuple[str, ...] | None]:
+    """The route of each of `vehicles` (``from, to, route_draw``), None where
+    there is no car path: what :func:`route_vehicles` writes.
+
+    Parameters
+    ----------
+    net : str or pathlib.Path
+    vehicles : pandas.DataFrame
+    seed, random_factor, alternatives
+        See :class:`Router`.
+    """
+    router = _router(str(Path(net).resolve()), Path(net).stat().st_mtime_ns, int(seed),
+                     float(random_factor), int(alternatives))
+    return router.routes(zip(vehicles["from"], vehicles["to"], vehicles["route_draw"],
+                             strict=True))
+
+
 def route_vehicles(net: str | Path, vehicles: pd.DataFrame, output: str | Path, *, seed: int,
                    random_factor: float = 1.3, alternatives: int = 64) -> list[str]:
     """Route sampled vehicles and write them as a SUMO route file.
@@ -176,16 +195,14 @@ def route_vehicles(net: str | Path, vehicles: pd.DataFrame, output: str | Path, 
     """
     from .demand import vehicle_attributes, vtype_lines
 
-    router = _router(str(Path(net).resolve()), Path(net).stat().st_mtime_ns, int(seed),
-                     float(random_factor), int(alternatives))
     output = Path(output)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
              f"<!-- routed by egress.routing: seed {seed}, random_factor {random_factor}, "
              f"alternatives {alternatives} -->", "<routes>", *vtype_lines()]
     unrouted: list[str] = []
     attrs = {k: vehicle_attributes(k) for k in vehicles["kind"].unique()}
-    found = router.routes(zip(vehicles["from"], vehicles["to"], vehicles["route_draw"],
-                              strict=True))
+    found = vehicle_routes(net, vehicles, seed=seed, random_factor=random_factor,
+                           alternatives=alternatives)
     text = {r: " ".join(r) for r in set(found) if r is not None}
     for vid, kind, dep, speed, route in zip(vehicles["id"], vehicles["kind"], vehicles["depart"],
                                             vehicles["speed_factor"], found, strict=True):
@@ -202,4 +219,4 @@ def route_vehicles(net: str | Path, vehicles: pd.DataFrame, output: str | Path, 
     return unrouted
 
 
-__all__ = ["Router", "route_vehicles"]
+__all__ = ["Router", "route_vehicles", "vehicle_routes"]

@@ -16,6 +16,7 @@ from egress.calibration import (
     calibrate,
     fit_metrics,
     geh,
+    planned_crossings,
     run_od,
     setup_plain,
 )
@@ -102,7 +103,9 @@ def test_metamodel_gradient_matches_finite_differences():
                       beta=rng.choice([1.0, 2.0, 4.0], n_obs), q_ref=np.full(n_obs, 100.0))
     sim_k = {"speed": rng.uniform(10, 60, n_obs), "count": rng.uniform(0, 200, n_obs),
              "travel_time": rng.uniform(60, 300, n_obs)}
-    model = Metamodel(t, p, np.full(n_obs, 4.0), np.full(n_obs, 800.0), curve, prior, sim_k)
+    demand = sparse.random(n_obs, n_x, density=0.5, random_state=5, format="csr")
+    model = Metamodel(t, p, np.full(n_obs, 4.0), np.full(n_obs, 800.0), curve, prior, sim_k,
+                      demand=demand)
     # the corrected model reproduces the anchor simulation exactly
     for k, v in model.predict(prior).items():
         assert np.allclose(v, np.maximum(sim_k[k], 1.0) if k == "speed" else sim_k[k])
@@ -180,6 +183,28 @@ def merge_case(tmp_path_factory):
     obs = write_observations(table, folder / "obs.csv")
     return {"net": net, "taz": taz, "prior": folder / "prior.csv", "obs": obs,
             "truth": truth, "folder": folder}
+
+
+def test_planned_crossings_by_hand(merge_case):
+    net = read_net(merge_case["net"])
+    free = {e: net.getEdge(e).getLength() / net.getEdge(e).getSpeed() for e in "ABCD"}
+    obs = _obs([{"begin": 0, "end": 300}, {"begin": 300, "end": 600},
+                {"begin": 0, "end": 300}])
+    obs.table["edges"] = [("C",), ("C",), ("D",)]
+    # row 0: departs at 250 s on A at full speed; row 1: at 0 s on B at half speed;
+    # an unrouted vehicle of row 1 counts nowhere
+    veh = pd.DataFrame({"od_row": [0, 1, 1], "depart": [250.0, 0.0, 0.0],
+                        "route": [("A", "C", "D"), ("B", "C", "D"), None],
+                        "speed_factor": [1.0, 0.5, 1.0]})
+    enter_c = [250 + free["A"], 2 * free["B"]]
+    enter_d = [250 + free["A"] + free["C"], 2 * (free["B"] + free["C"])]
+    expected = np.zeros((2, 3))
+    for r in (0, 1):
+        expected[r, 0 if enter_c[r] < 300 else 1] += 1
+        if enter_d[r] < 300:
+            expected[r, 2] += 1
+    assert planned_crossings(veh, obs, net, 2).toarray().tolist() == expected.tolist()
+    assert expected.sum() >= 3  # the case reaches both intervals
 
 
 def _problem(case, seed=3):
