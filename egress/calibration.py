@@ -158,6 +158,10 @@ class Problem:
     routing : dict
         Keyword arguments of :func:`egress.routing.route_vehicles`.
     regularization : float
+        λ of the objective (pull of each row towards the prior).
+    prior_sd : float
+        σ of the objective's log-normal prior on the total demand of each
+        kind in each interval (see :mod:`egress.metamodel`); 0 for none.
     """
 
     scenario: Scenario
@@ -169,6 +173,7 @@ class Problem:
     lot_exits: list[str] = field(default_factory=list)
     routing: dict[str, Any] = field(default_factory=dict)
     regularization: float = 0.01
+    prior_sd: float = 0.5
 
     def __post_init__(self) -> None:
         self.prior = self.prior.reset_index(drop=True)
@@ -184,7 +189,13 @@ class Problem:
         self.obs_key = pd.DataFrame({"seg": pd.factorize(pd.Series(seg_keys))[0],
                                      "begin": t["begin"].to_numpy(dtype=float)})
         self.per_hour = 3600.0 / (t["end"] - t["begin"]).to_numpy(dtype=float)
-        self.targets = Targets.from_observations(self.obs, self.x0, self.regularization)
+        self.targets = self.targets_with(None)
+
+    def targets_with(self, noise: ModelNoise | None) -> Targets:
+        """The objective's targets with model noise `noise`."""
+        return Targets.from_observations(self.obs, self.x0, self.regularization, noise,
+                                         self.levels[0] if self.prior_sd > 0 else None,
+                                         self.prior_sd if self.prior_sd > 0 else 1.0)
 
     @property
     def x0(self) -> np.ndarray:
@@ -221,7 +232,8 @@ class Problem:
         h.update(pd.util.hash_pandas_object(self.prior, index=False).values.tobytes())
         h.update(self.obs.table.drop(columns=["edges"]).to_csv().encode())
         h.update(json.dumps([str(self.scenario.network), self.scenario.simulation.__dict__,
-                             self.regularization, method, extra or {}], default=str,
+                             self.regularization, self.prior_sd, method, extra or {}],
+                            default=str,
                             sort_keys=True).encode())
         return h.hexdigest()[:16]
 
@@ -241,7 +253,8 @@ def read_prior(path: str | Path, zones=None) -> pd.DataFrame:
 
 def setup(scenario: Scenario | str | Path, observations: str | Path | Observations, *,
           prior: str | Path | pd.DataFrame | None = None, meso: bool | None = True,
-          seed: int | None = None, regularization: float = 0.01) -> Problem:
+          seed: int | None = None, regularization: float = 0.01,
+          prior_sd: float = 0.5) -> Problem:
     """Set up a calibration of a scenario's OD.
 
     Parameters
@@ -257,6 +270,8 @@ def setup(scenario: Scenario | str | Path, observations: str | Path | Observatio
         Seed of every evaluation (default the scenario's).
     regularization : float
         λ of the objective.
+    prior_sd : float
+        σ of the prior on the total demand per kind and interval (0: none).
     """
     from .network import read_net
 
@@ -274,7 +289,7 @@ def setup(scenario: Scenario | str | Path, observations: str | Path | Observatio
     lot_exits = list(scenario.venues.lot_exits) if scenario.venues is not None else []
     return Problem(scenario, net, built.zones, od[["origin", "destination", "begin", "end",
                                                    "trips", "kind"]], obs, built.spec.event,
-                   lot_exits, dict(built.spec.routing), regularization)
+                   lot_exits, dict(built.spec.routing), regularization, prior_sd)
 
 
 def _scenario_od(scenario, meso: bool | None, seed: int | None):
@@ -307,7 +322,7 @@ def setup_plain(net: str | Path, taz: str | Path, od: str | Path,
                 observations: str | Path | Observations, *, begin: float | None = None,
                 end: float | None = None, period: float = 300.0, meso: bool = True,
                 seed: int = 42, regularization: float = 0.01,
-                random_factor: float = 1.3) -> Problem:
+                random_factor: float = 1.3, prior_sd: float = 0.5) -> Problem:
     """Set up a calibration of an existing SUMO model: network, TAZ file, OD file.
 
     The window defaults to the OD's first begin until the later of its last
@@ -331,7 +346,7 @@ def setup_plain(net: str | Path, taz: str | Path, od: str | Path,
                         output_format="csv")
     obs = _observations(observations, netobj, sim)
     return Problem(scenario, netobj, zones, prior, obs, None, [],
-                   {"random_factor": random_factor}, regularization)
+                   {"random_factor": random_factor}, regularization, prior_sd)
 
 
 def _observations(observations, net, sim: Simulation) -> Observations:
@@ -793,6 +808,8 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
         problems.add(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
     if not isinstance(budget, int) or budget < 2:
         problems.add(f"budget: must be an integer >= 2, got {budget!r}")
+    if not problem.prior_sd >= 0:
+        problems.add(f"prior_sd: must be >= 0, got {problem.prior_sd!r}")
     estimate = isinstance(model_noise, str) and model_noise == "estimate"
     if not (estimate or model_noise is None or isinstance(model_noise, ModelNoise)):
         problems.add(f"model_noise: must be 'estimate', a ModelNoise or None, got {model_noise!r}")
@@ -807,7 +824,7 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
         else asdict(model_noise)
     run = _Runner(problem, out, method, budget, seed, resume, keep_runs, progress, setting)
     if isinstance(model_noise, ModelNoise):
-        run.targets = _targets(problem, model_noise)
+        run.targets = problem.targets_with(model_noise)
     try:
         start = run(problem.x0, "start")
         if estimate:
@@ -816,7 +833,7 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
             noise = estimate_model_noise(start.sim(), rep.sim(), problem.targets.idx)
             log.info("model noise: speed %.2f km/h, counts %.1f %%, travel times %.1f %%",
                      noise.speed, 100 * noise.count, 100 * noise.travel_time)
-            run.set_targets(_targets(problem, noise))
+            run.set_targets(problem.targets_with(noise))
         if method == "spsa":
             _run_spsa(run, seed)
         else:
@@ -853,10 +870,6 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
     files["summary"] = out / "summary.json"
     _atomic_json(files["summary"], summary)
     return CalibrationResult(problem.od(best.x), history, prior, best, files, run.targets)
-
-
-def _targets(problem: Problem, noise: ModelNoise) -> Targets:
-    return Targets.from_observations(problem.obs, problem.x0, problem.regularization, noise)
 
 
 def _run_spsa(run: _Runner, seed: int) -> None:

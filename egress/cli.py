@@ -202,12 +202,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
     if args.scenario:
         problem = setup(args.scenario, args.observations, prior=args.prior,
                         meso=False if args.micro else True, seed=args.seed,
-                        regularization=args.regularization)
+                        regularization=args.regularization, prior_sd=args.prior_sd)
     elif all(plain):
         problem = setup_plain(args.net, args.taz, args.od, args.observations,
                               begin=args.begin, end=args.end, period=args.period,
                               meso=not args.micro, seed=42 if args.seed is None else args.seed,
-                              regularization=args.regularization)
+                              regularization=args.regularization, prior_sd=args.prior_sd)
     else:
         raise EgressError("calibrate: give a scenario, or all of --net, --taz and --od")
     result = calibrate(problem, args.out, method=args.method, budget=args.budget,
@@ -261,6 +261,9 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--seed", type=int, help="random seed (default the scenario's)")
     p.add_argument("--regularization", type=float, default=0.01,
                    help="weight of the pull towards the prior OD")
+    p.add_argument("--prior-sd", type=float, default=0.5,
+                   help="how far the prior's total demand per kind and interval is trusted: "
+                   "the sd of its logarithm (0.5: about a factor 1.65; 0: no such prior)")
     p.add_argument("--model-noise", default="estimate", metavar="estimate|none|S,C,T",
                    help="the simulation's own noise in the objective's weights: 'estimate' "
                    "(default: the second simulation replicates the start with another seed), "

@@ -5,10 +5,17 @@ Objective (:class:`Targets`)
 For observed values ``o`` (speeds km/h, counts veh, travel times s) with
 weights ``w = weight / sd²`` and simulated values ``y`` aggregated like them::
 
-    J(x) = Σ w (y - o)² / N  +  λ · mean(((x - x0) / s)²)
+    J(x) = [Σ w (y - o)²  +  Σ_g (ln(T_g(x) / T_g(x0)) / σ)²] / N
+           +  λ · mean(((x - x0) / s)²)
 
 N is the number of observed values, ``x0`` the prior OD, ``s = max(x0, 1)``
-and λ the regularisation weight.
+and λ the regularisation weight. ``T_g`` is the total demand of group *g*
+of OD rows (in calibration: each kind of trip in each interval) and σ
+(``prior_sd``) says how far the prior's totals are trusted: a log-normal
+prior, so that with the weights below ``N · J`` is minus twice the log
+posterior, and a total halved or doubled costs as much as the data gain
+of ``(ln 2 / σ)²`` squared standard errors. It keeps the calibration from
+emptying a group that the observations cannot see well.
 
 A simulation differs from the observations for three reasons even when
 the OD is right: the measurement noise (``sd``, from the observations
@@ -180,6 +187,10 @@ class Targets:
     regularization : float
         λ.
     model_noise : ModelNoise or None
+    groups : numpy.ndarray or None
+        Group code of each OD row for the prior on totals (None: no such prior).
+    prior_sd : float
+        σ of the prior on group totals (log scale).
     """
 
     idx: dict[str, np.ndarray]
@@ -190,10 +201,20 @@ class Targets:
     scale: np.ndarray
     regularization: float = 0.0
     model_noise: ModelNoise | None = None
+    groups: np.ndarray | None = None
+    prior_sd: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.groups is not None:
+            self.groups = np.asarray(self.groups)
+            self._totals0 = np.bincount(self.groups, weights=self.prior)
+            self._has = self._totals0 > 0
 
     @classmethod
     def from_observations(cls, obs, prior: np.ndarray, regularization: float = 0.0,
-                          model_noise: ModelNoise | None = None) -> Targets:
+                          model_noise: ModelNoise | None = None,
+                          groups: np.ndarray | None = None, prior_sd: float = 0.5
+                          ) -> Targets:
         """Build from an :class:`egress.observations.Observations`."""
         idx, value, weight = {}, {}, {}
         for kind in _KINDS:
@@ -206,16 +227,31 @@ class Targets:
                                 / (sd ** 2 + 2.0 * m ** 2))
         prior = np.asarray(prior, dtype=float)
         return cls(idx, value, weight, len(obs), prior, np.maximum(prior, 1.0), regularization,
-                   model_noise)
+                   model_noise, groups, prior_sd)
 
     @property
     def n_values(self) -> int:
         return int(sum(len(v) for v in self.value.values()))
 
     def regularizer(self, x: np.ndarray) -> float:
-        if self.regularization == 0 or len(x) == 0:
-            return 0.0
-        return float(self.regularization * np.mean(((x - self.prior) / self.scale) ** 2))
+        """The prior terms of ``J``: on group totals, and λ's on rows."""
+        return self._regularizer(x)[0]
+
+    def _regularizer(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """The prior terms of ``J`` and their gradient."""
+        x = np.asarray(x, dtype=float)
+        value, grad = 0.0, np.zeros(len(x))
+        if self.groups is not None and len(x):
+            tot = np.maximum(np.bincount(self.groups, weights=x,
+                                         minlength=len(self._totals0)), 1e-12)
+            z = np.where(self._has, np.log(tot / np.where(self._has, self._totals0, 1.0)), 0.0)
+            n = max(self.n_values, 1)
+            value += float(np.sum(z ** 2)) / (self.prior_sd ** 2 * n)
+            grad += (2.0 * z / (self.prior_sd ** 2 * n * tot))[self.groups]
+        if self.regularization and len(x):
+            value += float(self.regularization * np.mean(((x - self.prior) / self.scale) ** 2))
+            grad += 2.0 * self.regularization / len(x) * (x - self.prior) / self.scale ** 2
+        return value, grad
 
     def objective(self, sim: dict[str, np.ndarray], x: np.ndarray) -> float:
         """``J`` for simulated values `sim` (kind -> array over observation rows)."""
@@ -416,9 +452,7 @@ class Metamodel:
             else:
                 np.add.at(g_dem, i, scale * r * d_dq[kind][i] * self.per_hour[i])
         grad = self.pt @ g_obs + self.dt @ g_dem
-        if t.regularization and len(x):
-            grad = grad + 2.0 * t.regularization / len(x) * (x - t.prior) / t.scale ** 2
-        return t.objective(pred, x), grad
+        return t.objective(pred, x), grad + t._regularizer(x)[1]
 
     def minimize(self, radius: float, groups: np.ndarray | None = None, maxiter: int = 30
                  ) -> tuple[np.ndarray, float]:
@@ -428,10 +462,11 @@ class Metamodel:
         ``1 / (1 + radius) <= θ <= 1 + radius``, one factor per group of
         rows (`groups`, an integer code per row; default every row its own
         group). Only rows the model can move take part: rows with trips that
-        reach some observation (a non-zero column of ``P``) or that differ
-        from the prior (pulled back by the regularisation); the others keep
-        their value, which is exact since their gradient is zero. Rows
-        without trips stay without.
+        reach some observation (a non-zero column of ``P`` or ``D``), that
+        differ from the prior (pulled back by the regularisation), or any
+        row when there is a prior on group totals; the others keep their
+        value, which is exact since their gradient is zero. Rows without
+        trips stay without.
 
         Returns
         -------
@@ -441,7 +476,7 @@ class Metamodel:
         n = len(self.x_k)
         groups = np.arange(n) if groups is None else np.asarray(groups)
         active = ((np.diff(self.pt.indptr) > 0) | (np.diff(self.dt.indptr) > 0)
-                  | (self.x_k != t.prior)) & (self.x_k > 0)
+                  | (self.x_k != t.prior) | (t.groups is not None)) & (self.x_k > 0)
         if not active.any():
             return self.x_k.copy(), float(self.objective(self.x_k))
         codes, g = np.unique(groups[active], return_inverse=True)

@@ -52,6 +52,12 @@ def test_objective_and_statistics_by_hand():
     # (4/2)² + (-1)² + 50² + 0² over 4 values, plus 0.5 · mean((5/10)², 0)
     expected = (4.0 + 1.0 + 2500.0 + 0.0) / 4 + 0.5 * (0.25 + 0.0) / 2
     assert t.objective({k: sim[k].to_numpy() for k in sim}, x) == pytest.approx(expected)
+    # a log-normal prior (sd 0.5) on the total of each group: rows 0 and 1 form one group
+    # with prior total 10.5 and total 15.5; over N = 4 values
+    g = Targets.from_observations(obs, prior=np.array([10.0, 0.5]), groups=np.array([0, 0]),
+                                  prior_sd=0.5)
+    assert g.objective({k: sim[k].to_numpy() for k in sim}, x) == pytest.approx(
+        (4.0 + 1.0 + 2500.0) / 4 + (np.log(15.5 / 10.5) / 0.5) ** 2 / 4)
     m = fit_metrics(obs, sim)
     assert m["rmse_kmh"] == pytest.approx(np.sqrt((16 + 1) / 2))
     assert m["rmsne"] == pytest.approx(np.sqrt(((4 / 40) ** 2 + (1 / 20) ** 2) / 2))
@@ -97,7 +103,8 @@ def test_metamodel_gradient_matches_finite_differences():
                      "speed_sd": 3.0, "count_sd": 5.0, "travel_time_sd": 10.0})
     obs = _obs(rows)
     prior = rng.uniform(0, 40, n_x)
-    t = Targets.from_observations(obs, prior, regularization=0.3)
+    t = Targets.from_observations(obs, prior, regularization=0.3,
+                                  groups=rng.integers(0, 3, n_x), prior_sd=0.4)
     p = sparse.random(n_obs, n_x, density=0.5, random_state=4, format="csr")
     curve = SpeedFlow(p0=np.full(n_obs, 1 / 60), theta=rng.uniform(0, 0.05, n_obs),
                       beta=rng.choice([1.0, 2.0, 4.0], n_obs), q_ref=np.full(n_obs, 100.0))
