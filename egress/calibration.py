@@ -449,8 +449,8 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
                        seed=seed)
     routes = run_dir / "routes.rou.xml"
     t1 = time.perf_counter()
-    route_vehicles(sc.network, veh, routes, seed=seed, **problem.routing)
     veh["route"] = vehicle_routes(sc.network, veh, seed=seed, **problem.routing)
+    route_vehicles(sc.network, veh, routes, seed=seed, **problem.routing)
     config = write_config(sc, run_dir, [routes])
     _enable_unfinished(config)
     run_sumo(config, sc.simulation.begin, sc.simulation.end, progress=progress)

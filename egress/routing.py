@@ -180,7 +180,8 @@ def route_vehicles(net: str | Path, vehicles: pd.DataFrame, output: str | Path, 
     net : str or pathlib.Path
     vehicles : pandas.DataFrame
         From :func:`egress.demand.sample_trips` (``id, kind, depart, from,
-        to, speed_factor, route_draw``), sorted by departure.
+        to, speed_factor, route_draw``), sorted by departure; with a
+        ``route`` column (from :func:`vehicle_routes`) those routes are used.
     output : str or pathlib.Path
         Route file to write: the vTypes (:data:`egress.demand.VTYPES`), then
         one ``<vehicle>`` with its ``<route>`` per routed vehicle, in
@@ -201,8 +202,8 @@ def route_vehicles(net: str | Path, vehicles: pd.DataFrame, output: str | Path, 
              f"alternatives {alternatives} -->", "<routes>", *vtype_lines()]
     unrouted: list[str] = []
     attrs = {k: vehicle_attributes(k) for k in vehicles["kind"].unique()}
-    found = vehicle_routes(net, vehicles, seed=seed, random_factor=random_factor,
-                           alternatives=alternatives)
+    found = list(vehicles["route"]) if "route" in vehicles.columns else vehicle_routes(
+        net, vehicles, seed=seed, random_factor=random_factor, alternatives=alternatives)
     text = {r: " ".join(r) for r in set(found) if r is not None}
     for vid, kind, dep, speed, route in zip(vehicles["id"], vehicles["kind"], vehicles["depart"],
                                             vehicles["speed_factor"], found, strict=True):
