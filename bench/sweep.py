@@ -11,9 +11,10 @@ that a task is one simulation and its reading. On this machine it measures:
    between (what this shared machine gives at that moment);
 2. the per-task overhead of the sweep over a bare ``sumo -c run.sumocfg`` of
    the same run (the config a task writes, without the edgeData output a
-   task does not read): (1-worker sweep wall / 16) /
-   (bare wall per run) - 1 (target <= 10%), cluster start-up included, and
-   per task from the stored results (task seconds vs SUMO seconds);
+   task does not read): (1-worker sweep wall / 16) / (bare wall per run) -
+   1 (target <= 10%), cluster start-up included, with the bare runs timed
+   half just before and half just after the sweep; and per task from the
+   stored results (task seconds vs SUMO seconds);
 3. wall time vs number of tasks (8, 16, 32; 2 workers) and vs vehicles per
    run (8 tasks of the event at 10,000 / 20,000 / 40,000 attendance; 2
    workers), with a least-squares line for each.
@@ -128,13 +129,19 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="egress-bench-sweep-"))
     try:
         scenario, vehicles = build(work, 20000)
-        bare_seq = bare_sumo(scenario, work, runs=8)
-        bare = bare_seq / 8
+        # bare runs just before and just after the 1-worker sweep, so that a
+        # drift of this shared machine shows instead of entering the overhead
+        before = bare_sumo(scenario, work, runs=4)
         print(f"task: {SCENARIO.name} with prebuilt routes, {vehicles} vehicles; "
-              f"bare sumo -c {bare:.2f} s per run (8 runs one at a time)", flush=True)
+              f"bare sumo -c {before / 4:.2f} s per run (4 runs one at a time)", flush=True)
         s16 = sweep_file(work, scenario, 16)
         t1, _ = timed_sweep(s16, work / "w1", 1)
         print(f"16 tasks, 1 worker:  {t1:.1f} s", flush=True)
+        after = bare_sumo(scenario, work, runs=4)
+        bare_seq = before + after
+        bare = bare_seq / 8
+        print(f"bare sumo -c after it: {after / 4:.2f} s per run; {bare:.2f} s over the 8 runs",
+              flush=True)
         bare_par = bare_sumo(scenario, work, runs=8, parallel=2)
         print(f"8 bare runs two at a time: {bare_par:.1f} s: this machine runs two SUMOs "
               f"{bare_seq / bare_par:.2f}x as fast as one", flush=True)
