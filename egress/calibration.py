@@ -193,9 +193,9 @@ class Problem:
 
     def targets_with(self, noise: ModelNoise | None) -> Targets:
         """The objective's targets with model noise `noise`."""
-        return Targets.from_observations(self.obs, self.x0, self.regularization, noise,
-                                         self.levels[0] if self.prior_sd > 0 else None,
-                                         self.prior_sd if self.prior_sd > 0 else 1.0)
+        groups = self.levels[0] if self.prior_sd > 0 else None
+        return Targets.from_observations(self.obs, self.x0, self.regularization, noise, groups,
+                                         self.prior_sd)
 
     @property
     def x0(self) -> np.ndarray:

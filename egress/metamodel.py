@@ -233,12 +233,8 @@ class Targets:
     def n_values(self) -> int:
         return int(sum(len(v) for v in self.value.values()))
 
-    def regularizer(self, x: np.ndarray) -> float:
-        """The prior terms of ``J``: on group totals, and λ's on rows."""
-        return self._regularizer(x)[0]
-
-    def _regularizer(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """The prior terms of ``J`` and their gradient."""
+    def regularizer(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        """The prior terms of ``J`` (on group totals, and λ's on rows) and their gradient."""
         x = np.asarray(x, dtype=float)
         value, grad = 0.0, np.zeros(len(x))
         if self.groups is not None and len(x):
@@ -253,14 +249,19 @@ class Targets:
             grad += 2.0 * self.regularization / len(x) * (x - self.prior) / self.scale ** 2
         return value, grad
 
-    def objective(self, sim: dict[str, np.ndarray], x: np.ndarray) -> float:
-        """``J`` for simulated values `sim` (kind -> array over observation rows)."""
+    def misfit(self, sim: dict[str, np.ndarray]) -> float:
+        """The data term of ``J`` for simulated values `sim` (kind -> array over
+        observation rows)."""
         total = 0.0
         for kind in _KINDS:
             i = self.idx[kind]
             if len(i):
                 total += float(np.sum(self.weight[kind] * (sim[kind][i] - self.value[kind]) ** 2))
-        return total / max(self.n_values, 1) + self.regularizer(x)
+        return total / max(self.n_values, 1)
+
+    def objective(self, sim: dict[str, np.ndarray], x: np.ndarray) -> float:
+        """``J`` for simulated values `sim` (kind -> array over observation rows)."""
+        return self.misfit(sim) + self.regularizer(x)[0]
 
 
 # --------------------------------------------------------------------------- assignment
@@ -452,7 +453,8 @@ class Metamodel:
             else:
                 np.add.at(g_dem, i, scale * r * d_dq[kind][i] * self.per_hour[i])
         grad = self.pt @ g_obs + self.dt @ g_dem
-        return t.objective(pred, x), grad + t._regularizer(x)[1]
+        prior, prior_grad = t.regularizer(x)
+        return t.misfit(pred) + prior, grad + prior_grad
 
     def minimize(self, radius: float, groups: np.ndarray | None = None, maxiter: int = 30
                  ) -> tuple[np.ndarray, float]:
