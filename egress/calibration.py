@@ -831,8 +831,8 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
             rep = run(problem.x0, REPLICATE, candidate=False,
                       seed=problem.scenario.simulation.seed + REPLICATE_SEED_OFFSET)
             noise = estimate_model_noise(start.sim(), rep.sim(), problem.targets.idx)
-            log.info("model noise: speed %.2f km/h, counts %.1f %%, travel times %.1f %%",
-                     noise.speed, 100 * noise.count, 100 * noise.travel_time)
+            log.info("model noise: speed %.2f km/h, counts %.1f %%, travel times %.2f (sd of ln)",
+                     noise.speed, 100 * noise.count, noise.travel_time)
             run.set_targets(problem.targets_with(noise))
         if method == "spsa":
             _run_spsa(run, seed)
@@ -886,7 +886,6 @@ def _run_metamodel(run: _Runner) -> None:
     best = run(p.x0, "start")
     radius, r_max, r_min = RADIUS
     free = p.obs.table["free_speed"].to_numpy(dtype=float)
-    length = p.obs.table["length"].to_numpy(dtype=float)
     seg = p.obs_key["seg"].to_numpy()
     it = level = fails = 0
     last = len(p.levels) - 1
@@ -907,7 +906,7 @@ def _run_metamodel(run: _Runner) -> None:
                                   for e in run.evals], p.rows, p.obs_key)
         curve = fit_speed_flow(seg, [e.demand(p.per_hour) for e in run.evals],
                                [e.values["speed"].to_numpy(dtype=float) for e in run.evals], free)
-        model = Metamodel(run.targets, pmat, p.per_hour, length, curve, best.x, best.sim(),
+        model = Metamodel(run.targets, pmat, p.per_hour, curve, best.x, best.sim(),
                           demand=pdem)
         x_new, m_new = model.minimize(radius, p.levels[level])
         run.model_s = time.perf_counter() - t0

@@ -5,8 +5,17 @@ Objective (:class:`Targets`)
 For observed values ``o`` (speeds km/h, counts veh, travel times s) with
 weights ``w = weight / sd²`` and simulated values ``y`` aggregated like them::
 
-    J(x) = [Σ w (y - o)²  +  Σ_g (ln(T_g(x) / T_g(x0)) / σ)²] / N
+    J(x) = [Σ w r(y, o)²  +  Σ_g (ln(T_g(x) / T_g(x0)) / σ)²] / N
            +  λ · mean(((x - x0) / s)²)
+
+The residual ``r`` is ``y - o`` for speeds and counts and ``ln(y / o)``
+for travel times (both at least 1 s), whose ``sd`` is then the relative
+one, ``sd / o``. Travel times are compared on a log scale because their
+errors are multiplicative: a route through a gridlock takes ten times
+its observed time, and on a linear scale those few routes outweigh every
+speed and count (the simulated objective then ranks ODs against their
+speed errors); on a log scale ten times too long costs as much as ten
+times too short.
 
 N is the number of observed values, ``x0`` the prior OD, ``s = max(x0, 1)``
 and λ the regularisation weight. ``T_g`` is the total demand of group *g*
@@ -23,8 +32,8 @@ table), the randomness of the observed day itself (the same event on
 another day queues elsewhere) and the simulation's own randomness. In
 congested networks the last two are much the larger, and a perfect model
 makes them alike, so with :class:`ModelNoise` ``m`` the weights become
-``weight / (sd² + 2 m²)``: ``m`` is a speed sd in km/h, and for counts
-and travel times a share of the observed value.
+``weight / (sd² + 2 m²)``: ``m`` is a speed sd in km/h, a count sd as a
+share of the observed count, and the sd of a travel time's logarithm.
 :func:`estimate_model_noise` measures it from two simulations of one OD
 with different seeds. With all noises in the weights a perfect OD scores
 about 1, and no kind of value outweighs another with differences that
@@ -56,12 +65,13 @@ A cheap analytical stand-in for ``J`` around the incumbent OD ``x_k``:
    least squares to all simulated (demand, speed) samples of that segment
    so far, β ∈ {1, 2, 4} chosen by the smallest residual, ``Q`` the
    largest sampled demand.
-3. **Correction.** Each prediction is shifted additively so that it equals
-   the incumbent's simulation exactly: ``v̂_i(x) = f_i(q_i(x)) +
-   (v_i^sim - f_i(q_i(x_k)))``; counts ``ĉ_i = (P x)_i + (c_i^sim - (P
-   x_k)_i)``; travel times ``t̂_i = 3.6 L_i / f_i(q_i(x)) + (t_i^sim - 3.6
-   L_i / f_i(q_i(x_k)))``. Hence the model objective equals the simulated
-   one at ``x_k`` and its gradient carries the fitted sensitivities.
+3. **Correction.** Each prediction is corrected so that it equals the
+   incumbent's simulation exactly, on the scale of its residual:
+   ``v̂_i(x) = f_i(q_i(x)) + (v_i^sim - f_i(q_i(x_k)))``; counts ``ĉ_i =
+   (P x)_i + (c_i^sim - (P x_k)_i)``; travel times scale with the pace,
+   ``t̂_i = t_i^sim · f_i(q_i(x_k)) / f_i(q_i(x))``. Hence the model
+   objective equals the simulated one at ``x_k`` and its gradient carries
+   the fitted sensitivities.
 
 The model objective has an analytical gradient (chain rule through ``P``
 and ``D``, checked against finite differences in the tests) and is minimised by
@@ -116,9 +126,11 @@ class ModelNoise:
     ----------
     speed : float
         Standard deviation of a simulated speed, km/h.
-    count, travel_time : float
-        Standard deviation of a simulated count or travel time as a share
-        of the observed value.
+    count : float
+        Standard deviation of a simulated count as a share of the observed count.
+    travel_time : float
+        Standard deviation of the logarithm of a simulated travel time
+        (about a share of it, for small values).
     """
 
     speed: float = 0.0
@@ -126,11 +138,25 @@ class ModelNoise:
     travel_time: float = 0.0
 
     def sd(self, kind: str, value: np.ndarray) -> np.ndarray:
-        """The model sd of observed values `value` of `kind`."""
+        """The model sd of observed values `value` of `kind`, on the scale of
+        the objective's residual (see :func:`residual`)."""
         value = np.asarray(value, dtype=float)
-        if kind == "speed":
-            return np.full(value.shape, self.speed)
-        return getattr(self, kind) * np.abs(value)
+        if kind == "count":
+            return self.count * np.abs(value)
+        return np.full(value.shape, getattr(self, kind))
+
+
+#: Shortest travel time the log residual takes, s.
+MIN_TRAVEL_TIME = 1.0
+
+
+def residual(kind: str, y: np.ndarray, o: np.ndarray) -> np.ndarray:
+    """The objective's residual of simulated `y` against observed `o`:
+    ``ln(y / o)`` for travel times (both at least :data:`MIN_TRAVEL_TIME`),
+    ``y - o`` otherwise."""
+    if kind == "travel_time":
+        return np.log(np.maximum(y, MIN_TRAVEL_TIME) / np.maximum(o, MIN_TRAVEL_TIME))
+    return y - o
 
 
 def estimate_model_noise(a: dict[str, np.ndarray], b: dict[str, np.ndarray],
@@ -140,12 +166,13 @@ def estimate_model_noise(a: dict[str, np.ndarray], b: dict[str, np.ndarray],
     For two independent replications the difference has twice the variance
     of one, so per kind, over the n observed rows `idx[kind]`::
 
-        speed:                m² = Σ (a - b)² / (2 n)
-        count, travel time:   m² = Σ ((a - b) / μ)² / (2 n),  μ = max((a + b) / 2, 1)
+        speed:         m² = Σ (a - b)² / (2 n)
+        count:         m² = Σ ((a - b) / μ)² / (2 n),  μ = max((a + b) / 2, 1)
+        travel time:   m² = Σ ln(a / b)² / (2 n)
 
     the maximum-likelihood estimates under the variance model of the
-    weights (a constant sd for speeds, an sd proportional to the value for
-    counts and travel times).
+    weights (a constant sd for speeds and log travel times, an sd
+    proportional to the value for counts).
 
     Parameters
     ----------
@@ -162,11 +189,12 @@ def estimate_model_noise(a: dict[str, np.ndarray], b: dict[str, np.ndarray],
         ya, yb = ya[ok], yb[ok]
         if not len(ya):
             out[kind] = 0.0
-        elif kind == "speed":
-            out[kind] = float(np.sqrt(np.sum((ya - yb) ** 2) / (2 * len(ya))))
-        else:
+        elif kind == "count":
             mu = np.maximum((ya + yb) / 2, 1.0)
             out[kind] = float(np.sqrt(np.sum(((ya - yb) / mu) ** 2) / (2 * len(ya))))
+        else:
+            d = residual(kind, ya, yb)
+            out[kind] = float(np.sqrt(np.sum(d ** 2) / (2 * len(ya))))
     return ModelNoise(**out)
 
 
@@ -179,7 +207,8 @@ class Targets:
     idx, value, weight : dict
         Per kind (``speed``, ``count``, ``travel_time``): observation-row
         indices with that value, the values, ``weight / (sd² + 2 m²)`` (m the
-        :class:`ModelNoise`, 0 without).
+        :class:`ModelNoise`, 0 without; for travel times both relative, on
+        the log residual's scale).
     n_obs : int
         Observation rows.
     prior, scale : numpy.ndarray
@@ -217,14 +246,15 @@ class Targets:
                           ) -> Targets:
         """Build from an :class:`egress.observations.Observations`."""
         idx, value, weight = {}, {}, {}
+        t = obs.table
         for kind in _KINDS:
-            idx[kind], value[kind], weight[kind] = obs.values(kind)
-            if model_noise is not None and len(idx[kind]):
-                t = obs.table
-                sd = t[f"{kind}_sd"].to_numpy(dtype=float)[idx[kind]]
-                m = model_noise.sd(kind, value[kind])
-                weight[kind] = (t["weight"].to_numpy(dtype=float)[idx[kind]]
-                                / (sd ** 2 + 2.0 * m ** 2))
+            idx[kind], value[kind], _ = obs.values(kind)
+            i = idx[kind]
+            sd = t[f"{kind}_sd"].to_numpy(dtype=float)[i]
+            if kind == "travel_time":
+                sd = sd / np.maximum(value[kind], MIN_TRAVEL_TIME)
+            m = model_noise.sd(kind, value[kind]) if model_noise is not None else 0.0
+            weight[kind] = t["weight"].to_numpy(dtype=float)[i] / (sd ** 2 + 2.0 * m ** 2)
         prior = np.asarray(prior, dtype=float)
         return cls(idx, value, weight, len(obs), prior, np.maximum(prior, 1.0), regularization,
                    model_noise, groups, prior_sd)
@@ -256,7 +286,8 @@ class Targets:
         for kind in _KINDS:
             i = self.idx[kind]
             if len(i):
-                total += float(np.sum(self.weight[kind] * (sim[kind][i] - self.value[kind]) ** 2))
+                r = residual(kind, sim[kind][i], self.value[kind])
+                total += float(np.sum(self.weight[kind] * r ** 2))
         return total / max(self.n_values, 1)
 
     def objective(self, sim: dict[str, np.ndarray], x: np.ndarray) -> float:
@@ -387,8 +418,6 @@ class Metamodel:
         Assignment shares (observations × OD rows), see :func:`assignment_matrix`.
     per_hour : numpy.ndarray
         ``3600 / duration`` per observation row.
-    length : numpy.ndarray
-        Segment length (m) per observation row.
     curve : SpeedFlow
     x_k : numpy.ndarray
         The incumbent OD.
@@ -400,7 +429,7 @@ class Metamodel:
     """
 
     def __init__(self, targets: Targets, p: sparse.csr_matrix, per_hour: np.ndarray,
-                 length: np.ndarray, curve: SpeedFlow, x_k: np.ndarray,
+                 curve: SpeedFlow, x_k: np.ndarray,
                  sim_k: dict[str, np.ndarray], demand: sparse.csr_matrix | None = None):
         self.t = targets
         self.p = p
@@ -408,13 +437,12 @@ class Metamodel:
         self.d = p if demand is None else demand
         self.dt = self.d.T.tocsr()
         self.per_hour = per_hour
-        self.length = length
         self.curve = curve
         self.x_k = np.asarray(x_k, dtype=float)
         pace_k, _ = curve.pace(self._flow(self.x_k))
         self.off_speed = sim_k["speed"] - 1.0 / pace_k
         self.off_count = sim_k["count"] - self.p @ self.x_k
-        self.off_tt = sim_k["travel_time"] - 3.6 * length * pace_k
+        self.tt_per_pace = sim_k["travel_time"] / pace_k
 
     def _flow(self, x: np.ndarray) -> np.ndarray:
         return (self.d @ x) * self.per_hour
@@ -424,7 +452,7 @@ class Metamodel:
         pace, _ = self.curve.pace(self._flow(x))
         return {"speed": np.maximum(1.0 / pace + self.off_speed, MIN_SPEED),
                 "count": self.p @ x + self.off_count,
-                "travel_time": 3.6 * self.length * pace + self.off_tt}
+                "travel_time": self.tt_per_pace * pace}
 
     def objective(self, x: np.ndarray) -> float:
         """The model's ``J(x)``."""
@@ -436,10 +464,12 @@ class Metamodel:
         q = self._flow(x)
         pace, dpace = self.curve.pace(q)
         speed_raw = 1.0 / pace + self.off_speed
+        tt = self.tt_per_pace * pace
         pred = {"speed": np.maximum(speed_raw, MIN_SPEED), "count": self.p @ x + self.off_count,
-                "travel_time": 3.6 * self.length * pace + self.off_tt}
+                "travel_time": tt}
+        # derivatives of the residuals with respect to the flow
         d_dq = {"speed": np.where(speed_raw > MIN_SPEED, -dpace / pace ** 2, 0.0),
-                "travel_time": 3.6 * self.length * dpace}
+                "travel_time": np.where(tt > MIN_TRAVEL_TIME, dpace / pace, 0.0)}
         scale = 2.0 / max(t.n_values, 1)
         g_obs = np.zeros(t.n_obs)   # dJ/d(P x)_i
         g_dem = np.zeros(t.n_obs)   # dJ/d(D x)_i
@@ -447,7 +477,7 @@ class Metamodel:
             i = t.idx[kind]
             if not len(i):
                 continue
-            r = t.weight[kind] * (pred[kind][i] - t.value[kind])
+            r = t.weight[kind] * residual(kind, pred[kind][i], t.value[kind])
             if kind == "count":
                 np.add.at(g_obs, i, scale * r)
             else:
@@ -500,5 +530,6 @@ class Metamodel:
         return x, float(self.objective(x))
 
 
-__all__ = ["ASSIGNMENT_MEMORY", "Metamodel", "ModelNoise", "SHRINKAGE", "SpeedFlow", "Targets",
-           "assignment_matrix", "estimate_model_noise", "fit_speed_flow"]
+__all__ = ["ASSIGNMENT_MEMORY", "MIN_TRAVEL_TIME", "Metamodel", "ModelNoise", "SHRINKAGE",
+           "SpeedFlow", "Targets", "assignment_matrix", "estimate_model_noise", "fit_speed_flow",
+           "residual"]

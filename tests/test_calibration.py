@@ -58,6 +58,13 @@ def test_objective_and_statistics_by_hand():
                                   prior_sd=0.5)
     assert g.objective({k: sim[k].to_numpy() for k in sim}, x) == pytest.approx(
         (4.0 + 1.0 + 2500.0) / 4 + (np.log(15.5 / 10.5) / 0.5) ** 2 / 4)
+    # travel times on the log scale: sd 20 of 200 s is a relative 0.1 (weight 100), and
+    # twice or half the observed time both cost 100 · ln(2)²
+    tto = _obs([{"begin": 0, "end": 900, "travel_time": 200.0, "travel_time_sd": 20.0}])
+    tt = Targets.from_observations(tto, prior=np.ones(1))
+    for sim_tt in (400.0, 100.0):
+        sim1 = {"speed": np.zeros(1), "count": np.zeros(1), "travel_time": np.array([sim_tt])}
+        assert tt.objective(sim1, np.ones(1)) == pytest.approx(100 * np.log(2) ** 2)
     m = fit_metrics(obs, sim)
     assert m["rmse_kmh"] == pytest.approx(np.sqrt((16 + 1) / 2))
     assert m["rmsne"] == pytest.approx(np.sqrt(((4 / 40) ** 2 + (1 / 20) ** 2) / 2))
@@ -78,16 +85,17 @@ def test_model_noise_by_hand():
     b = {"speed": np.array([40.0, 13.0]), "count": np.array([110.0, 0.0]),
          "travel_time": np.array([0.0, 100.0])}
     noise = estimate_model_noise(a, b, idx)
-    # speeds: (4² + 3²) / (2·2); counts: (20/100)² / 2; travel times: (200/200)² / 2
+    # speeds: (4² + 3²) / (2·2); counts: (20/100)² / 2; travel times: ln(300/100)² / 2
     assert noise.speed == pytest.approx(np.sqrt(25 / 4))
     assert noise.count == pytest.approx(np.sqrt(0.02))
-    assert noise.travel_time == pytest.approx(np.sqrt(0.5))
+    assert noise.travel_time == pytest.approx(np.log(3) / np.sqrt(2))
     t = Targets.from_observations(obs, prior=np.ones(2),
                                   model_noise=ModelNoise(speed=4.0, count=0.1, travel_time=0.5))
     # weight / (sd² + 2 m²)
     assert t.weight["speed"] == pytest.approx([1 / (9 + 32), 1 / (1 + 32)])
     assert t.weight["count"] == pytest.approx([1 / (25 + 200)])
-    assert t.weight["travel_time"] == pytest.approx([1 / (100 + 2 * 100 ** 2)])
+    # travel times on the log scale: relative sd 10/200, log sd 0.5
+    assert t.weight["travel_time"] == pytest.approx([1 / (0.05 ** 2 + 2 * 0.5 ** 2)])
     plain = Targets.from_observations(obs, prior=np.ones(2))
     assert plain.weight["speed"] == pytest.approx([1 / 9, 1.0])
 
@@ -111,8 +119,7 @@ def test_metamodel_gradient_matches_finite_differences():
     sim_k = {"speed": rng.uniform(10, 60, n_obs), "count": rng.uniform(0, 200, n_obs),
              "travel_time": rng.uniform(60, 300, n_obs)}
     demand = sparse.random(n_obs, n_x, density=0.5, random_state=5, format="csr")
-    model = Metamodel(t, p, np.full(n_obs, 4.0), np.full(n_obs, 800.0), curve, prior, sim_k,
-                      demand=demand)
+    model = Metamodel(t, p, np.full(n_obs, 4.0), curve, prior, sim_k, demand=demand)
     # the corrected model reproduces the anchor simulation exactly
     for k, v in model.predict(prior).items():
         assert np.allclose(v, np.maximum(sim_k[k], 1.0) if k == "speed" else sim_k[k])
