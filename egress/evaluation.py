@@ -550,12 +550,14 @@ def read_run(task: Run, speeds: bool = True, save: bool = True) -> dict[str, Any
     driven = {r[0]: r for r in outputs.vehroute_records(run / "vehroutes.xml")}
     stats = outputs.read_statistics(run / "statistics.xml")
     leaves: dict[str, int | None] = {}   # route -> index of the edge it leaves the area on
+    kinds: dict[tuple[str, str], str] = {}
     rows = []
     reached: set[str] = set()
     for vid, (vtype, ready) in task.demand.items():
         if ready >= sim.end:
             continue
-        kind = _kind(vid, vtype)
+        key = (vtype, vid[:3])
+        kind = kinds.get(key) or kinds.setdefault(key, _kind(vid, vtype))
         record = driven.get(vid)
         if record is None:
             rows.append((vid, kind, ready, sim.end, sim.end - ready, "not_inserted", ""))
@@ -567,8 +569,10 @@ def read_run(task: Run, speeds: bool = True, save: bool = True) -> dict[str, Any
         if text not in leaves:
             leaves[text] = _leave_index(text.split(), task.inside)
         i = leaves[text]
-        exits = exit_text.split()
-        leave = float(exits[i]) if i is not None and i < len(exits) else None
+        leave = None
+        if i is not None:
+            exits = exit_text.split()
+            leave = float(exits[i]) if i < len(exits) else None
         if leave is not None and leave < end:
             end, status = leave, "left_area"
         elif not finished and leave is not None:
@@ -576,7 +580,7 @@ def read_run(task: Run, speeds: bool = True, save: bool = True) -> dict[str, Any
         rows.append((vid, kind, ready, end, end - ready, status, reason))
         sign = task.watch.get(vid)
         if sign is not None:
-            edges = text.split()
+            edges, exits = text.split(), exit_text.split()
             if sign in edges:
                 k = edges.index(sign)
                 if k == 0 or (k - 1 < len(exits) and float(exits[k - 1]) > 0):

@@ -126,6 +126,11 @@ def read_edgedata(path: str | Path) -> pd.DataFrame:
 
 
 _ROUTE_TAG = re.compile(r"<(vehicle|route)\s([^>]*)>")
+#: A vehicle as SUMO writes it without rerouting (one route; id, type and
+#: depart first), read in one match; any other vehicle is read tag by tag.
+_VEHICLE = re.compile(r'<vehicle id="([^"]*)" type="([^"]*)" depart="([^"]*)"([^>]*)>\s*'
+                      r'<route edges="([^"]*)" exitTimes="([^"]*)"/>\s*</vehicle>'
+                      r'|<vehicle\s([^>]*)>')
 
 
 def _get(attrs: str, name: str) -> str | None:
@@ -160,31 +165,37 @@ def vehroute_records(path: str | Path) -> list[tuple[str, str, str, str | None, 
     if not path.is_file():
         raise SumoError(f"{path}: SUMO output missing")
     text = path.read_text(encoding="utf-8", errors="replace")
-    if not text.rstrip().endswith("</routes>"):
+    if not text[-256:].rstrip().endswith("</routes>"):
         raise SumoError(f"{path}: unreadable SUMO output (it does not end with </routes>)")
     out = []
-    vehicle: str | None = None
-    routes: list[str] = []
-
-    def flush() -> None:
-        last = routes[-1] if routes else ""
-        reason = ""
-        for r in routes[:-1]:
-            reason = _get(r, "reason") or reason
-        out.append((_get(vehicle, "id") or "", _get(vehicle, "type") or "",
-                    _get(vehicle, "depart") or "nan", _get(vehicle, "arrival"),
-                    _get(last, "edges") or "", _get(last, "exitTimes") or "", reason))
-
-    for m in _ROUTE_TAG.finditer(text, max(text.find("<routes"), 0)):
-        if m.group(1) == "vehicle":
-            if vehicle is not None:
-                flush()
-            vehicle, routes = " " + m.group(2), []
-        elif vehicle is not None:
-            routes.append(" " + m.group(2))
-    if vehicle is not None:
-        flush()
+    for m in _VEHICLE.finditer(text, max(text.find("<routes"), 0)):
+        if m.lastindex == 7:  # rerouted, or attributes in another order
+            out.append(_vehicle_by_tags(text, m))
+            continue
+        vid, vtype, depart, rest, edges, exits = m.groups()[:6]
+        i = rest.find(' arrival="')
+        arrival = rest[i + 10:rest.index('"', i + 10)] if i >= 0 else None
+        if "&" in vid or "&" in vtype or "&" in edges:
+            vid, vtype, edges = (unescape(v, _ENTITIES) for v in (vid, vtype, edges))
+        out.append((vid, vtype, depart, arrival, edges, exits, ""))
     return out
+
+
+def _vehicle_by_tags(text: str, m: re.Match) -> tuple:
+    """:func:`vehroute_records`' tuple of the vehicle whose opening tag is `m`."""
+    vehicle = " " + m.group(7)
+    routes = []
+    if not vehicle.rstrip().endswith("/"):
+        end = text.find("</vehicle>", m.end())
+        routes = [" " + r.group(2) for r in _ROUTE_TAG.finditer(text, m.end(), end)
+                  if r.group(1) == "route"]
+    last = routes[-1] if routes else ""
+    reason = ""
+    for r in routes[:-1]:
+        reason = _get(r, "reason") or reason
+    return (_get(vehicle, "id") or "", _get(vehicle, "type") or "",
+            _get(vehicle, "depart") or "nan", _get(vehicle, "arrival"),
+            _get(last, "edges") or "", _get(last, "exitTimes") or "", reason)
 
 
 def read_vehroutes(path: str | Path) -> pd.DataFrame:
