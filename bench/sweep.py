@@ -12,9 +12,12 @@ that a task is one simulation and its reading. On this machine it measures:
 2. the per-task overhead of the sweep over a bare ``sumo -c run.sumocfg`` of
    the same run (the config a task writes, without the edgeData output a
    task does not read): (1-worker sweep wall / 16) / (bare wall per run) -
-   1 (target <= 10%), cluster start-up included, with the bare runs timed
-   half just before and half just after the sweep; and per task from the
-   stored results (task seconds vs SUMO seconds);
+   1 (target <= 10%), cluster start-up included. This shared machine
+   drifts by tens of percent within minutes, so the 1-worker sweep runs
+   in several blocks (3; 2 with ``--quick``), each between 4 bare runs
+   just before and 4 just after it; the overhead is the median of the
+   blocks'. Also per task from the stored results (task seconds vs SUMO
+   seconds), and the cluster's start-up alone;
 3. wall time vs number of tasks (8, 16, 32; 2 workers) and vs vehicles per
    run (8 tasks of the event at 10,000 / 20,000 / 40,000 attendance; 2
    workers), with a least-squares line for each.
@@ -89,6 +92,16 @@ def timed_sweep(path: Path, out: Path, workers: int) -> tuple[float, object]:
     return wall, result
 
 
+def cluster_startup() -> float:
+    """Wall time to start a 1-worker LocalCluster, run one empty task and close it."""
+    from egress.sweep import _connect
+
+    t0 = time.perf_counter()
+    with _connect(None, 1, 1) as client:
+        client.submit(int, 1).result()
+    return time.perf_counter() - t0
+
+
 def bare_sumo(scenario: Path, work: Path, runs: int = 3, parallel: int = 1) -> float:
     """Wall time of `runs` bare ``sumo -c run.sumocfg`` of the config a task writes,
     `parallel` at a time (each in its own folder)."""
@@ -129,31 +142,36 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="egress-bench-sweep-"))
     try:
         scenario, vehicles = build(work, 20000)
-        # bare runs just before and just after the 1-worker sweep, so that a
-        # drift of this shared machine shows instead of entering the overhead
-        before = bare_sumo(scenario, work, runs=4)
-        print(f"task: {SCENARIO.name} with prebuilt routes, {vehicles} vehicles; "
-              f"bare sumo -c {before / 4:.2f} s per run (4 runs one at a time)", flush=True)
+        print(f"task: {SCENARIO.name} with prebuilt routes, {vehicles} vehicles", flush=True)
+        print(f"cluster start-up and shut-down (1 worker): {cluster_startup():.2f} s", flush=True)
         s16 = sweep_file(work, scenario, 16)
-        t1, _ = timed_sweep(s16, work / "w1", 1)
-        print(f"16 tasks, 1 worker:  {t1:.1f} s", flush=True)
-        after = bare_sumo(scenario, work, runs=4)
-        bare_seq = before + after
-        bare = bare_seq / 8
-        print(f"bare sumo -c after it: {after / 4:.2f} s per run; {bare:.2f} s over the 8 runs",
-              flush=True)
+        blocks = 2 if args.quick else 3
+        bare_runs = [bare_sumo(scenario, work, runs=4) / 4]
+        overheads, t1s = [], []
+        for b in range(blocks):
+            t1, _ = timed_sweep(s16, work / f"w1-{b}", 1)
+            bare_runs.append(bare_sumo(scenario, work, runs=4) / 4)
+            bare = (bare_runs[-2] + bare_runs[-1]) / 2
+            t1s.append(t1)
+            overheads.append(t1 / 16 / bare - 1)
+            print(f"block {b + 1}: bare sumo -c {bare_runs[-2]:.2f} s per run before, "
+                  f"{bare_runs[-1]:.2f} s after; 16 tasks, 1 worker: {t1:.1f} s = "
+                  f"{t1 / 16:.2f} s per task: overhead {100 * overheads[-1]:+.1f}%", flush=True)
+        bare_seq = 8 * float(np.mean(bare_runs))
         bare_par = bare_sumo(scenario, work, runs=8, parallel=2)
         print(f"8 bare runs two at a time: {bare_par:.1f} s: this machine runs two SUMOs "
               f"{bare_seq / bare_par:.2f}x as fast as one", flush=True)
         t2, _ = timed_sweep(s16, work / "w2", 2)
+        t1 = float(np.median(t1s))
         print(f"16 tasks, 2 workers: {t2:.1f} s", flush=True)
-        res = load_results(work / "w1").drop_duplicates("key")
-        per_task = t1 / 16
-        print(f"speedup 2 vs 1 workers: {t1 / t2:.2f}x (target >= 1.7x; bare SUMO on this "
-              f"machine just now: {bare_seq / bare_par:.2f}x)")
-        print(f"per-task wall in the 1-worker sweep: {per_task:.2f} s vs bare {bare:.2f} s: "
-              f"overhead {100 * (per_task / bare - 1):+.1f}% (target <= 10%; cluster start-up "
-              "included)")
+        res = load_results(work / "w1-0").drop_duplicates("key")
+        print(f"speedup 2 vs 1 workers: {t1 / t2:.2f}x, 1 worker's median block {t1:.1f} s "
+              f"(target >= 1.7x; bare SUMO on this machine just now: "
+              f"{bare_seq / bare_par:.2f}x)")
+        print(f"per-task overhead of the 1-worker sweep vs bare sumo -c: median "
+              f"{100 * float(np.median(overheads)):+.1f}% over {blocks} blocks "
+              f"({', '.join(f'{100 * o:+.1f}%' for o in overheads)}; target <= 10%; "
+              "cluster start-up included)")
         print(f"  from the results: task {res['task_seconds'].median():.2f} s, of which SUMO "
               f"{res['sumo_seconds'].median():.2f} s (medians): "
               f"{100 * (res['task_seconds'] / res['sumo_seconds'] - 1).median():+.1f}% inside "
