@@ -125,6 +125,12 @@ def test_vehroutes_keep_the_last_route_and_why_it_replaced_the_first(tmp_path):
     <vehicle id="b" type="background" depart="15.00">
         <route edges="y" exitTimes="30.00"/>
     </vehicle>
+    <vehicle id="c&amp;d" type="background" depart="16.00" departLane="best" arrival="31.00">
+        <route edges="y" exitTimes="31.00"/>
+    </vehicle>
+    <vehicle depart="17.00" id="e" type="background" arrival="32.00">
+        <route exitTimes="32.00" edges="y"/>
+    </vehicle>
 </routes>
 """)
     df = read_vehroutes(path).set_index("vehicle")
@@ -133,6 +139,10 @@ def test_vehroutes_keep_the_last_route_and_why_it_replaced_the_first(tmp_path):
     assert df.loc["a", "rerouted_by"] == "sign_1"
     assert df.loc["b", "rerouted_by"] == "" and df.loc["b", "arrival"] == -1
     assert df.loc["b", "vtype"] == "background"
+    # escaped ids, and attributes in another order
+    assert df.loc["c&d", "arrival"] == 31.0 and df.loc["c&d", "edges"] == ("y",)
+    assert df.loc["e", "arrival"] == 32.0 and list(df.loc["e", "exit_times"]) == [32.0]
+    assert list(df.index) == ["a", "b", "c&d", "e"]
     path.write_text(path.read_text()[:200])
     with pytest.raises(SumoError, match="unreadable SUMO output"):
         read_vehroutes(path)
