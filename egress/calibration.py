@@ -32,8 +32,10 @@ The optimizers
 Outputs (`out`)
     ``calibrated.od.csv`` (with ``kind``) and ``calibrated.tazrel.xml``
     (best OD so far, rewritten after every evaluation), ``convergence.csv``
-    (sim, tag, objective, rmse_kmh, rmsne, r2, geh_share, accepted, best,
-    wall_s, sumo_s, model_s), ``fit.csv`` (every observation with the prior's
+    (sim, tag, objective, rmse_kmh, rmsne, r2, geh_share, rmse_count,
+    rmse_travel_time, accepted, best, wall_s, sumo_s, model_s, collect_s,
+    teleports; the metamodel's proposals also its level, trust-region
+    radius and predicted objective), ``fit.csv`` (every observation with the prior's
     and the best simulated value), ``scatter.png`` (observed vs simulated
     speeds before and after, with x = y), ``convergence.png``,
     ``summary.json`` and ``state.json`` plus ``sims/NNN/`` (each
@@ -678,9 +680,10 @@ class _Runner:
         self.seed = seed
 
     def __call__(self, x: np.ndarray, tag: str, *, seed: int | None = None,
-                 candidate: bool = True) -> Evaluation:
+                 candidate: bool = True, info: dict[str, Any] | None = None) -> Evaluation:
         """Evaluate `x` (once per `tag`); `seed` replaces the simulation seed,
-        and an evaluation that is not a `candidate` never becomes the best."""
+        an evaluation that is not a `candidate` never becomes the best, and
+        `info` goes into its row of the convergence table."""
         if tag in self.done:
             return self.done[tag]
         if len(self.history) >= self.budget:
@@ -714,7 +717,7 @@ class _Runner:
             "wall_s": wall,
             "sumo_s": ev.info.get("sumo_s", math.nan), "model_s": self.model_s,
             "collect_s": ev.info.get("collect_s", math.nan),
-            "teleports": ev.info.get("teleports", 0)})
+            "teleports": ev.info.get("teleports", 0), **(info or {})})
         self.model_s = 0.0
         if self.best is not None:
             self._save()
@@ -915,7 +918,8 @@ def _run_metamodel(run: _Runner) -> None:
             radius = r_min / 2  # nothing to gain at this level: refine
             log.info("metamodel: no predicted gain at level %d", level + 1)
             continue
-        ev = run(x_new, f"it{it}")
+        ev = run(x_new, f"it{it}", info={"level": level + 1, "radius": radius,
+                                         "predicted": m_new})
         rho = (best.objective - ev.objective) / predicted
         if ev.objective < best.objective:
             best, fails = ev, 0
