@@ -834,8 +834,8 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
             rep = run(problem.x0, REPLICATE, candidate=False,
                       seed=problem.scenario.simulation.seed + REPLICATE_SEED_OFFSET)
             noise = estimate_model_noise(start.sim(), rep.sim(), problem.targets.idx)
-            log.info("model noise: speed %.2f km/h, counts %.2f (sd of 2 sqrt), travel times "
-                     "%.2f (sd of ln)", noise.speed, noise.count, noise.travel_time)
+            log.info("model noise: speed %.2f km/h, counts %.1f %%, travel times %.2f (sd of ln)",
+                     noise.speed, 100 * noise.count, noise.travel_time)
             run.set_targets(problem.targets_with(noise))
         if method == "spsa":
             _run_spsa(run, seed)

@@ -267,8 +267,8 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--model-noise", default="estimate", metavar="estimate|none|S,C,T",
                    help="the simulation's own noise in the objective's weights: 'estimate' "
                    "(default: the second simulation replicates the start with another seed), "
-                   "'none', or the sds of a speed in km/h, of 2 sqrt(count) and of a travel "
-                   "time's logarithm, e.g. 6,2,0.3")
+                   "'none', or a speed sd in km/h, a count sd as a share and the sd of a "
+                   "travel time's logarithm, e.g. 6,0.2,0.3")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
     p.set_defaults(func=_cmd_calibrate)

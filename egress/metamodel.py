@@ -8,20 +8,14 @@ weights ``w = weight / sd²`` and simulated values ``y`` aggregated like them::
     J(x) = [Σ w r(y, o)²  +  Σ_g (ln(T_g(x) / T_g(x0)) / σ)²] / N
            +  λ · mean(((x - x0) / s)²)
 
-The residual ``r`` (:func:`residual`) is ``y - o`` for speeds, ``ln(y /
-o)`` for travel times (both at least 1 s) and ``2 (sqrt(y + 3/8) - sqrt(o
-+ 3/8))`` for counts, and ``sd`` is carried to the residual's scale by
-its slope at ``o`` (``sd / o`` for travel times, ``sd / sqrt(o + 3/8)``
-for counts). Travel times and counts are compared on these scales
-because their simulated errors are not additive: a route through a
-gridlock takes ten times its observed time, and a segment behind a
-queue that formed on the observed day but not in the simulation counts
-ten times its observed flow. On a linear scale those few values outweigh
-all the others, and the objective ranks ODs by them rather than by how
-well they reproduce the whole network. On the log scale ten times too
-long costs as much as ten times too short; the counts' square root
-(Anscombe's, which makes a Poisson count's sd 1) is the scale of the
-GEH statistic, ``GEH² ≈ 4 (sqrt(M) - sqrt(C))²``.
+The residual ``r`` is ``y - o`` for speeds and counts and ``ln(y / o)``
+for travel times (both at least 1 s), whose ``sd`` is then the relative
+one, ``sd / o``. Travel times are compared on a log scale because their
+errors are multiplicative: a route through a gridlock takes ten times
+its observed time, and on a linear scale those few routes outweigh every
+speed and count (the simulated objective then ranks ODs against their
+speed errors); on a log scale ten times too long costs as much as ten
+times too short.
 
 N is the number of observed values, ``x0`` the prior OD, ``s = max(x0, 1)``
 and λ the regularisation weight. ``T_g`` is the total demand of group *g*
@@ -38,9 +32,8 @@ table), the randomness of the observed day itself (the same event on
 another day queues elsewhere) and the simulation's own randomness. In
 congested networks the last two are much the larger, and a perfect model
 makes them alike, so with :class:`ModelNoise` ``m`` the weights become
-``weight / (sd² + 2 m²)``, ``m`` the simulation's sd on the residual's
-scale: km/h for speeds, of ``2 sqrt(count + 3/8)`` for counts (1 for
-Poisson counts) and of ``ln(travel time)``.
+``weight / (sd² + 2 m²)``: ``m`` is a speed sd in km/h, a count sd as a
+share of the observed count, and the sd of a travel time's logarithm.
 :func:`estimate_model_noise` measures it from two simulations of one OD
 with different seeds. With all noises in the weights a perfect OD scores
 about 1, and no kind of value outweighs another with differences that
@@ -134,46 +127,36 @@ class ModelNoise:
     speed : float
         Standard deviation of a simulated speed, km/h.
     count : float
-        Standard deviation of ``2 sqrt(count + 3/8)`` (1 for Poisson counts).
+        Standard deviation of a simulated count as a share of the observed count.
     travel_time : float
         Standard deviation of the logarithm of a simulated travel time
         (about a share of it, for small values).
-
-    All three are on the scale of the objective's residual (:func:`residual`).
     """
 
     speed: float = 0.0
     count: float = 0.0
     travel_time: float = 0.0
 
+    def sd(self, kind: str, value: np.ndarray) -> np.ndarray:
+        """The model sd of observed values `value` of `kind`, on the scale of
+        the objective's residual (see :func:`residual`)."""
+        value = np.asarray(value, dtype=float)
+        if kind == "count":
+            return self.count * np.abs(value)
+        return np.full(value.shape, getattr(self, kind))
+
 
 #: Shortest travel time the log residual takes, s.
 MIN_TRAVEL_TIME = 1.0
-#: Offset of the counts' square-root residual (Anscombe's).
-COUNT_OFFSET = 3.0 / 8.0
 
 
 def residual(kind: str, y: np.ndarray, o: np.ndarray) -> np.ndarray:
     """The objective's residual of simulated `y` against observed `o`:
     ``ln(y / o)`` for travel times (both at least :data:`MIN_TRAVEL_TIME`),
-    ``2 (sqrt(y + 3/8) - sqrt(o + 3/8))`` for counts (negatives as 0) and
-    ``y - o`` for speeds."""
+    ``y - o`` otherwise."""
     if kind == "travel_time":
         return np.log(np.maximum(y, MIN_TRAVEL_TIME) / np.maximum(o, MIN_TRAVEL_TIME))
-    if kind == "count":
-        return 2.0 * (np.sqrt(np.maximum(y, 0.0) + COUNT_OFFSET)
-                      - np.sqrt(np.maximum(o, 0.0) + COUNT_OFFSET))
     return y - o
-
-
-def residual_slope(kind: str, y: np.ndarray) -> np.ndarray:
-    """The derivative of :func:`residual` with respect to the simulated `y`."""
-    y = np.asarray(y, dtype=float)
-    if kind == "travel_time":
-        return np.where(y > MIN_TRAVEL_TIME, 1.0 / np.maximum(y, MIN_TRAVEL_TIME), 0.0)
-    if kind == "count":
-        return np.where(y >= 0.0, 1.0 / np.sqrt(np.maximum(y, 0.0) + COUNT_OFFSET), 0.0)
-    return np.ones_like(y)
 
 
 def estimate_model_noise(a: dict[str, np.ndarray], b: dict[str, np.ndarray],
@@ -183,11 +166,13 @@ def estimate_model_noise(a: dict[str, np.ndarray], b: dict[str, np.ndarray],
     For two independent replications the difference has twice the variance
     of one, so per kind, over the n observed rows `idx[kind]`::
 
-        m² = Σ r(a, b)² / (2 n)
+        speed:         m² = Σ (a - b)² / (2 n)
+        count:         m² = Σ ((a - b) / μ)² / (2 n),  μ = max((a + b) / 2, 1)
+        travel time:   m² = Σ ln(a / b)² / (2 n)
 
-    with the objective's residual ``r`` (:func:`residual`): the
-    maximum-likelihood estimate under the weights' variance model, a
-    constant sd on the residual's scale.
+    the maximum-likelihood estimates under the variance model of the
+    weights (a constant sd for speeds and log travel times, an sd
+    proportional to the value for counts).
 
     Parameters
     ----------
@@ -202,8 +187,14 @@ def estimate_model_noise(a: dict[str, np.ndarray], b: dict[str, np.ndarray],
         ya, yb = np.asarray(a[kind], dtype=float)[i], np.asarray(b[kind], dtype=float)[i]
         ok = np.isfinite(ya) & np.isfinite(yb)
         ya, yb = ya[ok], yb[ok]
-        d = residual(kind, ya, yb)
-        out[kind] = float(np.sqrt(np.sum(d ** 2) / (2 * len(ya)))) if len(d) else 0.0
+        if not len(ya):
+            out[kind] = 0.0
+        elif kind == "count":
+            mu = np.maximum((ya + yb) / 2, 1.0)
+            out[kind] = float(np.sqrt(np.sum(((ya - yb) / mu) ** 2) / (2 * len(ya))))
+        else:
+            d = residual(kind, ya, yb)
+            out[kind] = float(np.sqrt(np.sum(d ** 2) / (2 * len(ya))))
     return ModelNoise(**out)
 
 
@@ -216,7 +207,8 @@ class Targets:
     idx, value, weight : dict
         Per kind (``speed``, ``count``, ``travel_time``): observation-row
         indices with that value, the values, ``weight / (sd² + 2 m²)`` (m the
-        :class:`ModelNoise`, 0 without; both on the residual's scale).
+        :class:`ModelNoise`, 0 without; for travel times both relative, on
+        the log residual's scale).
     n_obs : int
         Observation rows.
     prior, scale : numpy.ndarray
@@ -259,10 +251,9 @@ class Targets:
             idx[kind], value[kind], _ = obs.values(kind)
             i = idx[kind]
             sd = t[f"{kind}_sd"].to_numpy(dtype=float)[i]
-            # the measurement sd on the residual's scale
-            sd = sd * residual_slope(kind, np.maximum(value[kind], MIN_TRAVEL_TIME)
-                                     if kind == "travel_time" else value[kind])
-            m = getattr(model_noise, kind) if model_noise is not None else 0.0
+            if kind == "travel_time":
+                sd = sd / np.maximum(value[kind], MIN_TRAVEL_TIME)
+            m = model_noise.sd(kind, value[kind]) if model_noise is not None else 0.0
             weight[kind] = t["weight"].to_numpy(dtype=float)[i] / (sd ** 2 + 2.0 * m ** 2)
         prior = np.asarray(prior, dtype=float)
         return cls(idx, value, weight, len(obs), prior, np.maximum(prior, 1.0), regularization,
@@ -488,7 +479,7 @@ class Metamodel:
                 continue
             r = t.weight[kind] * residual(kind, pred[kind][i], t.value[kind])
             if kind == "count":
-                np.add.at(g_obs, i, scale * r * residual_slope(kind, pred[kind][i]))
+                np.add.at(g_obs, i, scale * r)
             else:
                 np.add.at(g_dem, i, scale * r * d_dq[kind][i] * self.per_hour[i])
         grad = self.pt @ g_obs + self.dt @ g_dem
@@ -539,6 +530,6 @@ class Metamodel:
         return x, float(self.objective(x))
 
 
-__all__ = ["ASSIGNMENT_MEMORY", "COUNT_OFFSET", "MIN_TRAVEL_TIME", "Metamodel", "ModelNoise",
-           "SHRINKAGE", "SpeedFlow", "Targets", "assignment_matrix", "estimate_model_noise",
-           "fit_speed_flow", "residual", "residual_slope"]
+__all__ = ["ASSIGNMENT_MEMORY", "MIN_TRAVEL_TIME", "Metamodel", "ModelNoise", "SHRINKAGE",
+           "SpeedFlow", "Targets", "assignment_matrix", "estimate_model_noise", "fit_speed_flow",
+           "residual"]

@@ -49,18 +49,15 @@ def test_objective_and_statistics_by_hand():
                         "travel_time": [0.0, 0.0]})
     t = Targets.from_observations(obs, prior=np.array([10.0, 0.5]), regularization=0.5)
     x = np.array([15.0, 0.5])
-    # counts on the square-root scale: 2 (sqrt(150 + 3/8) - sqrt(100 + 3/8)) with an sd of
-    # 1 / sqrt(100 + 3/8) (the count's sd of 1 carried to that scale); 10 vs 10 costs 0
-    c = 100.375 * (2 * (np.sqrt(150.375) - np.sqrt(100.375))) ** 2
-    # (4/2)² + (-1)² + c + 0 over 4 values, plus 0.5 · mean((5/10)², 0)
-    expected = (4.0 + 1.0 + c + 0.0) / 4 + 0.5 * (0.25 + 0.0) / 2
+    # (4/2)² + (-1)² + 50² + 0² over 4 values, plus 0.5 · mean((5/10)², 0)
+    expected = (4.0 + 1.0 + 2500.0 + 0.0) / 4 + 0.5 * (0.25 + 0.0) / 2
     assert t.objective({k: sim[k].to_numpy() for k in sim}, x) == pytest.approx(expected)
     # a log-normal prior (sd 0.5) on the total of each group: rows 0 and 1 form one group
     # with prior total 10.5 and total 15.5; over N = 4 values
     g = Targets.from_observations(obs, prior=np.array([10.0, 0.5]), groups=np.array([0, 0]),
                                   prior_sd=0.5)
     assert g.objective({k: sim[k].to_numpy() for k in sim}, x) == pytest.approx(
-        (4.0 + 1.0 + c) / 4 + (np.log(15.5 / 10.5) / 0.5) ** 2 / 4)
+        (4.0 + 1.0 + 2500.0) / 4 + (np.log(15.5 / 10.5) / 0.5) ** 2 / 4)
     # travel times on the log scale: sd 20 of 200 s is a relative 0.1 (weight 100), and
     # twice or half the observed time both cost 100 · ln(2)²
     tto = _obs([{"begin": 0, "end": 900, "travel_time": 200.0, "travel_time_sd": 20.0}])
@@ -88,17 +85,15 @@ def test_model_noise_by_hand():
     b = {"speed": np.array([40.0, 13.0]), "count": np.array([110.0, 0.0]),
          "travel_time": np.array([0.0, 100.0])}
     noise = estimate_model_noise(a, b, idx)
-    # speeds: (4² + 3²) / (2·2); counts: (2 sqrt(90.375) - 2 sqrt(110.375))² / 2;
-    # travel times: ln(300/100)² / 2
+    # speeds: (4² + 3²) / (2·2); counts: (20/100)² / 2; travel times: ln(300/100)² / 2
     assert noise.speed == pytest.approx(np.sqrt(25 / 4))
-    assert noise.count == pytest.approx(2 * (np.sqrt(110.375) - np.sqrt(90.375)) / np.sqrt(2))
+    assert noise.count == pytest.approx(np.sqrt(0.02))
     assert noise.travel_time == pytest.approx(np.log(3) / np.sqrt(2))
     t = Targets.from_observations(obs, prior=np.ones(2),
-                                  model_noise=ModelNoise(speed=4.0, count=1.5, travel_time=0.5))
-    # weight / (sd² + 2 m²), sd on the residual's scale: 5 vehicles of 100 are
-    # 5 / sqrt(100.375) on the counts' square-root scale
+                                  model_noise=ModelNoise(speed=4.0, count=0.1, travel_time=0.5))
+    # weight / (sd² + 2 m²)
     assert t.weight["speed"] == pytest.approx([1 / (9 + 32), 1 / (1 + 32)])
-    assert t.weight["count"] == pytest.approx([1 / (25 / 100.375 + 2 * 1.5 ** 2)])
+    assert t.weight["count"] == pytest.approx([1 / (25 + 200)])
     # travel times on the log scale: relative sd 10/200, log sd 0.5
     assert t.weight["travel_time"] == pytest.approx([1 / (0.05 ** 2 + 2 * 0.5 ** 2)])
     plain = Targets.from_observations(obs, prior=np.ones(2))
