@@ -899,7 +899,11 @@ def _run_metamodel(run: _Runner) -> None:
                 if best is round_start:
                     break  # a whole round of levels improved nothing
                 round_start, level = best, -1
-            level, radius, fails = level + 1, RADIUS[0], 0
+            # the region says how far the model can be trusted, which regrouping the
+            # rows does not change: after rejections the next level starts from
+            # twice the shrunk radius, after no predicted gain from the initial one
+            radius = RADIUS[0] if radius < r_min else min(RADIUS[0], 2.0 * radius)
+            level, fails = level + 1, 0
             log.info("metamodel: level %d (%s)", level + 1, ", ".join(LEVELS[level]))
         it += 1
         t0 = time.perf_counter()

@@ -88,10 +88,12 @@ kind and interval (how many cars, and when), then per kind, interval and
 origin zone, then every OD row; it moves to the next level when a level
 stops paying (two rejected proposals in a row, no predicted gain, or Δ
 below its floor), so the few simulations go first to the few parameters
-the observations determine best. When the finest level stops paying and
-the budget is not spent, the search starts again from the coarsest level
-(the model has more samples by then), and it stops for good after a
-round of all levels that improved nothing.
+the observations determine best. A level after rejections starts with
+twice the shrunk Δ (at most the initial one): the proposals that failed
+show how far the model can be trusted, whatever the grouping. When the
+finest level stops paying and the budget is not spent, the search starts
+again from the coarsest level (the model has more samples by then), and
+it stops for good after a round of all levels that improved nothing.
 """
 
 from __future__ import annotations
