@@ -90,8 +90,10 @@ RADIUS = (0.5, 2.0, 0.01)
 #: columns move by one factor (the last level moves every row on its own).
 LEVELS = (("kind", "begin"), ("kind", "begin", "origin"),
           ("kind", "begin", "origin", "destination"))
-#: Rejected proposals in a row after which the metamodel refines its level.
+#: Proposals in a row that failed (rejected, or gained less than
+#: :data:`LEVEL_GAIN` of the objective) after which the metamodel refines its level.
 LEVEL_PATIENCE = 2
+LEVEL_GAIN = 0.01
 #: Tag of the start OD's second simulation, with seed + :data:`REPLICATE_SEED_OFFSET`,
 #: from which the simulation's own noise is estimated.
 REPLICATE = "replicate"
@@ -926,7 +928,9 @@ def _run_metamodel(run: _Runner) -> None:
                                          "predicted": m_new})
         rho = (best.objective - ev.objective) / predicted
         if ev.objective < best.objective:
-            best, fails = ev, 0
+            # a gain below LEVEL_GAIN of the objective counts as a failure of the level
+            small = best.objective - ev.objective < LEVEL_GAIN * best.objective
+            best, fails = ev, fails + 1 if small else 0
             if rho > 0.5:
                 radius = min(2.0 * radius, r_max)
             elif rho < 0.1:

@@ -5,17 +5,29 @@ Objective (:class:`Targets`)
 For observed values ``o`` (speeds km/h, counts veh, travel times s) with
 weights ``w = weight / sd²`` and simulated values ``y`` aggregated like them::
 
-    J(x) = [Σ w r(y, o)²  +  Σ_g (ln(T_g(x) / T_g(x0)) / σ)²] / N
+    J(x) = [Σ ρ(w r(y, o)²)  +  Σ_g (ln(T_g(x) / T_g(x0)) / σ)²] / N
            +  λ · mean(((x - x0) / s)²)
 
-The residual ``r`` is ``y - o`` for speeds and counts and ``ln(y / o)``
-for travel times (both at least 1 s), whose ``sd`` is then the relative
-one, ``sd / o``. Travel times are compared on a log scale because their
-errors are multiplicative: a route through a gridlock takes ten times
-its observed time, and on a linear scale those few routes outweigh every
-speed and count (the simulated objective then ranks ODs against their
-speed errors); on a log scale ten times too long costs as much as ten
-times too short.
+with ``ρ(z²) = z²`` except for counts (below). The residual ``r`` is ``y
+- o`` for speeds and counts and ``ln(y / o)`` for travel times (both at
+least 1 s), whose ``sd`` is then the relative one, ``sd / o``. Travel
+times are compared on a log scale because their errors are
+multiplicative: a route through a gridlock takes ten times its observed
+time, and on a linear scale those few routes outweigh every speed and
+count (the simulated objective then ranks ODs against their speed
+errors); on a log scale ten times too long costs as much as ten times
+too short.
+
+Counts enter through a Student-t likelihood with ν = :data:`COUNT_DOF`
+degrees of freedom instead of a normal one: a count's term is ``(ν + 1)
+ln(1 + w r² / ν)``: ``(ν + 1) / ν · w r²`` for small errors, growing
+only logarithmically for large ones, where the normal's ``w r²`` grows
+with their square. A
+segment behind a queue that formed on the observed day but not in the
+simulation (or the other way round) counts a fraction or a multiple of
+its observed flow, and such flips happen even at the true OD: there a
+handful of them made up most of the objective, and the objective
+ranked ODs by them rather than by how well they reproduce the network.
 
 N is the number of observed values, ``x0`` the prior OD, ``s = max(x0, 1)``
 and λ the regularisation weight. ``T_g`` is the total demand of group *g*
@@ -86,14 +98,15 @@ or shrinks (×0.5, on rejection or ρ < 0.1) Δ. It searches
 coarse to fine (:data:`egress.calibration.LEVELS`): first one factor per
 kind and interval (how many cars, and when), then per kind, interval and
 origin zone, then every OD row; it moves to the next level when a level
-stops paying (two rejected proposals in a row, no predicted gain, or Δ
-below its floor), so the few simulations go first to the few parameters
-the observations determine best. A level after rejections starts with
-twice the shrunk Δ (at most the initial one): the proposals that failed
-show how far the model can be trusted, whatever the grouping. When the
-finest level stops paying and the budget is not spent, the search starts
-again from the coarsest level (the model has more samples by then), and
-it stops for good after a round of all levels that improved nothing.
+stops paying (two proposals in a row rejected or gaining under 1 % of J,
+no predicted gain, or Δ below its floor), so the few simulations go
+first to the few parameters the observations determine best. A level
+after rejections starts with twice the shrunk Δ (at most the initial
+one): the proposals that failed show how far the model can be trusted,
+whatever the grouping. When the finest level stops paying and the budget
+is not spent, the search starts again from the coarsest level (the model
+has more samples by then), and it stops for good after a round of all
+levels that improved nothing.
 """
 
 from __future__ import annotations
@@ -150,6 +163,23 @@ class ModelNoise:
 
 #: Shortest travel time the log residual takes, s.
 MIN_TRAVEL_TIME = 1.0
+#: Degrees of freedom of the counts' Student-t likelihood in the objective.
+COUNT_DOF = 4.0
+
+
+def loss(kind: str, z2: np.ndarray) -> np.ndarray:
+    """The objective's term of squared standardised errors `z2` (``w r²``):
+    ``z2`` itself, for counts the Student-t's ``(ν + 1) ln(1 + z2 / ν)``."""
+    if kind == "count":
+        return (COUNT_DOF + 1.0) * np.log1p(z2 / COUNT_DOF)
+    return z2
+
+
+def loss_slope(kind: str, z2: np.ndarray) -> np.ndarray:
+    """The derivative of :func:`loss` with respect to `z2`."""
+    if kind == "count":
+        return (COUNT_DOF + 1.0) / (COUNT_DOF + z2)
+    return np.ones_like(z2)
 
 
 def residual(kind: str, y: np.ndarray, o: np.ndarray) -> np.ndarray:
@@ -289,7 +319,7 @@ class Targets:
             i = self.idx[kind]
             if len(i):
                 r = residual(kind, sim[kind][i], self.value[kind])
-                total += float(np.sum(self.weight[kind] * r ** 2))
+                total += float(np.sum(loss(kind, self.weight[kind] * r ** 2)))
         return total / max(self.n_values, 1)
 
     def objective(self, sim: dict[str, np.ndarray], x: np.ndarray) -> float:
@@ -479,7 +509,8 @@ class Metamodel:
             i = t.idx[kind]
             if not len(i):
                 continue
-            r = t.weight[kind] * residual(kind, pred[kind][i], t.value[kind])
+            res = residual(kind, pred[kind][i], t.value[kind])
+            r = t.weight[kind] * res * loss_slope(kind, t.weight[kind] * res ** 2)
             if kind == "count":
                 np.add.at(g_obs, i, scale * r)
             else:
@@ -532,6 +563,6 @@ class Metamodel:
         return x, float(self.objective(x))
 
 
-__all__ = ["ASSIGNMENT_MEMORY", "MIN_TRAVEL_TIME", "Metamodel", "ModelNoise", "SHRINKAGE",
-           "SpeedFlow", "Targets", "assignment_matrix", "estimate_model_noise", "fit_speed_flow",
-           "residual"]
+__all__ = ["ASSIGNMENT_MEMORY", "COUNT_DOF", "MIN_TRAVEL_TIME", "Metamodel", "ModelNoise",
+           "SHRINKAGE", "SpeedFlow", "Targets", "assignment_matrix", "estimate_model_noise",
+           "fit_speed_flow", "loss", "loss_slope", "residual"]

@@ -22,7 +22,14 @@ from egress.calibration import (
 )
 from egress.cli import main
 from egress.errors import InputError
-from egress.metamodel import Metamodel, ModelNoise, SpeedFlow, Targets, estimate_model_noise
+from egress.metamodel import (
+    COUNT_DOF,
+    Metamodel,
+    ModelNoise,
+    SpeedFlow,
+    Targets,
+    estimate_model_noise,
+)
 from egress.network import read_net
 from egress.observations import Observations, simulated_values, write_observations
 from egress.scenario import Scenario, Simulation
@@ -49,15 +56,18 @@ def test_objective_and_statistics_by_hand():
                         "travel_time": [0.0, 0.0]})
     t = Targets.from_observations(obs, prior=np.array([10.0, 0.5]), regularization=0.5)
     x = np.array([15.0, 0.5])
-    # (4/2)² + (-1)² + 50² + 0² over 4 values, plus 0.5 · mean((5/10)², 0)
-    expected = (4.0 + 1.0 + 2500.0 + 0.0) / 4 + 0.5 * (0.25 + 0.0) / 2
+    # counts through the Student-t: (ν + 1) ln(1 + z² / ν), 50² -> 5 ln(626) with ν = 4
+    c = (COUNT_DOF + 1) * np.log1p(2500.0 / COUNT_DOF)
+    assert COUNT_DOF == 4 and c == pytest.approx(5 * np.log(626))
+    # (4/2)² + (-1)² + c + 0 over 4 values, plus 0.5 · mean((5/10)², 0)
+    expected = (4.0 + 1.0 + c + 0.0) / 4 + 0.5 * (0.25 + 0.0) / 2
     assert t.objective({k: sim[k].to_numpy() for k in sim}, x) == pytest.approx(expected)
     # a log-normal prior (sd 0.5) on the total of each group: rows 0 and 1 form one group
     # with prior total 10.5 and total 15.5; over N = 4 values
     g = Targets.from_observations(obs, prior=np.array([10.0, 0.5]), groups=np.array([0, 0]),
                                   prior_sd=0.5)
     assert g.objective({k: sim[k].to_numpy() for k in sim}, x) == pytest.approx(
-        (4.0 + 1.0 + 2500.0) / 4 + (np.log(15.5 / 10.5) / 0.5) ** 2 / 4)
+        (4.0 + 1.0 + c) / 4 + (np.log(15.5 / 10.5) / 0.5) ** 2 / 4)
     # travel times on the log scale: sd 20 of 200 s is a relative 0.1 (weight 100), and
     # twice or half the observed time both cost 100 · ln(2)²
     tto = _obs([{"begin": 0, "end": 900, "travel_time": 200.0, "travel_time_sd": 20.0}])
