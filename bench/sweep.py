@@ -7,17 +7,20 @@ that a task is one simulation and its reading. On this machine it measures:
 
 1. a 16-task sweep (16 seeds of the baseline) on a LocalCluster with 1 and
    with 2 workers: the speedup (target >= 1.7x on 2 cores), next to the
-   speedup of bare SUMO runs two at a time over one at a time, measured in
-   between (what this shared machine gives at that moment);
+   speedup of bare SUMO runs two at a time over one at a time (what this
+   shared machine gives at that moment);
 2. the per-task overhead of the sweep over a bare ``sumo -c run.sumocfg`` of
    the same run (the config a task writes, without the edgeData output a
    task does not read): (1-worker sweep wall / 16) / (bare wall per run) -
    1 (target <= 10%), cluster start-up included. This shared machine
-   drifts by tens of percent within minutes, so the 1-worker sweep runs
-   in several blocks (3; 2 with ``--quick``), each between 4 bare runs
-   just before and 4 just after it; the overhead is the median of the
-   blocks'. Also per task from the stored results (task seconds vs SUMO
-   seconds), and the cluster's start-up alone;
+   drifts by tens of percent within minutes, so the measurement runs in
+   several blocks (3; 2 with ``--quick``) of: 4 bare runs, the 1-worker
+   sweep, 4 bare runs, the 2-worker sweep, 4 bare runs two at a time. The
+   overhead of a block compares its 1-worker sweep with the bare runs
+   just before and after it, its speedup the 1- and 2-worker sweeps next
+   to each other; the figures are the blocks' medians. Also per task from
+   the stored results (task seconds vs SUMO seconds), and the cluster's
+   start-up alone;
 3. wall time vs number of tasks (8, 16, 32; 2 workers) and vs vehicles per
    run (8 tasks of the event at 10,000 / 20,000 / 40,000 attendance; 2
    workers), with a least-squares line for each.
@@ -147,27 +150,29 @@ def main() -> None:
         s16 = sweep_file(work, scenario, 16)
         blocks = 2 if args.quick else 3
         bare_runs = [bare_sumo(scenario, work, runs=4) / 4]
-        overheads, t1s = [], []
+        overheads, speedups, t1s, t2s, pairs = [], [], [], [], []
         for b in range(blocks):
             t1, _ = timed_sweep(s16, work / f"w1-{b}", 1)
             bare_runs.append(bare_sumo(scenario, work, runs=4) / 4)
             bare = (bare_runs[-2] + bare_runs[-1]) / 2
+            t2, _ = timed_sweep(s16, work / f"w2-{b}", 2)
+            pair = bare_sumo(scenario, work, runs=4, parallel=2) / 4
             t1s.append(t1)
+            t2s.append(t2)
+            pairs.append(bare_runs[-1] / pair)
             overheads.append(t1 / 16 / bare - 1)
+            speedups.append(t1 / t2)
             print(f"block {b + 1}: bare sumo -c {bare_runs[-2]:.2f} s per run before, "
-                  f"{bare_runs[-1]:.2f} s after; 16 tasks, 1 worker: {t1:.1f} s = "
-                  f"{t1 / 16:.2f} s per task: overhead {100 * overheads[-1]:+.1f}%", flush=True)
-        bare_seq = 8 * float(np.mean(bare_runs))
-        bare_par = bare_sumo(scenario, work, runs=8, parallel=2)
-        print(f"8 bare runs two at a time: {bare_par:.1f} s: this machine runs two SUMOs "
-              f"{bare_seq / bare_par:.2f}x as fast as one", flush=True)
-        t2, _ = timed_sweep(s16, work / "w2", 2)
-        t1 = float(np.median(t1s))
-        print(f"16 tasks, 2 workers: {t2:.1f} s", flush=True)
+                  f"{bare_runs[-1]:.2f} s after the 1-worker sweep (16 tasks: {t1:.1f} s = "
+                  f"{t1 / 16:.2f} s per task: overhead {100 * overheads[-1]:+.1f}%); "
+                  f"2 workers: {t2:.1f} s: speedup {speedups[-1]:.2f}x; bare sumo two at a "
+                  f"time just after: {pairs[-1]:.2f}x as fast as one", flush=True)
+            if b + 1 < blocks:
+                bare_runs.append(bare_sumo(scenario, work, runs=4) / 4)
         res = load_results(work / "w1-0").drop_duplicates("key")
-        print(f"speedup 2 vs 1 workers: {t1 / t2:.2f}x, 1 worker's median block {t1:.1f} s "
-              f"(target >= 1.7x; bare SUMO on this machine just now: "
-              f"{bare_seq / bare_par:.2f}x)")
+        print(f"speedup 2 vs 1 workers: median {float(np.median(speedups)):.2f}x over {blocks} "
+              f"blocks ({', '.join(f'{x:.2f}x' for x in speedups)}; target >= 1.7x; bare SUMO "
+              f"two at a time: {', '.join(f'{x:.2f}x' for x in pairs)})")
         print(f"per-task overhead of the 1-worker sweep vs bare sumo -c: median "
               f"{100 * float(np.median(overheads)):+.1f}% over {blocks} blocks "
               f"({', '.join(f'{100 * o:+.1f}%' for o in overheads)}; target <= 10%; "
