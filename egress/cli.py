@@ -322,7 +322,8 @@ def _add_sweep(sub) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786")
     p.add_argument("--workers", type=int, metavar="N",
-                   help="local worker processes (default: CPUs); ignored with --scheduler")
+                   help="workers of the local cluster, each running one SUMO at a time "
+                   "(default: CPUs); ignored with --scheduler")
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<sweep name>)")
     p.set_defaults(func=_cmd_sweep)
 

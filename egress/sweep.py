@@ -995,8 +995,9 @@ def run_sweep(sweep: Sweep | str | Path, out: str | Path, scheduler=None,
         Address of a running Dask scheduler (``tcp://host:8786``), or a
         connected Client; default: an in-process ``LocalCluster``.
     workers : int, optional
-        Worker processes of the local cluster (default: CPUs, at most the
-        number of pending tasks). Ignored with a scheduler.
+        Workers of the local cluster (default: CPUs, at most the number of
+        pending tasks), each one thread of this process running one SUMO
+        process at a time. Ignored with a scheduler.
     progress : bool, default True
         Progress bar with counts and ETA.
     retries : int, optional
@@ -1112,7 +1113,9 @@ class _connect:
                                      "is `dask scheduler` running there?") from None
             return self.client
         n = self.workers or min(os.cpu_count() or 1, self.pending)
-        self.cluster = LocalCluster(n_workers=max(1, n), threads_per_worker=1, processes=True,
+        # a task's work is a SUMO process: the workers are threads of this
+        # process, which start at once and share its imports and caches
+        self.cluster = LocalCluster(n_workers=max(1, n), threads_per_worker=1, processes=False,
                                     dashboard_address=":0", silence_logs=logging.ERROR)
         self.client = Client(self.cluster, set_as_default=False)
         return self.client
