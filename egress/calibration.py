@@ -87,7 +87,8 @@ METHODS = ("metamodel", "spsa")
 #: Initial, largest and smallest relative trust-region radius of the metamodel.
 RADIUS = (0.5, 2.0, 0.01)
 #: The metamodel's search levels, coarse to fine: OD rows sharing these
-#: columns move by one factor (the last level moves every row on its own).
+#: columns move by one factor (the last level moves every row that reaches an
+#: observation on its own, the others by kind and interval).
 LEVELS = (("kind", "begin"), ("kind", "begin", "origin"),
           ("kind", "begin", "origin", "destination"))
 #: Proposals in a row that failed (rejected, or gained less than
@@ -917,7 +918,9 @@ def _run_metamodel(run: _Runner) -> None:
                                [e.values["speed"].to_numpy(dtype=float) for e in run.evals], free)
         model = Metamodel(run.targets, pmat, p.per_hour, curve, best.x, best.sim(),
                           demand=pdem)
-        x_new, m_new = model.minimize(radius, p.levels[level])
+        # on the finest level the rows no observation sees move per kind and interval
+        x_new, m_new = model.minimize(radius, p.levels[level],
+                                      unseen=p.levels[0] if level == last else None)
         run.model_s = time.perf_counter() - t0
         predicted = best.objective - m_new
         if predicted <= 1e-9 * max(1.0, best.objective):

@@ -97,7 +97,9 @@ samples and grows (×2, when the model predicted the gain well, ρ > 0.5)
 or shrinks (×0.5, on rejection or ρ < 0.1) Δ. It searches
 coarse to fine (:data:`egress.calibration.LEVELS`): first one factor per
 kind and interval (how many cars, and when), then per kind, interval and
-origin zone, then every OD row; it moves to the next level when a level
+origin zone, then every OD row whose trips reach an observation on its
+own (the rows none reaches, which the observations cannot tell apart, per
+kind and interval); it moves to the next level when a level
 stops paying (two proposals in a row rejected or gaining under 1 % of J,
 no predicted gain, or Δ below its floor), so the few simulations go
 first to the few parameters the observations determine best. A level
@@ -519,8 +521,8 @@ class Metamodel:
         prior, prior_grad = t.regularizer(x)
         return t.misfit(pred) + prior, grad + prior_grad
 
-    def minimize(self, radius: float, groups: np.ndarray | None = None, maxiter: int = 30
-                 ) -> tuple[np.ndarray, float]:
+    def minimize(self, radius: float, groups: np.ndarray | None = None, maxiter: int = 30,
+                 unseen: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """Minimise the model inside the trust region of relative `radius`.
 
         The search moves OD rows by factors: ``x = x_k · θ[group]`` with
@@ -531,7 +533,11 @@ class Metamodel:
         differ from the prior (pulled back by the regularisation), or any
         row when there is a prior on group totals; the others keep their
         value, which is exact since their gradient is zero. Rows without
-        trips stay without.
+        trips stay without. With `unseen` (an integer code per row), rows
+        whose trips reach no observation move with one factor per `unseen`
+        code instead of by `groups`: the observations cannot tell them
+        apart, and a search over every single row stays with the rows the
+        observations speak about.
 
         Returns
         -------
@@ -540,8 +546,10 @@ class Metamodel:
         t = self.t
         n = len(self.x_k)
         groups = np.arange(n) if groups is None else np.asarray(groups)
-        active = ((np.diff(self.pt.indptr) > 0) | (np.diff(self.dt.indptr) > 0)
-                  | (self.x_k != t.prior) | (t.groups is not None)) & (self.x_k > 0)
+        seen = (np.diff(self.pt.indptr) > 0) | (np.diff(self.dt.indptr) > 0)
+        if unseen is not None:
+            groups = np.where(seen, groups, groups.max() + 1 + np.asarray(unseen))
+        active = (seen | (self.x_k != t.prior) | (t.groups is not None)) & (self.x_k > 0)
         if not active.any():
             return self.x_k.copy(), float(self.objective(self.x_k))
         codes, g = np.unique(groups[active], return_inverse=True)

@@ -143,6 +143,17 @@ def test_metamodel_gradient_matches_finite_differences():
     xn, fn = model.minimize(0.5)
     assert fn <= model.objective(prior) + 1e-9
     assert np.all(xn >= 0) and np.all(np.abs(xn - prior) <= 0.5 * t.scale + 1e-9)
+    # rows no observation sees move by one factor per `unseen` code, the others alone
+    blind = np.arange(n_x) < 4
+    mask = sparse.diags((~blind).astype(float))
+    model = Metamodel(t, (p @ mask).tocsr(), np.full(n_obs, 4.0), curve, prior, sim_k,
+                      demand=(demand @ mask).tocsr())
+    codes = np.array([0, 0, 1, 1] + [2] * (n_x - 4))
+    xn, fn = model.minimize(0.5, unseen=codes)
+    ratio = xn / prior
+    assert ratio[0] == pytest.approx(ratio[1]) and ratio[2] == pytest.approx(ratio[3])
+    assert fn <= model.objective(prior) + 1e-9
+    assert len(np.unique(np.round(ratio[~blind], 9))) > 1
 
 
 def test_spsa_on_a_noisy_quadratic():
