@@ -22,7 +22,7 @@ demo: $(STAMP)
 	@echo "30% compliance, mesoscopic simulation, 3 paired replications (a few minutes on 2 cores)"
 	$(BIN)/egress evaluate-policy scenarios/sodo-large-event.toml \
 		--policy cherry_st_nb,spokane_st_sb,deployed_pair --fractions 0.3 \
-		--replications 3 --meso --out runs/demo
+		--replications 3 --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -108,16 +108,15 @@ def cluster_startup() -> float:
 def bare_sumo(scenario: Path, work: Path, runs: int = 3, parallel: int = 1) -> float:
     """Wall time of `runs` bare ``sumo -c run.sumocfg`` of the config a task writes,
     `parallel` at a time (each in its own folder)."""
-    from egress import sumo
-    from egress.evaluation import write_run_config
+    from egress import engine, sumo
     from egress.scenario import load_scenario
 
     scen = load_scenario(scenario).with_simulation(seed=1)
     folders = []
     for i in range(parallel):
         run_dir = work / f"bare-{scenario.stem}-{i}"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_run_config(scen, run_dir, scen.network, list(scen.routes), [], edgedata=False)
+        engine.write_config(engine.RunConfig.from_scenario(scen, run_dir, scen.routes,
+                                                           edgedata_period=None))
         folders.append(run_dir)
     t0 = time.perf_counter()
     for _ in range(runs // parallel):

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     EgressError,
     InputError,
+    InvalidRunError,
     MissingFileError,
     NetworkError,
+    RunError,
     ScenarioError,
     SumoError,
 )
@@ -94,10 +96,12 @@ __all__ = [
     "EgressError",
     "EvaluationResult",
     "InputError",
+    "InvalidRunError",
     "MissingFileError",
     "NetworkError",
     "Policy",
     "PolicyError",
+    "RunError",
     "RunResult",
     "Scenario",
     "ScenarioError",

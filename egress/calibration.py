@@ -67,8 +67,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from . import outputs
-from .errors import InputError, MissingFileError, Problems
+from .engine import outputs
+from .errors import InputError, InvalidRunError, MissingFileError, Problems
 from .metamodel import (
     Metamodel,
     ModelNoise,
@@ -426,21 +426,28 @@ class Evaluation:
 
 
 def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bool = False,
-           seed: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+           seed: int | None = None
+           ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], pd.DataFrame]:
     """Sample, route and simulate the OD `x` in `run_dir`.
 
     `seed` replaces the scenario's seed (sampling, routing and SUMO).
 
     Returns
     -------
-    edges, vehicles, info
-        The edgeData table (:func:`egress.outputs.read_edgedata`), the
+    edges, vehicles, info, vehroutes
+        The edgeData table (:func:`egress.engine.outputs.read_edgedata`), the
         sampled vehicles (:func:`egress.demand.sample_trips`, with their
-        ``route``: a tuple of edges, None if unrouted) and run facts.
+        ``route``: a tuple of edges, None if unrouted), run facts, and the
+        run's vehroutes (:func:`egress.engine.outputs.vehroute_table`).
+
+    Raises
+    ------
+    InvalidRunError
+        If the run's outputs break a physical invariant.
     """
+    from . import engine
     from .demand import sample_trips
     from .routing import route_vehicles, vehicle_routes
-    from .simulation import run_sumo, write_config
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -456,23 +463,19 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     t1 = time.perf_counter()
     veh["route"] = vehicle_routes(sc.network, veh, seed=seed, **problem.routing)
     route_vehicles(sc.network, veh, routes, seed=seed, **problem.routing)
-    config = write_config(sc, run_dir, [routes])
-    _enable_unfinished(config)
-    run_sumo(config, sc.simulation.begin, sc.simulation.end, progress=progress)
+    routed = veh[veh["route"].notna()]
+    departures = pd.DataFrame({"vehicle": routed["id"].to_numpy(dtype=object),
+                               "vtype": routed["kind"].to_numpy(dtype=object),
+                               "ready": routed["depart"].to_numpy(dtype=float)})
+    config = engine.RunConfig.from_scenario(sc, run_dir, [routes])
+    result = engine.run(config, departures=departures, progress=progress, keep_records=True)
+    if not result.valid:
+        raise InvalidRunError(str(run_dir), result.problems)
     t2 = time.perf_counter()
-    edges = outputs.read_edgedata(run_dir / "edgedata.xml")
-    stats = outputs.read_statistics(run_dir / "statistics.xml")
-    info = {"inserted": int(stats.get("inserted", 0)), "teleports": int(stats.get("teleports", 0)),
+    stats = result.statistics
+    info = {"inserted": int(stats.get("inserted", 0)), "teleports": result.teleports,
             "vehicles": len(veh), "sumo_s": t2 - t1, "sample_s": t1 - t0}
-    return edges, veh, info
-
-
-def _enable_unfinished(config: Path) -> None:
-    tree = ET.parse(config)
-    out = tree.getroot().find("output")
-    ET.SubElement(out, "vehroute-output.write-unfinished", value="true")
-    ET.indent(tree.getroot())
-    tree.write(config, encoding="UTF-8", xml_declaration=True)
+    return result.edges, veh, info, outputs.vehroute_table(result.records)
 
 
 def crossings(vehroutes: pd.DataFrame, veh: pd.DataFrame, obs: Observations, n_rows: int
@@ -499,8 +502,8 @@ def crossings(vehroutes: pd.DataFrame, veh: pd.DataFrame, obs: Observations, n_r
                     if b <= enter < e:
                         rr.append(r)
                         cc.append(i)
-            if k >= len(exits):
-                break
+            if k >= len(exits) or exits[k] < 0:
+                break  # not left, or left abnormally (teleport): no entry time for the next
             enter = exits[k]
     data = np.ones(len(rr))
     return sparse.csr_matrix((data, (rr, cc)), shape=(n_rows, len(t)))
@@ -557,11 +560,10 @@ def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs:
     """
     run_dir = Path(run_dir)
     x = np.asarray(x, dtype=float)
-    edges, veh, info = run_od(problem, x, run_dir, progress=progress, seed=seed)
+    edges, veh, info, vehroutes = run_od(problem, x, run_dir, progress=progress, seed=seed)
     t0 = time.perf_counter()
     values = simulated_values(edges, problem.obs, problem.net)
-    vr = outputs.read_vehroutes(run_dir / "vehroutes.xml")
-    cross = crossings(vr, veh, problem.obs, len(x))
+    cross = crossings(vehroutes, veh, problem.obs, len(x))
     planned = planned_crossings(veh, problem.obs, problem.net, len(x))
     n = np.bincount(veh["od_row"].to_numpy(), minlength=len(x))
     info["collect_s"] = time.perf_counter() - t0
@@ -870,7 +872,7 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
                "best": {"objective": best.objective, **best.metrics,
                         "sim": run.best_sim},
                "observations": problem.obs.n_values, "od_rows": len(problem.prior)}
-    from .simulation import versions
+    from .engine import versions
 
     summary["versions"] = versions()
     files["summary"] = out / "summary.json"

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import __version__
-from .errors import EgressError
+from .errors import EXIT_INPUT, EXIT_RUN, EgressError, InvalidRunError, RunError
 
-EXIT_USER_ERROR = 2
+EXIT_USER_ERROR = EXIT_INPUT
 EXIT_INTERRUPTED = 130
 
 
@@ -42,12 +42,26 @@ def _cmd_build_network(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
-def _cmd_simulate(args: argparse.Namespace) -> None:
-    from .simulation import format_summary, simulate
+def _mode(args: argparse.Namespace) -> str | None:
+    """The simulation mode chosen on the command line (None: the scenario's)."""
+    return "meso" if getattr(args, "meso", False) and args.mode is None else args.mode
 
-    result = simulate(args.scenario, args.out, seed=args.seed,
-                      meso=True if args.meso else None, progress=not args.quiet)
+
+def _add_mode(p: argparse.ArgumentParser, what: str = "the scenario's") -> None:
+    p.add_argument("--mode", choices=["micro", "meso"],
+                   help=f"simulation mode: microscopic or mesoscopic (default: {what})")
+    p.add_argument("--meso", action="store_true", help=argparse.SUPPRESS)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> None:
+    from .engine import format_summary
+    from .simulation import simulate
+
+    result = simulate(args.scenario, args.out, seed=args.seed, mode=_mode(args),
+                      progress=not args.quiet)
     print(format_summary({**result.summary, "run_dir": result.run_dir}))
+    if not result.valid:
+        raise InvalidRunError(str(result.run_dir), result.summary["problems"])
 
 
 def _cmd_zones(args: argparse.Namespace) -> None:
@@ -103,7 +117,7 @@ def _add_simulate(sub) -> None:
     p.add_argument("scenario", help="scenario file (TOML)")
     p.add_argument("--seed", type=int, help="random seed (overrides the scenario)")
     p.add_argument("--out", metavar="DIR", help="run folder (default: runs/<name>)")
-    p.add_argument("--meso", action="store_true", help="mesoscopic simulation (faster)")
+    _add_mode(p)
     p.set_defaults(func=_cmd_simulate)
 
 
@@ -120,7 +134,7 @@ def _add_zones(sub) -> None:
 
 
 def _cmd_evaluate_policy(args: argparse.Namespace) -> None:
-    from .evaluation import evaluate_policy, format_table
+    from .evaluation import evaluate_policy, format_table, headline
 
     policy_file = args.policies or _default_policy_file(args.scenario)
     try:
@@ -128,13 +142,20 @@ def _cmd_evaluate_policy(args: argparse.Namespace) -> None:
     except ValueError:
         raise EgressError(f"--fractions: expected numbers like 0.1,0.3,0.5, got "
                           f"{args.fractions!r}") from None
-    mode = "mesoscopic" if args.meso else "microscopic"
+    mode = _mode(args)
+    target = (f", adding replications until the event interval is ±{args.target_halfwidth:g} "
+              f"min (at most {args.max_replications})" if args.target_halfwidth else "")
     print(f"evaluating {args.policy} on {', '.join(args.scenario)}: fractions {fractions}, "
-          f"{args.replications} replication(s), {mode} simulation", file=sys.stderr)
+          f"{args.replications} replication(s){target}, "
+          f"{'the scenario' + chr(39) + 's mode' if mode is None else mode}", file=sys.stderr)
     result = evaluate_policy(args.scenario, args.policy, fractions, args.replications,
                              policy_file=policy_file, od=args.od, out=args.out,
-                             meso=args.meso, progress=not args.quiet, workers=args.workers)
+                             mode=mode, progress=not args.quiet, workers=args.workers,
+                             target_halfwidth=args.target_halfwidth,
+                             max_replications=args.max_replications)
     print(format_table(result.table))
+    for _, row in result.table.iterrows():
+        print(headline(result.table[result.table.index == row.name]))
     print(f"tables: {result.out / 'table.csv'}, {result.out / 'savings.csv'}, "
           f"{result.out / 'runs.csv'}")
     print("figures: " + ", ".join(str(f) for f in result.figures))
@@ -161,9 +182,16 @@ def _add_evaluate_policy(sub) -> None:
                    help="policy file (default: the *-policies.toml beside the scenario)")
     p.add_argument("--fractions", default="0.1,0.3,0.5",
                    help="compliance fractions for message signs (default 0.1,0.3,0.5)")
-    p.add_argument("--replications", type=int, default=5, help="replications (default 5)")
+    p.add_argument("--replications", type=int, default=5,
+                   help="paired replications (evenings: each draws its own demand; default 5); "
+                   "with --target-halfwidth, the number to start with")
+    p.add_argument("--target-halfwidth", type=float, metavar="MIN",
+                   help="add replications until the 95%% interval of each policy's "
+                   "event-vehicle saving is at most ±MIN minutes")
+    p.add_argument("--max-replications", type=int, default=30,
+                   help="the most replications --target-halfwidth may use (default 30)")
     p.add_argument("--od", metavar="CALIBRATED.csv", help="calibrated OD table for the demand")
-    p.add_argument("--meso", action="store_true", help="mesoscopic simulation (faster)")
+    _add_mode(p)
     p.add_argument("--workers", type=int, help="SUMO runs at a time (default: CPUs)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.set_defaults(func=_cmd_evaluate_policy)
@@ -299,7 +327,7 @@ def _add_plot(sub) -> None:
 
 #: Functions that add one subcommand each, in the order of ``egress --help``.
 def _cmd_sweep(args: argparse.Namespace) -> None:
-    from .sweep import SweepError, format_summary, load_sweep, run_sweep
+    from .sweep import format_summary, load_sweep, run_sweep
 
     sweep = load_sweep(args.sweep)
     out = Path(args.out) if args.out else Path("runs") / sweep.name
@@ -308,8 +336,8 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     print(format_summary(result.summary()))
     print(result)
     if result.failed:
-        raise SweepError(str(out / "failures"), f"{len(result.failed)} of {result.tasks} "
-                         "task(s) failed after their retries; rerun to try them again")
+        raise RunError(f"{out / 'failures'}: {len(result.failed)} of {result.tasks} task(s) "
+                       "failed after their retries; rerun to try them again")
 
 
 def _add_sweep(sub) -> None:
@@ -374,6 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         args.func(args)
+    except RunError as exc:
+        print(f"egress {args.command}: run failed: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_RUN
     except EgressError as exc:
         print(f"egress {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USER_ERROR

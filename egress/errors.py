@@ -1,18 +1,32 @@
 """Exceptions raised by egress.
 
-Every error a user can cause derives from :class:`EgressError` and from the
-built-in exception that matches it, so ``except ValueError`` keeps working in
-notebooks. The CLI turns an :class:`EgressError` into one line on stderr and
-exit code 2.
+Two families, because they call for different actions:
+
+* **bad input** (:class:`InputError` and its kin): a file, key, row or flag
+  the user gave is wrong. Nothing has run; fix the input. The CLI prints one
+  line and exits with code 2 (:data:`EXIT_INPUT`).
+* **a run that failed** (:class:`RunError`): SUMO crashed, a run's outputs
+  broke a physical invariant, or a sweep task failed. The inputs were valid;
+  the result is not. The CLI prints one line and exits with code 3
+  (:data:`EXIT_RUN`).
+
+Every error derives from :class:`EgressError` and from the built-in
+exception that matches it, so ``except ValueError`` keeps working in
+notebooks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+#: Exit code of the ``egress`` command for bad input.
+EXIT_INPUT = 2
+#: Exit code of the ``egress`` command for a run that failed.
+EXIT_RUN = 3
+
 
 class EgressError(Exception):
-    """Base class of all errors that a user's input can cause."""
+    """Base class of every error egress raises on purpose."""
 
 
 class InputError(EgressError, ValueError):
@@ -56,8 +70,29 @@ class MissingFileError(EgressError, FileNotFoundError):
         super().__init__(f"{path}: {what} not found")
 
 
-class SumoError(EgressError, RuntimeError):
+class RunError(EgressError, RuntimeError):
+    """A run failed: its inputs were valid, but it produced no valid result."""
+
+
+class SumoError(RunError):
     """A SUMO program failed; the message ends with the tail of its error output."""
+
+
+class InvalidRunError(RunError):
+    """A run's outputs broke a physical invariant (see :mod:`egress.engine.invariants`).
+
+    Parameters
+    ----------
+    run_dir : str
+        The run folder.
+    problems : iterable of str
+        One message per broken invariant.
+    """
+
+    def __init__(self, run_dir: str, problems: Iterable[str]):
+        self.run_dir = str(run_dir)
+        self.problems = list(problems)
+        super().__init__(f"{run_dir}: invalid run: " + "; ".join(self.problems))
 
 
 class Problems:

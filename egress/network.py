@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -242,3 +243,99 @@ def check_venues(scenario) -> None:
                         problems.add(f"venue {venue.id} lot {lot.id}: no car path from exit "
                                      f"{edge!r} to boundary exit(s) {shown}")
     problems.raise_if_any(ScenarioError)
+
+
+def midpoint(shape) -> tuple[float, float]:
+    """The point halfway along a polyline (by length)."""
+    import numpy as np
+
+    pts = np.asarray(shape, dtype=float)[:, :2]
+    seg = np.hypot(*np.diff(pts, axis=0).T)
+    total = seg.sum()
+    if total == 0:
+        return float(pts[0, 0]), float(pts[0, 1])
+    half, acc = total / 2, 0.0
+    for i, s in enumerate(seg):
+        if acc + s >= half:
+            t = (half - acc) / s if s else 0.0
+            x, y = pts[i] + t * (pts[i + 1] - pts[i])
+            return float(x), float(y)
+        acc += s
+    return float(pts[-1, 0]), float(pts[-1, 1])
+
+
+def inside_polygon(points, polygon):
+    """Which of `points` (n × 2) lie inside `polygon` (a ring of vertices), by ray casting."""
+    import numpy as np
+
+    pts = np.asarray(points, dtype=float).reshape(-1, 2)
+    ring = np.asarray(polygon, dtype=float)
+    x, y = pts[:, 0][:, None], pts[:, 1][:, None]
+    x0, y0 = ring[:, 0][None, :], ring[:, 1][None, :]
+    x1, y1 = np.roll(ring[:, 0], -1)[None, :], np.roll(ring[:, 1], -1)[None, :]
+    crosses = (y0 > y) != (y1 > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+    return ((crosses & (x < at)).sum(axis=1) % 2) == 1
+
+
+def study_area_edges(network: str | Path, venues=None) -> frozenset[str]:
+    """Edges of the study area: those whose midpoint (lon/lat) lies in the
+    venues' study-area polygon; every edge when there is none.
+
+    Memoised per network file (path and modification time) and venues file.
+
+    Parameters
+    ----------
+    network : path
+    venues : egress.venues.Venues, optional
+    """
+    path = Path(network).resolve()
+    area = venues.study_area if venues is not None else None
+    polygon = tuple(area.polygon) if area is not None and area.polygon else None
+    return _study_area(str(path), path.stat().st_mtime_ns, polygon)
+
+
+@functools.lru_cache(maxsize=8)
+def _study_area(path: str, _mtime: int, polygon) -> frozenset[str]:
+    net = read_net(path)
+    edges = list(net.getEdges())
+    if polygon is None:
+        return frozenset(e.getID() for e in edges)
+    lonlat = [net.convertXY2LonLat(*midpoint(e.getShape())) for e in edges]
+    mask = inside_polygon(lonlat, polygon)
+    return frozenset(e.getID() for e, m in zip(edges, mask, strict=True) if m)
+
+
+_ROUTE_EDGES = re.compile(r'<(?:route|vehicle|trip|flow)\s[^>]*?\b(edges|from|to|via)="([^"]*)"')
+_ROUTE_ID = re.compile(r'<(vehicle|trip|flow|route)\s[^>]*?\bid="([^"]*)"')
+
+
+def check_route_files(network: str | Path, routes: Iterable[str | Path]) -> None:
+    """Check that every edge the route files name is an edge of `network`.
+
+    Raises
+    ------
+    InputError
+        Naming each route file, the first element that uses an unknown edge,
+        and how many edges are unknown.
+    """
+    from .errors import InputError
+
+    known = {e.getID() for e in read_net(network).getEdges()}
+    problems = []
+    for path in routes:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        unknown: dict[str, int] = {}
+        for m in _ROUTE_EDGES.finditer(text):
+            for edge in m.group(2).split():
+                if edge not in known:
+                    unknown.setdefault(edge, m.start())
+        if unknown:
+            edge, at = min(unknown.items(), key=lambda kv: kv[1])
+            owner = [o for o in _ROUTE_ID.finditer(text, 0, at + 1)]
+            where = f" ({owner[-1].group(1)} {owner[-1].group(2)!r})" if owner else ""
+            more = f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""
+            problems.append(f"{path}: edge {edge!r}{where}{more} not in {Path(network).name}")
+    if problems:
+        raise InputError("routes", problems)

@@ -619,7 +619,7 @@ def observe(scenario, out: str | Path, *, seed: int = 1, od: pd.DataFrame | None
     if interval % sim.edgedata_period:
         raise InputError("observe", f"interval {interval:g} must be a multiple of the "
                          f"edgeData period {sim.edgedata_period:g}")
-    edges, _, info = run_od(problem, problem.x0, out / "truth-run")
+    edges, _, info, _ = run_od(problem, problem.x0, out / "truth-run")
     net = problem.net
     segs = _choose_segments(net, edges, set(problem.lot_exits), n_segments)
     bounds = np.arange(sim.begin, sim.end - 1e-9, interval)

@@ -491,9 +491,48 @@ def read_demand(routes: list[Path]) -> tuple[dict[str, _Vehicle], dict[str, ET.E
     return vehicles, vtypes
 
 
+@dataclass
+class Infrastructure:
+    """The inputs of a policy's infrastructure measures, shared by all its variants.
+
+    Attributes
+    ----------
+    network : pathlib.Path
+        The network to run on (a patched copy, or the scenario's network).
+    additional : list of pathlib.Path
+        Signal programs.
+    """
+
+    network: Path
+    additional: list[Path] = field(default_factory=list)
+
+
+def prepare_infrastructure(policy: Policy, network: Path, routes: list[Path], folder: Path, *,
+                           begin: float) -> Infrastructure:
+    """Write the network patch and signal programs of `policy` into `folder`.
+
+    They do not depend on the compliance fraction, and they are planned for
+    the expected demand (the route files given), so every fraction and
+    every replication of the policy runs on the same infrastructure.
+    """
+    leaves = policy.leaves()
+    net_file = network
+    infra = [p for p in leaves if p.kind in ("hov_opening", "lane_use")]
+    if infra:
+        folder.mkdir(parents=True, exist_ok=True)
+        net_file = patch_network(network, infra, folder / "network.net.xml")
+    additional: list[Path] = []
+    for p in (p for p in leaves if p.kind == "signal_retiming"):
+        folder.mkdir(parents=True, exist_ok=True)
+        additional.append(retime_signals(net_file, routes, folder / f"{p.name}.tls.xml",
+                                         begin=begin, tls=p.params["tls"], policy=p))
+    return Infrastructure(Path(net_file), additional)
+
+
 def prepare_variant(policy: Policy, fraction: float | None, network: Path, routes: list[Path],
                     folder: Path, *, begin: float, end: float,
-                    demand: tuple[dict, dict] | None = None) -> VariantInputs:
+                    demand: tuple[dict, dict] | None = None,
+                    infrastructure: Infrastructure | None = None) -> VariantInputs:
     """Write every SUMO input of one policy variant into `folder`.
 
     Parameters
@@ -510,6 +549,9 @@ def prepare_variant(policy: Policy, fraction: float | None, network: Path, route
         The simulated window; signs and signal programs act during it.
     demand : tuple, optional
         The result of :func:`read_demand` on `routes` (to avoid re-reading).
+    infrastructure : Infrastructure, optional
+        The policy's network patch and signal programs, prepared once
+        (:func:`prepare_infrastructure`); default: prepared in `folder`.
 
     Returns
     -------
@@ -521,19 +563,13 @@ def prepare_variant(policy: Policy, fraction: float | None, network: Path, route
         If some addressed vehicles would be left without a route.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    leaves = policy.leaves()
-    net_file = network
-    infra = [p for p in leaves if p.kind in ("hov_opening", "lane_use")]
-    if infra:
-        net_file = patch_network(network, infra, folder / "network.net.xml")
-    additional: list[Path] = []
-    retime = [p for p in leaves if p.kind == "signal_retiming"]
-    for p in retime:
-        additional.append(retime_signals(net_file, routes, folder / f"{p.name}.tls.xml",
-                                         begin=begin, tls=p.params["tls"], policy=p))
+    if infrastructure is None:
+        infrastructure = prepare_infrastructure(policy, network, routes, folder, begin=begin)
+    net_file = infrastructure.network
+    additional = list(infrastructure.additional)
     signs: list[Sign] = []
     route_files = list(routes)
-    sign_parts = [p for p in leaves if p.kind in SIGN_KINDS]
+    sign_parts = [p for p in policy.leaves() if p.kind in SIGN_KINDS]
     if sign_parts:
         if fraction is None:
             raise ValueError("a policy with message signs needs a compliance fraction")
@@ -824,6 +860,6 @@ def _write(root: ET.Element, path: Path) -> None:
     ET.ElementTree(root).write(path, encoding="UTF-8", xml_declaration=True)
 
 
-__all__ = ["KINDS", "Policy", "PolicyError", "Sign", "VariantInputs", "check_against_network",
-           "check_routes", "load_policies", "patch_network", "prepare_variant", "read_demand",
-           "retime_signals", "select"]
+__all__ = ["KINDS", "Infrastructure", "Policy", "PolicyError", "Sign", "VariantInputs",
+           "check_against_network", "check_routes", "load_policies", "patch_network",
+           "prepare_infrastructure", "prepare_variant", "read_demand", "retime_signals", "select"]

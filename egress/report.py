@@ -11,8 +11,10 @@ with every figure embedded (base64 PNG), so it can be mailed on:
 * a **calibration** folder (``convergence.csv``, ``fit.csv``): fit
   metrics before and after, the observed-vs-simulated scatter and the
   convergence plot;
-* a **run** folder (``summary.json`` with ``trips.*``): counts, teleports,
-  the travel-time distribution and network speed over time;
+* a **run** folder (``summary.json`` with ``vehicles.*``): counts,
+  teleports, the travel-time distribution and network speed over time; a run
+  whose ``summary.json`` says it is not complete (running, failed, or
+  invalid: it broke a physical invariant) is shown as such, with no numbers;
 
 plus the scenario(s) behind it, any other figures in the folder, the input
 files (sweep or scenario text) and the versions recorded with the results.
@@ -47,6 +49,7 @@ td:first-child,th:first-child{text-align:left}
 img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}
 pre{background:#f6f6f6;padding:0.8em;overflow-x:auto;font-size:0.8em}
 .note{color:#555;font-size:0.9em}
+.bad{background:#fde8e8;border-left:4px solid #c0392b;padding:0.6em 1em}
 """
 
 
@@ -272,18 +275,26 @@ def _calibration_section(folder: Path) -> tuple[str, list[str], dict]:
 
 
 def _run_section(folder: Path) -> tuple[str, list[str], dict]:
-    from .simulation import format_summary
+    from .engine import format_summary, read_state
 
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = read_state(folder) or {}
+    scen = [summary["scenario"]] if isinstance(summary.get("scenario"), str) else []
+    state = summary.get("state")
+    if state != "complete":
+        why = summary.get("error") or "; ".join(summary.get("problems") or []) or \
+            "the run did not finish"
+        return ("<h2>Simulation run</h2>"
+                f"<p class='bad'><b>Not a result: this run is {html.escape(str(state))}.</b> "
+                f"{html.escape(why)}</p>", scen, summary.get("versions") or {})
     parts = ["<h2>Simulation run</h2>", _pre(format_summary(summary))]
-    trips = _read_table(folder, "trips")
+    trips = _read_table(folder, "vehicles")
     plt = pyplot()
     if trips is not None and not trips.empty:
         fig, ax = plt.subplots(figsize=(6, 3.3))
-        kinds = trips["vtype"].str.split("~").str[0]
-        for k in sorted(kinds.unique()):
-            ax.hist(trips.loc[kinds == k, "travel_time"] / 60, bins=40, alpha=0.6, label=k)
-        ax.set_xlabel("travel time incl. wait to leave (min)")
+        for k in sorted(trips["kind"].unique()):
+            ax.hist(trips.loc[trips["kind"] == k, "travel_time"] / 60, bins=40, alpha=0.6,
+                    label=k)
+        ax.set_xlabel("travel time from the planned departure (min)")
         ax.set_ylabel("vehicles")
         ax.legend()
         parts.append(_fig(fig, "travel times"))
@@ -297,7 +308,6 @@ def _run_section(folder: Path) -> tuple[str, list[str], dict]:
         ax.set_xlabel("minutes after the start")
         ax.set_ylabel("network space-mean speed (km/h)")
         parts.append(_fig(fig, "speed over time"))
-    scen = [summary["scenario"]] if summary.get("scenario") else []
     return "".join(parts), scen, summary.get("versions") or {}
 
 
@@ -308,7 +318,7 @@ def _kind(folder: Path) -> str | None:
         return "evaluation"
     if (folder / "convergence.csv").is_file() or (folder / "fit.csv").is_file():
         return "calibration"
-    if (folder / "summary.json").is_file() and _read_table(folder, "trips") is not None:
+    if (folder / "summary.json").is_file() and (folder / "run.sumocfg").is_file():
         return "run"
     return None
 

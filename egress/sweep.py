@@ -96,7 +96,7 @@ import pandas as pd
 
 from . import __version__, sumo
 from ._schema import Field, check_table, non_negative, one_of, positive, read_toml
-from .errors import EgressError, InputError, Problems
+from .errors import EgressError, InputError, InvalidRunError, Problems
 
 log = logging.getLogger(__name__)
 
@@ -688,33 +688,40 @@ def _check_inputs(task: Task, scen) -> None:
 def _simulate(task: Task, work: Path, save: bool = False) -> pd.DataFrame:
     """The adapter from a task to a SUMO run and its per-group table.
 
-    Builds on :mod:`egress.policies` (variant inputs) and on the run reader
-    of :mod:`egress.evaluation`, so travel times are measured exactly as
-    ``egress evaluate-policy`` measures them. A task reads no edge speeds,
-    so SUMO writes no edgeData; the per-vehicle table is written to the run
-    folder only with `save` (a kept run).
+    Builds on :mod:`egress.policies` (variant inputs) and on the run engine
+    (:mod:`egress.engine`), so travel times are measured by the same
+    definition and checked by the same invariants as everywhere else. A task
+    reads no edge speeds, so SUMO writes no edgeData; the per-vehicle table
+    is written to the run folder only with `save` (a kept run).
+
+    Raises
+    ------
+    InvalidRunError
+        If the run's outputs break a physical invariant (the task fails).
     """
-    from . import evaluation as ev
+    from . import engine
+    from .network import study_area_edges
     from .policies import load_policies, prepare_variant
 
     scen = _scenario_for(task)
     _check_inputs(task, scen)
     sim = scen.simulation
     routes = list(scen.routes) or _cached_demand(task, scen)
-    vehicles, vtypes, demand = _read_demand(routes)
+    vehicles, vtypes, departures = _read_demand(routes)
     network, additional, signs = scen.network, [], []
     if task.policy != BASELINE:
         policy = load_policies(task.policy_file)[task.policy]
         v = prepare_variant(policy, task.fraction, scen.network, routes, work / "inputs",
                             begin=sim.begin, end=sim.end, demand=(vehicles, vtypes))
         network, routes, additional, signs = v.network, v.routes, v.additional, v.signs
-    run_dir = work / "run"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config = ev.write_run_config(scen, run_dir, network, routes, additional, edgedata=False)
-    res = ev.execute(ev.Run(scen, (scen.name, task.policy, task.fraction), 0, run_dir, config,
-                            ev.study_area_edges(scen), demand, {}), speeds=False, save=save)
-    sumo_seconds = res["wall"]
-    veh = res["vehicles"]
+    config = engine.RunConfig.from_scenario(scen, work / "run", routes, network=network,
+                                            additional=tuple(additional), edgedata_period=None)
+    res = engine.run(config, departures=departures,
+                     inside=study_area_edges(scen.network, scen.venues),
+                     table_format=scen.output_format if save else None, tables=("vehicles",))
+    if not res.valid:
+        raise InvalidRunError(str(config.run_dir), res.problems)
+    veh = res.vehicles.set_index("vehicle")
     rerouters = {r for s in signs for r in s.rerouters}
     addressed = {v for s in signs for v in s.vehicles}
     rows = []
@@ -728,25 +735,28 @@ def _simulate(task: Task, work: Path, save: bool = False) -> pd.DataFrame:
             "left_area": int(status.get("left_area", 0)),
             "inside_at_end": int(status.get("inside_at_end", 0)),
             "not_inserted": int(status.get("not_inserted", 0)),
+            "teleported": int((g["teleports"] > 0).sum()),
             "addressed": int(g.index.isin(list(addressed)).sum()),
             "complied": int(g["rerouted_by"].isin(rerouters).sum()) if rerouters else 0,
         })
     table = pd.DataFrame(rows)
-    for k, v in {**task.params(), "teleports": res["teleports"],
-                 "sumo_seconds": sumo_seconds, "egress_version": __version__,
+    for k, v in {**task.params(), "teleports": res.teleports,
+                 "relies_on_teleports": res.relies_on_teleports, "sumo_mode": res.mode,
+                 "sumo_seconds": res.sumo_seconds, "egress_version": __version__,
                  "sumo_version": sumo.version()}.items():
         table[k] = v
     table["fraction"] = table["fraction"].astype(float)
     return table
 
 
-_DEMAND: dict[tuple, tuple[dict, dict, dict]] = {}
+_DEMAND: dict[tuple, tuple[dict, dict, pd.DataFrame]] = {}
 
 
-def _read_demand(routes: list[Path]) -> tuple[dict, dict, dict]:
-    """:func:`egress.policies.read_demand` and the run reader's demand table
-    (vehicle id -> (vType, planned departure)), memoised per worker process
-    for the last few route-file sets (the tasks of a sweep share a handful)."""
+def _read_demand(routes: list[Path]) -> tuple[dict, dict, pd.DataFrame]:
+    """:func:`egress.policies.read_demand` and the planned departures
+    (:func:`egress.engine.read_departures`), memoised per worker process for
+    the last few route-file sets (the tasks of a sweep share a handful)."""
+    from .engine import read_departures
     from .policies import read_demand
 
     key = tuple((str(r), os.stat(r).st_mtime_ns, os.stat(r).st_size) for r in routes)
@@ -754,8 +764,7 @@ def _read_demand(routes: list[Path]) -> tuple[dict, dict, dict]:
         while len(_DEMAND) >= 4:
             _DEMAND.pop(next(iter(_DEMAND)))
         vehicles, vtypes = read_demand(routes)
-        table = {vid: (v.type, v.depart) for vid, v in vehicles.items()}
-        _DEMAND[key] = (vehicles, vtypes, table)
+        _DEMAND[key] = (vehicles, vtypes, read_departures(routes))
     return _DEMAND[key]
 
 
@@ -1128,7 +1137,7 @@ class _connect:
 
 
 def _record(sweep: Sweep, out: Path, result: SweepResult, scheduler) -> None:
-    from .simulation import versions
+    from .engine import versions
 
     info = {"sweep": str(sweep.path), "name": sweep.name, "description": sweep.description,
             "events": [dataclasses.asdict(e) for e in sweep.events],

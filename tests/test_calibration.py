@@ -202,7 +202,7 @@ def merge_case(tmp_path_factory):
                   venues=None, simulation=sim, output_format="csv")
     tp = Problem(sc, read_net(net), TazZones(taz), truth.assign(kind="background"), None,
                  routing={"random_factor": 1.0})
-    edges, _, _ = run_od(tp, tp.x0, folder / "truth-run")
+    edges, _, _, _ = run_od(tp, tp.x0, folder / "truth-run")
     rows = [{"segment": e, "edges": (e,), "begin": b, "end": b + 300.0, "speed": 1.0,
              "count": 1.0 if e != "C" else np.nan, "travel_time": np.nan}
             for e in ("A", "B", "C") for b in range(0, 1500, 300)]

@@ -65,7 +65,7 @@ def test_bad_arguments_are_one_line():
     assert_user_error(run("frobnicate"), "invalid choice")
 
 
-def test_sumo_failure_quotes_sumo(tmp_path, straight_net):
+def test_route_through_an_unknown_edge_is_bad_input(tmp_path, straight_net):
     write_file(tmp_path / "r.rou.xml", """
         <routes><vehicle id="v" depart="0"><route edges="ab nowhere"/></vehicle></routes>""")
     s = write_file(tmp_path / "s.toml", f"""
@@ -79,8 +79,32 @@ def test_sumo_failure_quotes_sumo(tmp_path, straight_net):
         routes = ["r.rou.xml"]
         """)
     proc = run("simulate", s, "--out", tmp_path / "run")
-    assert_user_error(proc, "sumo failed", "nowhere")
+    assert_user_error(proc, "r.rou.xml: edge 'nowhere' (vehicle 'v') not in net.net.xml")
+    assert not (tmp_path / "run").exists()  # nothing started
+
+
+def test_sumo_failure_quotes_sumo_with_its_own_exit_code(tmp_path, straight_net):
+    write_file(tmp_path / "r.rou.xml", """
+        <routes><vType id="t" accel="-1"/>
+        <vehicle id="v" type="t" depart="0"><route edges="ab bc"/></vehicle></routes>""")
+    s = write_file(tmp_path / "s.toml", f"""
+        name = "x"
+        [network]
+        file = "{straight_net}"
+        [simulation]
+        begin = 0
+        end = 100
+        [demand]
+        routes = ["r.rou.xml"]
+        """)
+    proc = run("simulate", s, "--out", tmp_path / "run")
+    assert proc.returncode == 3, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert "run failed: sumo failed" in lines[0] and "accel" in lines[0], lines[0]
     assert (tmp_path / "run" / "sumo.log").is_file()  # SUMO's whole output kept
+    state = (tmp_path / "run" / "summary.json").read_text()
+    assert '"state": "failed"' in state
 
 
 def test_simulate_prints_summary(tmp_path, straight_net):
@@ -98,7 +122,7 @@ def test_simulate_prints_summary(tmp_path, straight_net):
         """)
     proc = run("simulate", s, "--out", tmp_path / "run", "--seed", "3")
     assert proc.returncode == 0, proc.stderr
-    assert "1 inserted, 1 arrived, 0 still running" in proc.stdout
+    assert "1 due, 1 arrived, 0 left the study area, 0 still inside at the end" in proc.stdout
     assert "teleports: 0" in proc.stdout
 
 

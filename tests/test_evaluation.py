@@ -11,7 +11,8 @@ import pytest
 from conftest import ROOT, write_file
 from test_policies import POLICIES, two_routes, write_routes, write_scenario  # noqa: F401
 
-from egress.evaluation import _leave_index, evaluate_policy, mean_ci
+from egress.engine.vehicles import leave_index as _leave_index
+from egress.evaluation import evaluate_policy, mean_ci
 from egress.network import read_net
 
 
@@ -100,14 +101,14 @@ def test_every_vehicle_counted_and_outputs_written(diversion):
         assert (out / name).is_file(), name
     vehicles = pd.read_csv(out / "tiny" / "baseline" / "r0" / "vehicles.csv")
     assert len(vehicles) == 240
-    inputs = out / "tiny" / "to_b" / "f0.50" / "inputs"
+    inputs = out / "tiny" / "to_b" / "f0.50" / "r0" / "inputs"
     add = ET.parse(inputs / "signs.add.xml").getroot()
     rerouter = add.find("rerouter")
     assert rerouter.get("probability") == "0.5" and rerouter.get("edges") == "o_s"
     assert rerouter.get("vTypes").startswith("event~to_b~")
     assert rerouter.find("interval/routeProbReroute") is not None
     # fraction 0: no rerouter at all, so the run is the baseline's
-    assert ET.parse(out / "tiny" / "to_b" / "f0.00" / "inputs" / "signs.add.xml"
+    assert ET.parse(out / "tiny" / "to_b" / "f0.00" / "r0" / "inputs" / "signs.add.xml"
                     ).getroot().find("rerouter") is None
 
 
@@ -116,7 +117,7 @@ def test_realised_compliance_within_3_points_over_2000_vehicles(tmp_path, two_ro
     scen = write_scenario(tmp_path, two_routes, 2400, seed=11)
     pf = write_file(tmp_path / "p.toml", POLICIES)
     res = evaluate_policy(scen, "to_b", [0.3], 1, policy_file=pf, out=tmp_path / "o",
-                          progress=False, meso=True)
+                          progress=False, mode="meso")
     r = res.table.iloc[0]
     assert r["eligible"] > 2000
     assert abs(r["realised_compliance"] - 0.3) <= 0.03
@@ -127,7 +128,7 @@ def test_sodo_deployed_pair_on_the_small_event(tmp_path):
     scen = ROOT / "scenarios" / "sodo-small-event.toml"
     pf = ROOT / "scenarios" / "sodo-policies.toml"
     res = evaluate_policy(scen, "cherry_st_nb,spokane_st_sb,deployed_pair", [0.3], 1,
-                          policy_file=pf, out=tmp_path / "o", meso=True, progress=False)
+                          policy_file=pf, out=tmp_path / "o", mode="meso", progress=False)
     t = res.table.set_index("policy")
     assert set(t.index) == {"cherry_st_nb", "spokane_st_sb", "deployed_pair"}
     assert (t["eligible"] > 0).all()
@@ -140,10 +141,9 @@ def test_sodo_deployed_pair_on_the_small_event(tmp_path):
 def test_edgedata_output_does_not_change_the_run(tmp_path, two_routes, mode):  # noqa: F811
     """A run without the edgeData output (as sweep tasks run) moves every
     vehicle exactly as the run with it, signs and rerouting included."""
-    from egress.evaluation import write_run_config
+    from egress import engine
     from egress.policies import load_policies, prepare_variant
     from egress.scenario import load_scenario
-    from egress.simulation import run_sumo
 
     write_routes(tmp_path / "r.rou.xml", 240, 4.0)
     scen = load_scenario(write_scenario(tmp_path, two_routes, 1300)).with_simulation(mode=mode)
@@ -152,14 +152,14 @@ def test_edgedata_output_does_not_change_the_run(tmp_path, two_routes, mode):  #
                         begin=0, end=1300)
     routes = {}
     for edgedata in (True, False):
-        run_dir = tmp_path / f"edgedata-{edgedata}"
-        run_dir.mkdir()
-        cfg = write_run_config(scen, run_dir, v.network, v.routes, v.additional,
-                               edgedata=edgedata)
-        run_sumo(cfg, 0, 1300, progress=False)
-        assert (run_dir / "edgedata.xml").is_file() == edgedata
-        assert (run_dir / "edgedata.add.xml").is_file() == edgedata
-        text = (run_dir / "vehroutes.xml").read_text()
+        cfg = engine.RunConfig.from_scenario(
+            scen, tmp_path / f"edgedata-{edgedata}", v.routes, network=v.network,
+            additional=tuple(v.additional), edgedata_period=300 if edgedata else None)
+        res = engine.run(cfg)
+        assert res.valid and res.mode == mode
+        assert (cfg.run_dir / "edgedata.xml").is_file() == edgedata
+        assert (cfg.run_dir / "edgedata.add.xml").is_file() == edgedata
+        text = (cfg.run_dir / "vehroutes.xml").read_text()
         routes[edgedata] = text[text.index("<routes"):]
     assert routes[True] == routes[False]
     assert 'reason="' in routes[True]          # some vehicles followed the sign

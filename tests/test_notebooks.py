@@ -57,7 +57,7 @@ def small(tmp_path_factory) -> dict[str, str]:
         "EGRESS_NB_BUDGET": "3", "EGRESS_NB_METHOD": "spsa", "EGRESS_NB_INTERVAL": "600",
         "EGRESS_NB_SEGMENTS": "20",
         "EGRESS_NB_POLICY_NAMES": "cherry_st_nb", "EGRESS_NB_FRACTIONS": "0.5",
-        "EGRESS_NB_REPLICATIONS": "2", "EGRESS_NB_MESO": "1",
+        "EGRESS_NB_REPLICATIONS": "2", "EGRESS_NB_MODE": "meso",
         "EGRESS_NB_SWEEP": str(sweep), "EGRESS_NB_WORKERS": "2",
     }
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from test_demand import EVENT, write_scenario
+from conftest import EVENT
+from conftest import write_tiny_scenario as write_scenario
 
 from egress import demand, plots
 from egress.scenario import load_scenario

@@ -245,14 +245,14 @@ def test_hov_opening_patches_lane_permissions_in_the_run(tmp_path, hov_net):
                           progress=False)
     run = tmp_path / "o" / "tiny" / "open_hov" / "all" / "r0"
     cfg = ET.parse(run / "run.sumocfg").getroot()
-    net_file = (run / cfg.find("input/net-file").get("value")).resolve()
-    assert net_file != hov_net.resolve() and net_file.parent.name == "inputs"
+    net_file = (run / cfg.find("net-file").get("value")).resolve()
+    assert net_file != hov_net.resolve() and net_file.parent.name == "infrastructure"
     patched = read_net(net_file)
     for e in ("ab", "bc"):
         lane = patched.getEdge(e).getLane(1)
         assert lane.allows("passenger") and lane.allows("hov")
     baseline_cfg = ET.parse(tmp_path / "o" / "tiny" / "baseline" / "r0" / "run.sumocfg")
-    assert baseline_cfg.getroot().find("input/net-file").get("value").endswith("net.net.xml")
+    assert baseline_cfg.getroot().find("net-file").get("value").endswith("net.net.xml")
     # the policy runs once (it does not depend on compliance) and the baseline is unchanged
     assert res.table["fraction"].isna().all()
-    assert (tmp_path / "o" / "tiny" / "open_hov" / "all" / "inputs" / "patch.edg.xml").is_file()
+    assert (tmp_path / "o" / "tiny" / "open_hov" / "infrastructure" / "patch.edg.xml").is_file()

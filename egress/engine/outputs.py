@@ -1,16 +1,18 @@
-"""Reading SUMO's output files into tidy tables.
+"""Reading SUMO's output files into tidy tables, as SUMO wrote them.
 
-* :func:`read_tripinfo` — one row per vehicle, finished or not;
+* :func:`read_tripinfo` — SUMO's trip summaries, one row per vehicle;
 * :func:`read_edgedata` — one row per edge and interval;
 * :func:`read_vehroutes` — one row per vehicle with its edges and the time it
   left each of them (:func:`vehroute_records`: the same as plain text tuples,
   for large files);
-* :func:`read_statistics` — the run's vehicle and teleport counts.
+* :func:`read_statistics` — the run's vehicle and teleport counts, and the
+  mode and seed SUMO ran with (from the file's header);
+* :func:`read_teleports` — the vehicles SUMO teleported, from its log.
 
-Travel time in egress includes the insertion delay: a vehicle that waits to
-leave a parking lot is already travelling. So ``travel_time = departDelay +
-duration`` where SUMO's ``duration`` runs from insertion to arrival (or to the
-end of the simulation for unfinished vehicles, ``arrival = -1``).
+These readers interpret nothing: a vehicle's travel time is defined once, in
+:mod:`egress.engine.vehicles`. In particular an exit time of ``-1`` in the
+vehroutes (an edge the vehicle did not leave in the normal way, e.g. around a
+teleport) is kept as SUMO wrote it and is never a time.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from xml.sax.saxutils import unescape
 import numpy as np
 import pandas as pd
 
-from .errors import SumoError
+from ..errors import SumoError
 
 _ENTITIES = {"&quot;": '"', "&apos;": "'"}
 
@@ -81,18 +83,15 @@ def read_tripinfo(path: str | Path) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Columns ``vehicle, vtype, depart, depart_delay, arrival, duration,
-        route_length, waiting_time, time_loss, speed_factor, finished,
-        travel_time`` (seconds, metres). ``depart`` is the insertion time;
-        ``depart - depart_delay`` the time the vehicle was ready to leave.
+        route_length, waiting_time, time_loss, speed_factor`` (seconds,
+        metres) as SUMO wrote them: ``depart`` is the insertion time,
+        ``arrival`` is -1 for a vehicle still driving at the end.
     """
     records: list[dict] = []
     _parse(path, lambda tag, a: records.append(a) if tag == "tripinfo" else None)
-    df = pd.DataFrame({"vehicle": pd.Series([r["id"] for r in records], dtype=object),
-                       "vtype": pd.Series([r.get("vType", "") for r in records], dtype=object),
-                       **{col: _floats(records, key) for key, col in _TRIP_FLOATS.items()}})
-    df["finished"] = df["arrival"] >= 0
-    df["travel_time"] = df["depart_delay"] + df["duration"]
-    return df
+    return pd.DataFrame({"vehicle": pd.Series([r["id"] for r in records], dtype=object),
+                         "vtype": pd.Series([r.get("vType", "") for r in records], dtype=object),
+                         **{col: _floats(records, key) for key, col in _TRIP_FLOATS.items()}})
 
 
 def read_edgedata(path: str | Path) -> pd.DataFrame:
@@ -204,15 +203,27 @@ def read_vehroutes(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
+        :func:`vehroute_table` of the file's records.
+    """
+    return vehroute_table(vehroute_records(path))
+
+
+def vehroute_table(records: list[tuple]) -> pd.DataFrame:
+    """:func:`vehroute_records` as a table.
+
+    Returns
+    -------
+    pandas.DataFrame
         Columns ``vehicle, vtype, depart, arrival, edges (tuple of str),
         exit_times (numpy array, s), rerouted_by``: the last route of each
         vehicle (after any rerouting) and the ``reason`` SUMO gave for the
         last replacement (e.g. the id of the rerouter; "" if none). Vehicles
-        still driving at the end have ``arrival`` -1.
+        still driving at the end have ``arrival`` -1; an exit time of -1
+        marks an edge not left in the normal way (around a teleport).
     """
     rows = [(vid, vtype, float(depart), float(arrival) if arrival is not None else -1.0,
              tuple(edges.split()), np.array(exits.split(), dtype=float), reason)
-            for vid, vtype, depart, arrival, edges, exits, reason in vehroute_records(path)]
+            for vid, vtype, depart, arrival, edges, exits, reason in records]
     return pd.DataFrame(rows, columns=["vehicle", "vtype", "depart", "arrival", "edges",
                                        "exit_times", "rerouted_by"])
 
@@ -221,17 +232,21 @@ def read_statistics(path: str | Path) -> dict[str, float]:
     """Read a ``--statistic-output`` file into a flat dict.
 
     Keys include ``loaded, inserted, running, waiting`` (vehicles),
-    ``teleports, teleports_jam, teleports_yield, teleports_wrong_lane`` and
-    ``collisions``.
+    ``teleports, teleports_jam, teleports_yield, teleports_wrong_lane``,
+    ``collisions``, ``clock_seconds``, and from the configuration SUMO
+    writes into the file's header: ``meso`` (1.0 when it ran
+    ``--mesosim``, else 0.0) and ``seed`` (the seed it used; SUMO's
+    default 23423 when none was given).
     """
     path = Path(path)
     if not path.is_file():
         raise SumoError(f"{path}: SUMO output missing")
+    text = path.read_text(encoding="utf-8", errors="replace")
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(text)
     except ET.ParseError as exc:
         raise SumoError(f"{path}: unreadable SUMO output ({exc})") from None
-    out: dict[str, float] = {}
+    out: dict[str, float] = dict(_header_options(text))
     veh = root.find("vehicles")
     if veh is not None:
         for key in ("loaded", "inserted", "running", "waiting"):
@@ -249,3 +264,48 @@ def read_statistics(path: str | Path) -> dict[str, float]:
     if perf is not None:
         out["clock_seconds"] = float(perf.get("clockDuration", "nan"))
     return out
+
+
+#: SUMO's seed when none is given (``--seed`` default).
+SUMO_DEFAULT_SEED = 23423
+_HEADER = re.compile(r'<(mesosim|seed) value="([^"]*)"\s*/>')
+
+
+def _header_options(text: str) -> dict[str, float]:
+    """``meso`` and ``seed`` from the configuration comment heading a SUMO output."""
+    end = text.find("-->")
+    found = dict(_HEADER.findall(text[:end if end > 0 else 0]))
+    meso = found.get("mesosim", "false").strip().lower() in ("true", "1", "yes", "on", "x")
+    try:
+        seed = float(found.get("seed", SUMO_DEFAULT_SEED))
+    except ValueError:
+        seed = float("nan")
+    return {"meso": float(meso), "seed": seed}
+
+
+_TELEPORT = re.compile(r"Teleporting vehicle '((?:[^']|'(?!;))*)';")
+
+
+def read_teleports(log: str | Path) -> dict[str, int]:
+    """Teleports per vehicle, from SUMO's warnings in its log.
+
+    SUMO writes one ``Teleporting vehicle '<id>'; <reason>`` warning per
+    teleport (jam, yield, wrong lane); :func:`read_statistics` has the total.
+
+    Returns
+    -------
+    dict
+        Vehicle id -> number of teleports (vehicles that never teleported are
+        absent).
+    """
+    path = Path(log)
+    if not path.is_file():
+        raise SumoError(f"{path}: SUMO log missing")
+    counts: dict[str, int] = {}
+    with path.open("rb") as f:
+        for raw in f:
+            if b"Teleporting vehicle" not in raw:
+                continue
+            for vid in _TELEPORT.findall(raw.decode("utf-8", errors="replace")):
+                counts[vid] = counts.get(vid, 0) + 1
+    return counts

@@ -1,0 +1,20 @@
+"""The run engine: configure SUMO, run it, read what happened, check it.
+
+Every command that simulates goes through here, so a run is configured in
+one place (:mod:`.config`), a vehicle's travel time has one definition
+(:mod:`.vehicles`) and every run's outputs pass the same physical invariants
+(:mod:`.invariants`) before any number of it is used (:mod:`.run`).
+"""
+
+from __future__ import annotations
+
+from .config import MAX_SEED, MODES, RunConfig, write_config
+from .invariants import TELEPORT_LIMIT, check_edges, check_vehicles
+from .run import RunResult, collect, format_summary, read_state, run, versions
+from .vehicles import KINDS, STATUSES, read_departures, vehicle_kind, vehicle_table
+
+__all__ = [
+    "KINDS", "MAX_SEED", "MODES", "RunConfig", "RunResult", "STATUSES", "TELEPORT_LIMIT",
+    "check_edges", "check_vehicles", "collect", "format_summary", "read_departures",
+    "read_state", "run", "vehicle_kind", "vehicle_table", "versions", "write_config",
+]
