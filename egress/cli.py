@@ -67,10 +67,12 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
 def _cmd_zones(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from .zones import write_zones
+    from .network import write_zones
+    from .venues import load_venues
 
     out = Path(args.out) if args.out else Path(args.network).resolve().parent
-    files = write_zones(args.network, out, args.venues)
+    venues = load_venues(args.venues) if args.venues else None
+    files = write_zones(args.network, out, venues)
     table = pd.read_csv(files["zones"])
     with pd.option_context("display.max_rows", None, "display.width", 120):
         print(table.to_string(index=False, float_format=lambda x: f"{x:.5f}"))

@@ -588,7 +588,7 @@ def background_od(zones, bounds: Sequence[float], *, trips_per_hour: float = 900
 
     Parameters
     ----------
-    zones : egress.zones.Zones
+    zones : egress.network.zones.Zones
         Zones with external places (their ``population``).
     bounds : sequence of float
         Interval bounds (s).
@@ -660,7 +660,7 @@ def read_destinations(path: str | Path) -> pd.DataFrame:
     InputError
         Naming each bad row.
     """
-    from .zones import cell_center, cell_of, is_token
+    from .network.zones import cell_center, cell_of, is_token
 
     path = Path(path)
     df = pd.read_csv(path, dtype={"token": str})
@@ -713,7 +713,7 @@ class DemandOD:
     ----------
     od : pandas.DataFrame
         ``origin, destination, begin, end, trips, kind``.
-    zones : egress.zones.Zones
+    zones : egress.network.zones.Zones
     spec : DemandSpec
     destinations : pandas.DataFrame or None
         The event's destination places with ``token, share, direction, ...``.
@@ -746,7 +746,7 @@ def build_od(scenario, spec: DemandSpec | None = None) -> DemandOD:
     ScenarioError, InputError
     """
     from .network import read_net
-    from .zones import build_zones, cell_of, edge_cells
+    from .network.zones import build_zones, cell_of, edge_cells
 
     spec = spec or check_demand(scenario)
     net = read_net(scenario.network)
@@ -924,7 +924,7 @@ def sample_trips(od: pd.DataFrame, zones, *, event: EventSpec | None = None,
     ----------
     od : pandas.DataFrame
         ``origin, destination, begin, end, trips, kind``.
-    zones : egress.zones.Zones
+    zones : egress.network.zones.Zones
     event : EventSpec, optional
         Event rows (kind "event") from the event venue's zone start on its
         lot exits (see the module docstring) and follow its profile.

@@ -59,6 +59,7 @@ import pandas as pd
 
 from ._schema import parse_time
 from .errors import InputError, MissingFileError, Problems
+from .network import car_link, match_segment, read_net
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +73,6 @@ COLUMNS = ["segment", "edges", "begin", "end", "speed", "count", "travel_time",
 _COORDS = ["start_lon", "start_lat", "end_lon", "end_lat"]
 _KNOWN = {"segment", "edges", "begin", "end", *KINDS, *(f"{k}_sd" for k in KINDS), "weight",
           *_COORDS}
-
-#: Map matching: search radius (m) around a segment end, and the largest
-#: angle (degrees) between an edge's heading and the start-to-end bearing.
-MATCH_RADIUS = 60.0
-MATCH_ANGLE = 60.0
 
 #: Problems listed in one error at most; the rest are counted.
 MAX_PROBLEMS = 50
@@ -129,97 +125,6 @@ class Observations:
     def n_values(self) -> int:
         """Number of observed values (speeds + counts + travel times)."""
         return int(sum(self.table[k].notna().sum() for k in KINDS))
-
-
-# --------------------------------------------------------------------------- map matching
-
-def _heading(shape: list, offset: float) -> float:
-    """Heading (radians, math convention) of a polyline at `offset` metres."""
-    run = 0.0
-    for (x1, y1), (x2, y2) in zip(shape[:-1], shape[1:], strict=True):
-        seg = math.hypot(x2 - x1, y2 - y1)
-        if run + seg >= offset or (x2, y2) == tuple(shape[-1]):
-            return math.atan2(y2 - y1, x2 - x1)
-        run += seg
-    (x1, y1), (x2, y2) = shape[-2], shape[-1]
-    return math.atan2(y2 - y1, x2 - x1)
-
-
-def _candidates(net, x: float, y: float, bearing: float, radius: float, angle: float):
-    from sumolib.geomhelper import polygonOffsetAndDistanceToPoint
-
-    out = []
-    for edge, dist in net.getNeighboringEdges(x, y, radius, includeJunctions=False):
-        if edge.getFunction() == "internal" or not edge.allows("passenger"):
-            continue
-        shape = [tuple(p[:2]) for p in edge.getShape()]
-        offset, _ = polygonOffsetAndDistanceToPoint((x, y), shape)
-        diff = abs((_heading(shape, max(offset, 0.0)) - bearing + math.pi) % (2 * math.pi)
-                   - math.pi)
-        if math.degrees(diff) <= angle:
-            out.append((dist, edge, max(offset, 0.0)))
-    out.sort(key=lambda c: (c[0], c[1].getID()))
-    return out[:4]
-
-
-def match_segment(net, start: tuple[float, float], end: tuple[float, float], *,
-                  radius: float = MATCH_RADIUS, angle: float = MATCH_ANGLE
-                  ) -> tuple[tuple[str, ...], float] | str:
-    """Map-match a segment given by WGS84 start and end points onto directed edges.
-
-    Candidate edges lie within `radius` of each end (sumolib's
-    ``getNeighboringEdges``, fast with ``rtree``) and head within `angle` of
-    the start-to-end bearing, so the two carriageways of a road are told
-    apart. Among up to 4 × 4 candidate pairs the one minimising ``d_start +
-    d_end + |driven length - straight length|`` wins, the driven length
-    being that of the shortest car path between the two points.
-
-    Parameters
-    ----------
-    net : sumolib.net.Net
-        A network with a geo projection.
-    start, end : (lon, lat)
-
-    Returns
-    -------
-    (edges, offset) or str
-        The edge ids in driving order and the larger end distance (m); or a
-        string saying why the segment cannot be matched.
-    """
-    try:
-        x1, y1 = net.convertLonLat2XY(*start)
-        x2, y2 = net.convertLonLat2XY(*end)
-    except Exception as exc:  # sumolib without pyproj or a network without projection
-        return f"cannot project lon/lat onto the network ({exc})"
-    straight = math.hypot(x2 - x1, y2 - y1)
-    if straight < 1.0:
-        return "start and end are the same point"
-    bearing = math.atan2(y2 - y1, x2 - x1)
-    first = _candidates(net, x1, y1, bearing, radius, angle)
-    last = _candidates(net, x2, y2, bearing, radius, angle)
-    if not first or not last:
-        where = "start" if not first else "end"
-        return (f"no edge within {radius:g} m of the {where} heading within {angle:g}° of "
-                "the segment's direction")
-    best = None
-    for d1, e1, o1 in first:
-        for d2, e2, o2 in last:
-            if e1 is e2:
-                if o2 < o1:
-                    continue
-                edges, driven = [e1], o2 - o1
-            else:
-                path, _ = net.getShortestPath(e1, e2, vClass="passenger")
-                if not path:
-                    continue
-                edges = path
-                driven = sum(e.getLength() for e in path) - o1 - (e2.getLength() - o2)
-            score = d1 + d2 + abs(driven - straight)
-            if best is None or score < best[0]:
-                best = (score, tuple(e.getID() for e in edges), max(d1, d2))
-    if best is None:
-        return "no car path between the edges near the start and the end"
-    return best[1], best[2]
 
 
 # --------------------------------------------------------------------------- reading
@@ -314,8 +219,6 @@ def validate_observations(df: pd.DataFrame, net, *, source: str = "observations"
                           period: float | None = None, grid_start: float | None = None
                           ) -> Observations:
     """Validate an observations table already in memory; see :func:`read_observations`."""
-    from .network import read_net
-
     if not hasattr(net, "getEdge"):
         net = read_net(net)
     problems = Problems(source)
@@ -342,8 +245,7 @@ def validate_observations(df: pd.DataFrame, net, *, source: str = "observations"
     def successors(eid: str) -> set[str]:
         if eid not in succ:
             succ[eid] = {e.getID() for e, conns in net.getEdge(eid).getOutgoing().items()
-                         if any(c.getFromLane().allows("passenger")
-                                and c.getToLane().allows("passenger") for c in conns)}
+                         if car_link(conns)}
         return succ[eid]
 
     rows, matches = [], []
@@ -631,9 +533,7 @@ def observe(scenario, out: str | Path, *, seed: int = 1, od: pd.DataFrame | None
     pairs = []
     for eid in segs:
         nxt = [o.getID() for o, conns in net.getEdge(eid).getOutgoing().items()
-               if o.getID() in segs and any(c.getFromLane().allows("passenger")
-                                            and c.getToLane().allows("passenger")
-                                            for c in conns)]
+               if o.getID() in segs and car_link(conns)]
         if nxt:
             pairs.append((eid, sorted(nxt)[0]))
     for a, b2 in pairs[:10]:

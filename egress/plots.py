@@ -78,7 +78,7 @@ def plot_demand(event_od: pd.DataFrame, normal_od: pd.DataFrame, zones, net,
     ----------
     event_od, normal_od : pandas.DataFrame
         OD tables (``origin, destination, trips``; other columns ignored).
-    zones : egress.zones.Zones
+    zones : egress.network.zones.Zones
         Zones of the network (to find its centre and internal cells).
     net : sumolib.net.Net or path
         The network, drawn as thin grey lines.
@@ -97,7 +97,7 @@ def plot_demand(event_od: pd.DataFrame, normal_od: pd.DataFrame, zones, net,
     from matplotlib.colors import LogNorm, SymLogNorm
 
     from .demand import _haversine_km
-    from .zones import cell_center, cell_polygon
+    from .network.zones import cell_center, cell_polygon
 
     plt = pyplot()
     table = zones.table

@@ -85,6 +85,7 @@ from typing import Any
 from . import sumo
 from ._schema import Field, check_table, positive, read_toml
 from .errors import InputError, Problems
+from .network import car_graph, car_successors, reachable, read_net
 
 log = logging.getLogger(__name__)
 
@@ -324,8 +325,6 @@ def check_against_network(policies, network: str | Path, source: str) -> None:
     ------
     PolicyError
     """
-    from .network import car_successors, reachable, read_net
-
     net = read_net(network)
     graph = car_successors(net)
     netname = Path(network).name
@@ -600,7 +599,8 @@ def _eligible(p: Policy, edges: tuple[str, ...]) -> tuple[int, str] | None:
 
 
 def _detour(net, p: Policy, sign: str, dest: str) -> list[str] | None:
-    """The recommended route from the sign edge to `dest` (fastest free-flow path)."""
+    """The recommended route from the sign edge to `dest` (fastest free-flow path,
+    :meth:`egress.network.graph.CarGraph.path`)."""
     q = p.params
     stops = [q["to_ramp"]] if p.kind == "ramp_diversion" else list(q["via"])
     avoid = {q["from_ramp"]} if p.kind == "ramp_diversion" else set(q["avoid"])
@@ -608,50 +608,18 @@ def _detour(net, p: Policy, sign: str, dest: str) -> list[str] | None:
     for target in [*stops, dest]:
         if path[-1] == target:
             continue
-        leg = _fastest(net, path[-1], target, avoid)
+        leg = car_graph(net).path(path[-1], target, avoid=avoid)
         if leg is None:
             return None
         path += leg[1:]
     return path
 
 
-def _fastest(net, start: str, goal: str, avoid: set[str]) -> list[str] | None:
-    import heapq
-
-    from .network import CAR
-
-    dist = {start: 0.0}
-    prev: dict[str, str] = {}
-    heap = [(0.0, start)]
-    while heap:
-        d, e = heapq.heappop(heap)
-        if e == goal:
-            out = [e]
-            while out[-1] != start:
-                out.append(prev[out[-1]])
-            return out[::-1]
-        if d > dist[e]:
-            continue
-        edge = net.getEdge(e)
-        for nxt, conns in edge.getOutgoing().items():
-            nid = nxt.getID()
-            if nid in avoid or not nxt.allows(CAR):
-                continue
-            if not any(c.getFromLane().allows(CAR) and c.getToLane().allows(CAR) for c in conns):
-                continue
-            nd = d + nxt.getLength() / max(nxt.getSpeed(), 0.1)
-            if nd < dist.get(nid, float("inf")):
-                dist[nid] = nd
-                prev[nid] = e
-                heapq.heappush(heap, (nd, nid))
-    return None
 
 
 def _write_signs(parts: list[Policy], fraction: float, network: Path, routes: list[Path],
                  vehicles: dict[str, _Vehicle], vtypes: dict[str, ET.Element], folder: Path,
                  begin: float, end: float, source: str):
-    from .network import read_net
-
     net = read_net(network)
     problems = Problems(source)
     relabel: dict[str, str] = {}          # vehicle -> cloned vType
@@ -750,8 +718,6 @@ def patch_network(network: Path, policies: list[Policy], output: Path) -> Path:
     pathlib.Path
         The patched network.
     """
-    from .network import read_net
-
     net = read_net(network)
     lanes: dict[str, dict[int, str]] = defaultdict(dict)
     cons = ET.Element("connections")
@@ -807,8 +773,6 @@ def check_routes(network: Path, vehicles: dict[str, _Vehicle], source: str, poli
     PolicyError
         Naming the first broken link and how many vehicles use it.
     """
-    from .network import car_successors, read_net
-
     graph = car_successors(read_net(network))
     broken: dict[tuple[str, str], int] = defaultdict(int)
     for v in vehicles.values():

@@ -9,7 +9,7 @@ The model
     The network's car edges form a graph whose arcs are the connections a
     car may take (both lanes allow ``passenger``). Driving an edge costs its
     free-flow travel time, length / speed limit; a turn through a minor
-    (yielding) link adds :data:`MINOR_PENALTY`. There are ``alternatives``
+    (yielding) link adds :data:`egress.network.graph.MINOR_PENALTY`. There are ``alternatives``
     perturbed copies of these costs (default 64): in copy *a* every edge's
     cost is multiplied by a factor drawn uniformly from [1,
     ``random_factor``) with ``numpy.random.default_rng([seed, a])`` (the law
@@ -19,8 +19,9 @@ The model
     origin–destination pair spread over up to ``alternatives`` paths near
     the shortest one, and each copy carries 1/``alternatives`` of the
     traffic, so no perturbation moves much of it at once. Paths are found
-    with Dijkstra's algorithm (``scipy.sparse.csgraph``), once per copy from
-    all the origins that need it.
+    with Dijkstra's algorithm on the network's car graph
+    (:class:`egress.network.graph.CarGraph`), once per copy from all the
+    origins that need it.
 Unroutable trips
     A trip whose destination cannot be reached from its origin is dropped
     and counted (reported by the caller).
@@ -34,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .network import car_graph, read_net
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +57,7 @@ class Router:
 
     def __init__(self, net: str | Path, *, seed: int, random_factor: float = 1.3,
                  alternatives: int = 64) -> None:
-        from .network import CAR, car_successors, read_net
-
-        net_ = read_net(net)
-        graph = car_successors(net_)
-        self.edges = sorted(graph)
-        self.index = {e: i for i, e in enumerate(self.edges)}
-        self.cost = np.array([net_.getEdge(e).getLength() / max(net_.getEdge(e).getSpeed(), 0.1)
-                              for e in self.edges])
-        src, dst, turn = [], [], []
-        for e, succ in graph.items():
-            outgoing = net_.getEdge(e).getOutgoing()
-            for s in succ:
-                src.append(self.index[e])
-                dst.append(self.index[s])
-                turn.append(min(_turn_cost(c) for c in outgoing[net_.getEdge(s)]
-                                if c.getFromLane().allows(CAR) and c.getToLane().allows(CAR)))
-        self.arc_from = np.asarray(src, dtype=int)
-        self.arc_to = np.asarray(dst, dtype=int)
-        self.arc_turn = np.asarray(turn, dtype=float)
+        self.graph = car_graph(read_net(net))
         self.seed, self.random_factor, self.alternatives = int(seed), random_factor, alternatives
         self._routes: dict[tuple[int, str, str], tuple[str, ...] | None] = {}
 
@@ -82,27 +67,14 @@ class Router:
 
     def _search(self, copy: int, pairs: set[tuple[str, str]]) -> None:
         """Cheapest paths of `pairs` in cost copy `copy` (one Dijkstra from all their origins)."""
-        from scipy import sparse
-        from scipy.sparse import csgraph
-
+        g = self.graph
         rng = np.random.default_rng([self.seed, copy])
-        cost = self.cost * (1.0 + (self.random_factor - 1.0) * rng.random(len(self.cost)))
-        n = len(self.edges)
-        g = sparse.csr_matrix((cost[self.arc_to] + self.arc_turn, (self.arc_from, self.arc_to)),
-                              shape=(n, n))
-        origins = sorted({self.index[f] for f, _ in pairs})
-        row = {o: i for i, o in enumerate(origins)}
-        _, pred = csgraph.dijkstra(g, directed=True, indices=origins, return_predecessors=True)
+        cost = g.free_time * (1.0 + (self.random_factor - 1.0) * rng.random(len(g.free_time)))
+        rows, pred = g.trees(cost, (g.index[f] for f, _ in pairs))
+        row = {o: i for i, o in enumerate(rows)}
         for f, t in pairs:
-            o, target = self.index[f], self.index[t]
-            back = pred[row[o]]
-            if back[target] < 0:
-                self._routes[(copy, f, t)] = None
-                continue
-            path = [target]
-            while path[-1] != o:
-                path.append(back[path[-1]])
-            self._routes[(copy, f, t)] = tuple(self.edges[i] for i in reversed(path))
+            o = g.index[f]
+            self._routes[(copy, f, t)] = g.unwind(pred[row[o]], o, g.index[t])
 
     def routes(self, requests) -> list[tuple[str, ...] | None]:
         """Routes for ``(origin edge, destination edge, route draw)`` requests.
@@ -119,7 +91,7 @@ class Router:
             keys.append((c, f, t))
             if (c, f, t) in self._routes:
                 continue
-            if f not in self.index or t not in self.index:
+            if f not in self.graph.index or t not in self.graph.index:
                 self._routes[(c, f, t)] = None
             elif f == t:
                 self._routes[(c, f, t)] = (f,)
@@ -132,16 +104,6 @@ class Router:
     def route(self, origin: str, destination: str, draw: float) -> tuple[str, ...] | None:
         """The route of one vehicle with route draw `draw` in [0, 1); None if unreachable."""
         return self.routes([(origin, destination, draw)])[0]
-
-
-#: Seconds added for a turn through a minor (yielding) link, as duarouter's
-#: ``--weights.minor-penalty`` does.
-MINOR_PENALTY = 1.5
-
-
-def _turn_cost(connection) -> float:
-    """The minor-link penalty of a connection (0 for major and signalised links)."""
-    return MINOR_PENALTY if connection.getState() == "m" else 0.0
 
 
 @functools.lru_cache(maxsize=4)

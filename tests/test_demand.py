@@ -289,7 +289,7 @@ def test_nothing_to_build_is_an_error(tiny):
 
 
 def test_user_destinations_replace_gravity(tiny):
-    from egress.zones import cell_of
+    from egress.network.zones import cell_of
 
     table = tiny / "dest.csv"
     table.write_text("lon,lat,share\n-122.20,47.61,3\n-122.44,47.25,1\n")

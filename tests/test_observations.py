@@ -11,8 +11,8 @@ from conftest import DEG_PER_M, LAT0, LON0, write_file
 
 from egress.cli import main
 from egress.errors import InputError
-from egress.network import read_net
-from egress.observations import match_segment, read_observations, simulated_values
+from egress.network import match_segment, read_net
+from egress.observations import read_observations, simulated_values
 
 
 def _lonlat(east: float, north: float) -> tuple[float, float]:

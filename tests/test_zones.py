@@ -18,7 +18,8 @@ import pandas as pd
 import pytest
 import s2sphere
 
-from egress import network, sumo, zones
+from egress import network, sumo
+from egress.network import zones
 from egress.errors import InputError
 from egress.venues import Lot, Venue, Venues
 
@@ -201,7 +202,7 @@ def test_freeway_only_cell_is_reported_unusable(built):
 
 
 def test_unusable_cell_is_logged(net, caplog):
-    with caplog.at_level("WARNING", logger="egress.zones"):
+    with caplog.at_level("WARNING", logger="egress.network.zones"):
         zones.build_zones(net)
     assert midpoint_cell("F2") in caplog.text
 

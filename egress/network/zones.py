@@ -2,7 +2,7 @@
 
 A zone is an S2 cell (about 1.2 km² at level 13 in Seattle) named by its cell
 token, e.g. ``"54906a9c"``. Demand is an OD table between such tokens
-(:mod:`egress.od`); SUMO turns it into trips through a TAZ file that lists,
+(:mod:`egress.demand.od`); SUMO turns it into trips through a TAZ file that lists,
 per zone, the edges a trip may start on (*sources*) and end on (*sinks*).
 
 Rules
@@ -21,7 +21,7 @@ Sources and sinks
     :data:`FREEWAY_TYPES` (freeway, motorway, ramp, link, trunk) and its
     function is normal. Exceptions:
 
-    * a boundary entry edge (:func:`egress.network.boundary_edges`) is always
+    * a boundary entry edge (:func:`egress.network.graph.boundary_edges`) is always
       a source, a boundary exit always a sink, whatever its type: that is
       where traffic enters and leaves the modelled area;
     * a lot exit edge is a source of its venue's zone only (the cell holding
@@ -63,9 +63,8 @@ import numpy as np
 import pandas as pd
 import s2sphere
 
-from .errors import InputError, Problems
-from .network import CAR, boundary_edges, read_net
-from .venues import Venues, load_venues
+from ..errors import InputError, Problems
+from .graph import CAR, boundary_edges, read_net
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +92,10 @@ EDGE_COLUMNS = ["edge", "token", "lon", "lat", "length", "speed", "lanes",
 TABLE_COLUMNS = ["token", "kind", "lon", "lat", "area_km2", "n_edges", "n_sources",
                  "n_sinks", "population"]
 
-VenuesLike = Venues | Mapping[str, str] | str | Path | None
+#: Venues (:class:`egress.config.venues.Venues`: anything with a ``venues``
+#: mapping of objects with ``lon``, ``lat`` and ``exits``), or a mapping lot
+#: exit edge -> venue zone token, or None.
+VenuesLike = Any
 
 
 # --------------------------------------------------------------------------- cells
@@ -219,9 +221,7 @@ def _lot_zones(venues: VenuesLike) -> tuple[dict[str, str], dict[str, str], str]
     """Return (lot exit edge -> venue zone, venue id -> zone, source name)."""
     if venues is None:
         return {}, {}, "lot exits"
-    if isinstance(venues, str | Path):
-        venues = load_venues(venues)
-    if isinstance(venues, Venues):
+    if hasattr(venues, "venues"):
         # a lot shared by several venues belongs to the first venue listing it
         exits: dict[str, str] = {}
         zones: dict[str, str] = {}
@@ -255,8 +255,8 @@ def edge_cells(net, venues: VenuesLike = None) -> pd.DataFrame:
     ----------
     net : sumolib.net.Net or path
         A network read with :func:`egress.network.read_net` (or its path).
-    venues : Venues, mapping or path, optional
-        The lot exits: a :class:`~egress.venues.Venues` (or a venues file),
+    venues : Venues or mapping, optional
+        The lot exits: a :class:`~egress.config.venues.Venues`,
         or a mapping lot exit edge -> venue zone token.
 
     Returns
@@ -469,7 +469,7 @@ def build_zones(net, venues: VenuesLike = None, external: pd.DataFrame | None = 
     ----------
     net : sumolib.net.Net or path
         The network (read with :func:`egress.network.read_net`) or its path.
-    venues : Venues, mapping or path, optional
+    venues : Venues or mapping, optional
         Venues whose lot exits are sources of the venue's zone only; or a
         mapping lot exit edge -> venue zone token.
     external : pandas.DataFrame, optional
@@ -561,7 +561,7 @@ def zones_table(net_path: str | Path, venues: VenuesLike = None) -> pd.DataFrame
     ----------
     net_path : str or pathlib.Path
         A SUMO network.
-    venues : Venues, mapping or path, optional
+    venues : Venues or mapping, optional
         See :func:`build_zones`.
 
     Returns
