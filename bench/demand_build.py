@@ -29,8 +29,8 @@ def main() -> None:
 
     from dataclasses import replace
 
+    from egress.config.scenario import load_scenario
     from egress.demand import build_demand
-    from egress.scenario import load_scenario
     from egress.simulation import simulate
 
     scenario = load_scenario(args.scenario)

@@ -125,8 +125,8 @@ def _run_of(folder: Path, scenarios: list[Path]):
     import xml.etree.ElementTree as ET
 
     from egress import engine
+    from egress.config.scenario import load_scenario
     from egress.network import study_area_edges
-    from egress.scenario import load_scenario
 
     scen_dir = folder.parent.parent if folder.parent.name == "baseline" else \
         folder.parent.parent.parent

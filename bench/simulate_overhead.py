@@ -45,8 +45,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from egress import sumo
+    from egress.config.scenario import load_scenario
     from egress.demand import build_demand
-    from egress.scenario import load_scenario
 
     work = Path(tempfile.mkdtemp(prefix="egress-bench-"))
     scenario = load_scenario(args.scenario)

@@ -48,8 +48,8 @@ SCENARIO = ROOT / "scenarios" / "sodo-small-event.toml"
 
 def build(work: Path, attendance: int) -> tuple[Path, int]:
     """The small event at `attendance` with prebuilt routes; (scenario file, vehicles)."""
+    from egress.config.scenario import load_scenario
     from egress.demand import build_demand
-    from egress.scenario import load_scenario
     from egress.sweep import apply_overrides
 
     scen = apply_overrides(load_scenario(SCENARIO), {"demand.event.attendance": attendance})
@@ -109,7 +109,7 @@ def bare_sumo(scenario: Path, work: Path, runs: int = 3, parallel: int = 1) -> f
     """Wall time of `runs` bare ``sumo -c run.sumocfg`` of the config a task writes,
     `parallel` at a time (each in its own folder)."""
     from egress import engine, sumo
-    from egress.scenario import load_scenario
+    from egress.config.scenario import load_scenario
 
     scen = load_scenario(scenario).with_simulation(seed=1)
     folders = []

@@ -41,8 +41,8 @@ _LAZY = {
     "PolicyError": "policies",
     "load_policies": "policies",
     "write_report": "report",
-    "Scenario": "scenario",
-    "load_scenario": "scenario",
+    "Scenario": "config.scenario",
+    "load_scenario": "config.scenario",
     "RunResult": "simulation",
     "simulate": "simulation",
     "Sweep": "sweep",
@@ -56,12 +56,12 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .calibration import CalibrationResult, calibrate
+    from .config.scenario import Scenario, load_scenario
     from .evaluation import EvaluationResult, evaluate_policy
     from .network import build_network, build_osm
     from .observations import observe, read_observations
     from .policies import Policy, PolicyError, load_policies
     from .report import write_report
-    from .scenario import Scenario, load_scenario
     from .simulation import RunResult, simulate
     from .sweep import (
         Sweep,

@@ -8,7 +8,7 @@ The decision vector
     Every row (kind, origin, destination, interval) of the prior OD table;
     ``x`` holds its trips (>= 0). One *evaluation* turns ``x`` into trips
     with :func:`egress.demand.sample_trips`, routes them with
-    :func:`egress.routing.route_vehicles` and runs SUMO (meso by default, micro
+    :func:`egress.demand.routing.route_vehicles` and runs SUMO (meso by default, micro
     with ``meso=False``) with edgeData and vehroutes (exit times). The
     sampling, routing and SUMO seeds are the same for every evaluation
     (common random numbers), so two ODs differ in their results only
@@ -67,6 +67,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from .config.scenario import Scenario, Simulation, load_scenario
 from .engine import outputs
 from .errors import InputError, InvalidRunError, MissingFileError, Problems
 from .metamodel import (
@@ -79,7 +80,6 @@ from .metamodel import (
 )
 from .observations import Observations, read_observations, simulated_values
 from .plots import pyplot
-from .scenario import Scenario, Simulation, load_scenario
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Problem:
     event : EventSpec or None
     lot_exits : list of str
     routing : dict
-        Keyword arguments of :func:`egress.routing.route_vehicles`.
+        Keyword arguments of :func:`egress.demand.routing.route_vehicles`.
     regularization : float
         λ of the objective (pull of each row towards the prior).
     prior_sd : float
@@ -251,7 +251,7 @@ def read_prior(path: str | Path, zones=None) -> pd.DataFrame:
     ------
     MissingFileError, InputError
     """
-    from .od import read_kinded_od
+    from .demand.od import read_kinded_od
 
     return read_kinded_od(path, zones)
 
@@ -294,7 +294,7 @@ def setup(scenario: Scenario | str | Path, observations: str | Path | Observatio
     lot_exits = list(scenario.venues.lot_exits) if scenario.venues is not None else []
     return Problem(scenario, net, built.zones, od[["origin", "destination", "begin", "end",
                                                    "trips", "kind"]], obs, built.spec.event,
-                   lot_exits, dict(built.spec.routing), regularization, prior_sd)
+                   lot_exits, built.spec.routing.kwargs(), regularization, prior_sd)
 
 
 def _scenario_od(scenario, meso: bool | None, seed: int | None):
@@ -320,7 +320,7 @@ def scenario_problem(scenario: Scenario | str | Path, *, meso: bool | None = Tru
     lot_exits = list(scenario.venues.lot_exits) if scenario.venues is not None else []
     od = built.od[["origin", "destination", "begin", "end", "trips", "kind"]]
     return Problem(scenario, read_net(scenario.network), built.zones, od, None,
-                   built.spec.event, lot_exits, dict(built.spec.routing))
+                   built.spec.event, lot_exits, built.spec.routing.kwargs())
 
 
 def setup_plain(net: str | Path, taz: str | Path, od: str | Path,
@@ -446,8 +446,8 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
         If the run's outputs break a physical invariant.
     """
     from . import engine
-    from .demand import sample_trips
-    from .routing import route_vehicles, vehicle_routes
+    from .demand.routing import route_vehicles, vehicle_routes
+    from .demand.sampling import sample_trips
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -753,7 +753,7 @@ class _Runner:
         self._save()
 
     def _save(self) -> None:
-        from . import od as odmod
+        from .demand import od as odmod
 
         best_od = self.p.od(self.best.x)
         _atomic_csv(best_od, self.out / "calibrated.od.csv")

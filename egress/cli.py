@@ -67,8 +67,8 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
 def _cmd_zones(args: argparse.Namespace) -> None:
     import pandas as pd
 
+    from .config.venues import load_venues
     from .network import write_zones
-    from .venues import load_venues
 
     out = Path(args.out) if args.out else Path(args.network).resolve().parent
     venues = load_venues(args.venues) if args.venues else None
@@ -80,8 +80,8 @@ def _cmd_zones(args: argparse.Namespace) -> None:
 
 
 def _cmd_build_demand(args: argparse.Namespace) -> None:
+    from .config.scenario import load_scenario
     from .demand import build_demand
-    from .scenario import load_scenario
 
     scenario = load_scenario(args.scenario)
     out = Path(args.out) if args.out else scenario.output_dir / "demand"

@@ -71,6 +71,7 @@ import numpy as np
 import pandas as pd
 
 from . import engine
+from .config.scenario import Scenario, load_scenario
 from .errors import InputError, Problems, RunError
 from .network import study_area_edges
 from .plots import pyplot
@@ -87,7 +88,6 @@ from .policies import (
     read_demand,
     select,
 )
-from .scenario import Scenario, load_scenario
 
 log = logging.getLogger(__name__)
 

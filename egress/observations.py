@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._schema import parse_time
+from .config.schema import parse_time
 from .errors import InputError, MissingFileError, Problems
 from .network import car_link, match_segment, read_net
 

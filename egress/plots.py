@@ -96,7 +96,7 @@ def plot_demand(event_od: pd.DataFrame, normal_od: pd.DataFrame, zones, net,
     from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.colors import LogNorm, SymLogNorm
 
-    from .demand import _haversine_km
+    from .demand.models import _haversine_km
     from .network.zones import cell_center, cell_polygon
 
     plt = pyplot()
@@ -175,8 +175,8 @@ def plot_demand_scenarios(event_scenario: Any, normal_scenario: Any, path: str |
     -------
     pathlib.Path
     """
+    from .config.scenario import load_scenario
     from .demand import build_od
-    from .scenario import load_scenario
 
     scenarios = [s if not isinstance(s, str | Path) else load_scenario(s)
                  for s in (event_scenario, normal_scenario)]

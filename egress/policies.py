@@ -83,7 +83,7 @@ from pathlib import Path
 from typing import Any
 
 from . import sumo
-from ._schema import Field, check_table, positive, read_toml
+from .config.schema import Field, check_table, positive, read_toml
 from .errors import InputError, Problems
 from .network import car_graph, car_successors, reachable, read_net
 

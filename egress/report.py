@@ -106,7 +106,7 @@ def _read_table(folder: Path, stem: str) -> pd.DataFrame | None:
 
 
 def _scenario_section(paths: list[str]) -> str:
-    from .scenario import load_scenario
+    from .config.scenario import load_scenario
 
     parts = []
     for p in dict.fromkeys(paths):
@@ -117,19 +117,17 @@ def _scenario_section(paths: list[str]) -> str:
         except Exception as exc:  # noqa: BLE001 - a report describes what it can
             parts.append(_p(f"{p}: could not be read ({exc})", "note"))
             continue
-        from ._schema import format_time
+        from .config.schema import format_time
 
-        d = s.demand
-        ev = d.get("event") or {}
-        bg = d.get("background") or {}
+        ev, bg = s.demand.event, s.demand.background
         rows = {"scenario": s.name, "file": str(s.path), "network": str(s.network),
                 "window": f"{format_time(s.simulation.begin)}–{format_time(s.simulation.end)}",
                 "mode": s.simulation.mode, "seed": s.simulation.seed}
-        if ev:
-            rows.update({"venue": ev.get("venue"), "attendance": ev.get("attendance"),
-                         "event end": ev.get("end")})
-        if bg:
-            rows["background scale"] = bg.get("scale", 1.0)
+        if ev is not None:
+            rows.update({"venue": ev.venue, "attendance": ev.attendance,
+                         "event end": format_time(ev.profile.end)})
+        if bg is not None:
+            rows["background scale"] = bg.scale
         if s.routes:
             rows["route files"] = ", ".join(r.name for r in s.routes)
         parts.append(f"<h3>{html.escape(s.name)}</h3>" + _p(s.description))

@@ -30,8 +30,8 @@ from typing import Any
 import pandas as pd
 
 from . import engine
+from .config.scenario import Scenario, load_scenario
 from .network import check_route_files, study_area_edges
-from .scenario import Scenario, load_scenario
 
 
 @dataclass

@@ -95,7 +95,7 @@ from typing import Any
 import pandas as pd
 
 from . import __version__, sumo
-from ._schema import Field, check_table, non_negative, one_of, positive, read_toml
+from .config.schema import Field, check_table, non_negative, one_of, positive, read_toml
 from .errors import EgressError, InputError, InvalidRunError, Problems
 
 log = logging.getLogger(__name__)
@@ -337,7 +337,7 @@ def _calibrations(raw: list, problems: Problems, base: Path) -> dict[str, Path |
 
 
 def _scenarios(events: dict[str, Event], problems: Problems) -> dict[str, Any]:
-    from .scenario import load_scenario
+    from .config.scenario import load_scenario
 
     out = {}
     for i, (name, event) in enumerate(events.items()):
@@ -346,10 +346,6 @@ def _scenarios(events: dict[str, Event], problems: Problems) -> dict[str, Any]:
             if scen.routes and event.overrides():
                 raise SweepError(str(event.scenario), "has fixed route files (demand.routes); "
                                  "attendance, end and background need a built demand")
-            if event.overrides():
-                from .demand import check_demand
-
-                check_demand(scen)
         except EgressError as exc:
             problems.add(f"events[{i}] ({name}): {exc}")
             continue
@@ -467,40 +463,21 @@ def apply_overrides(scenario, overrides: dict[str, Any]):
 
     Parameters
     ----------
-    scenario : egress.scenario.Scenario
+    scenario : egress.config.scenario.Scenario
     overrides : dict
         Dotted ``demand.…`` keys and values.
 
     Returns
     -------
-    egress.scenario.Scenario
+    egress.config.scenario.Scenario
 
     Raises
     ------
-    SweepError
-        If a table the key goes into is missing from the scenario.
+    ScenarioError
+        If a table the key goes into is missing from the scenario, or a new
+        value is invalid.
     """
-    if not overrides:
-        return scenario
-    demand = json.loads(json.dumps(scenario.demand, default=str))
-    for key, value in overrides.items():
-        parts = key.split(".")[1:]
-        table = demand
-        for p in parts[:-1]:
-            if not isinstance(table.get(p), dict):
-                raise SweepError(str(scenario.path), f"{key}: the scenario has no "
-                                 f"[{'.'.join(key.split('.')[:-1])}] table to override")
-            table = table[p]
-        table[parts[-1]] = value
-    # paths were stringified by the JSON round trip: restore them
-    for k in ("od",):
-        demand[k] = [Path(p) for p in demand.get(k) or []]
-    for k in ("destinations", "places"):
-        if demand.get(k):
-            demand[k] = Path(demand[k])
-    demand["routes"] = list(scenario.routes)
-    return dataclasses.replace(scenario, demand=demand)
-
+    return scenario.with_demand(overrides)
 
 # --------------------------------------------------------------------------- keys
 
@@ -538,11 +515,11 @@ def input_files(scenario, od: Path | None = None) -> dict[str, Path]:
         files["venues"] = Path(scenario.venues.path)
     for i, r in enumerate(scenario.routes):
         files[f"routes[{i}]"] = Path(r)
-    for i, p in enumerate(scenario.demand.get("od") or []):
+    for i, p in enumerate(scenario.demand.od):
         files[f"demand.od[{i}]"] = Path(p)
     for k in ("destinations", "places"):
-        if scenario.demand.get(k):
-            files[f"demand.{k}"] = Path(scenario.demand[k])
+        if getattr(scenario.demand, k) is not None:
+            files[f"demand.{k}"] = Path(getattr(scenario.demand, k))
     if od is not None:
         files["calibration.od"] = Path(od)
     return files
@@ -639,7 +616,7 @@ def run_task(task: Task, keep_dir: str | Path | None = None) -> pd.DataFrame:
 
 
 def _scenario_for(task: Task):
-    from .scenario import load_scenario
+    from .config.scenario import load_scenario
 
     scen = apply_overrides(load_scenario(task.scenario, check_network=False), task.overrides)
     changes: dict[str, Any] = {"seed": task.seed}

@@ -21,6 +21,7 @@ from egress.calibration import (
     setup_plain,
 )
 from egress.cli import main
+from egress.config.scenario import Scenario, Simulation
 from egress.errors import InputError
 from egress.metamodel import (
     COUNT_DOF,
@@ -32,7 +33,6 @@ from egress.metamodel import (
 )
 from egress.network import read_net
 from egress.observations import Observations, simulated_values, write_observations
-from egress.scenario import Scenario, Simulation
 from egress.spsa import spsa
 
 # --------------------------------------------------------------------------- unit

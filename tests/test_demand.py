@@ -12,8 +12,10 @@ import pytest
 from conftest import EVENT, LUMEN, write_tiny_scenario
 
 from egress import demand
+from egress.config import DepartureProfile
+from egress.config.scenario import load_scenario
+from egress.demand.models import _bounds
 from egress.errors import ScenarioError
-from egress.scenario import load_scenario
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +32,7 @@ def built(tiny):
 # --------------------------------------------------------------------------- profile
 
 def test_profile_sums_to_one_and_peaks_after_the_end():
-    prof = demand.DepartureProfile(end=22 * 3600.0)
+    prof = DepartureProfile(end=22 * 3600.0)
     lo, hi = prof.support
     bounds = np.arange(lo, hi + 1, 60.0)
     shares = prof.shares(bounds)
@@ -44,14 +46,14 @@ def test_profile_sums_to_one_and_peaks_after_the_end():
 
 
 def test_profile_interval_shares_on_a_coarse_grid_still_sum_to_one():
-    prof = demand.DepartureProfile(end=79200.0, early=0.1, mode=900, shape=2.5, tail=3600)
-    shares = prof.shares(demand._bounds(*prof.support, 77400.0, 900.0))
+    prof = DepartureProfile(end=79200.0, early=0.1, mode=900, shape=2.5, tail=3600)
+    shares = prof.shares(_bounds(*prof.support, 77400.0, 900.0))
     assert shares.sum() == pytest.approx(1.0, abs=1e-12)
     assert shares[:2].sum() == pytest.approx(0.1)
 
 
 def test_profile_quantile_inverts_cdf():
-    prof = demand.DepartureProfile(end=0.0)
+    prof = DepartureProfile(end=0.0)
     t = np.array([-900.0, 0.0, 600.0, 1800.0, 4000.0])
     assert prof.quantile(prof.cdf(t)) == pytest.approx(t, abs=0.2)
 
@@ -145,7 +147,7 @@ def detour_net(tmp_path_factory) -> Path:
 
 
 def test_routes_are_cheapest_paths_with_random_alternatives(detour_net):
-    from egress.routing import Router
+    from egress.demand.routing import Router
 
     direct = ("s_a", "a_b", "b_t")
     exact = Router(detour_net, seed=1, random_factor=1.0, alternatives=4)
@@ -165,7 +167,7 @@ def test_routes_are_cheapest_paths_with_random_alternatives(detour_net):
 
 def test_route_file_has_every_routable_vehicle_in_order_with_its_speed_factor(tmp_path,
                                                                               detour_net):
-    from egress.routing import route_vehicles
+    from egress.demand.routing import route_vehicles
 
     veh = pd.DataFrame({"id": ["ev_1", "bg_1", "bg_2"], "kind": ["event", "background",
                                                                  "background"],
@@ -235,7 +237,7 @@ def test_lot_overflow_names_the_key(tiny):
     path = write_tiny_scenario(tiny, EVENT.replace("attendance = 2000", "attendance = 5000"),
                           name="overflow")
     with pytest.raises(ScenarioError, match=r"demand\.event\.attendance: .*1000 cars.*hold 500"):
-        demand.check_demand(load_scenario(path))
+        load_scenario(path)
 
 
 def test_lot_override_closes_a_lot(tiny):
@@ -243,11 +245,11 @@ def test_lot_override_closes_a_lot(tiny):
                                               'end = "22:00"\nlots = { lot_b = 0 }'),
                           name="closed")
     with pytest.raises(ScenarioError, match="hold 300"):
-        demand.check_demand(load_scenario(path))
+        load_scenario(path)
     ok = write_tiny_scenario(tiny, EVENT.replace('end = "22:00"', 'end = "22:00"\n'
                                             'attendance_ignored = 1'), name="typo")
     with pytest.raises(ScenarioError, match="did you mean"):
-        demand.check_demand(load_scenario(ok))
+        load_scenario(ok)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -267,7 +269,7 @@ def test_bad_event_keys_are_named(tiny, change, message):
     }[change]
     path = write_tiny_scenario(tiny, EVENT.replace(change, bad), name="bad")
     with pytest.raises(ScenarioError, match=message):
-        demand.check_demand(load_scenario(path))
+        load_scenario(path)
 
 
 def test_all_problems_reported_together(tiny):
@@ -275,7 +277,7 @@ def test_all_problems_reported_together(tiny):
         "occupancy = 2.5", "occupancy = 0").replace("trips_per_hour = 300", "scale = -1")
     path = write_tiny_scenario(tiny, text + "[demand.event.profile]\nshape = 1\n", name="many")
     with pytest.raises(ScenarioError) as info:
-        demand.check_demand(load_scenario(path))
+        load_scenario(path)
     msg = str(info.value)
     for key in ("demand.event.attendance", "demand.event.occupancy",
                 "demand.background.scale", "demand.event.profile.shape"):
@@ -285,7 +287,7 @@ def test_all_problems_reported_together(tiny):
 def test_nothing_to_build_is_an_error(tiny):
     path = write_tiny_scenario(tiny, "[demand]\n", name="empty")
     with pytest.raises(ScenarioError, match="nothing to build"):
-        demand.check_demand(load_scenario(path))
+        load_scenario(path)
 
 
 def test_user_destinations_replace_gravity(tiny):

@@ -142,8 +142,8 @@ def test_edgedata_output_does_not_change_the_run(tmp_path, two_routes, mode):  #
     """A run without the edgeData output (as sweep tasks run) moves every
     vehicle exactly as the run with it, signs and rerouting included."""
     from egress import engine
+    from egress.config.scenario import load_scenario
     from egress.policies import load_policies, prepare_variant
-    from egress.scenario import load_scenario
 
     write_routes(tmp_path / "r.rou.xml", 240, 4.0)
     scen = load_scenario(write_scenario(tmp_path, two_routes, 1300)).with_simulation(mode=mode)

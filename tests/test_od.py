@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 import pytest
 
-from egress import od
+from egress.demand import od
 from egress.errors import InputError, MissingFileError
 
 A, B, C = "54906a9c", "54906ab4", "54906aec"

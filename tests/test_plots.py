@@ -6,7 +6,7 @@ from conftest import EVENT
 from conftest import write_tiny_scenario as write_scenario
 
 from egress import demand, plots
-from egress.scenario import load_scenario
+from egress.config.scenario import load_scenario
 
 
 def test_plot_demand_writes_a_png(tmp_path):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import write_file
 
+from egress.config.scenario import load_scenario
 from egress.errors import MissingFileError, ScenarioError
-from egress.scenario import load_scenario
 
 VENUES = """
 [study_area]

@@ -7,8 +7,8 @@ import math
 import pytest
 from conftest import ROOT
 
+from egress.config.venues import load_venues
 from egress.network import boundary_edges, build_network, car_successors, reachable, read_net
-from egress.venues import load_venues
 
 SODO = ROOT / "networks" / "sodo"
 NET = SODO / "sodo.net.xml"

@@ -19,9 +19,9 @@ import pytest
 import s2sphere
 
 from egress import network, sumo
-from egress.network import zones
+from egress.config.venues import Lot, Venue, Venues
 from egress.errors import InputError
-from egress.venues import Lot, Venue, Venues
+from egress.network import zones
 
 LON0, LAT0 = -122.33, 47.59
 OFFSET = (-500.0, 400.0)
@@ -275,7 +275,7 @@ def test_taz_file_has_tokens_as_ids_and_weights_summing_to_one(built, tmp_path):
 
 
 def test_od2trips_accepts_taz_and_tazrelation(built, tmp_path):
-    from egress import od
+    from egress.demand import od
 
     taz = built.write_taz(tmp_path / "zones.taz.xml")
     origin = built.venue_zone("arena")

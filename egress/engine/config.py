@@ -112,7 +112,7 @@ class RunConfig:
 
     @classmethod
     def from_scenario(cls, scenario, run_dir: str | Path, routes, **changes: Any) -> RunConfig:
-        """The run of `scenario` (an :class:`egress.scenario.Scenario`) with `routes`.
+        """The run of `scenario` (an :class:`egress.config.scenario.Scenario`) with `routes`.
 
         `changes` override fields (``network``, ``additional``, ``seed``,
         ``mode``, ``edgedata_period``, ``tripinfo``, ``options``, ...).

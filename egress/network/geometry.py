@@ -55,7 +55,7 @@ def study_area_edges(network: str | Path, venues=None) -> frozenset[str]:
     Parameters
     ----------
     network : path
-    venues : egress.venues.Venues, optional
+    venues : egress.config.venues.Venues, optional
     """
     path = Path(network).resolve()
     area = venues.study_area if venues is not None else None

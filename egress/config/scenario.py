@@ -24,7 +24,7 @@ midnight or ``"HH:MM[:SS]"`` strings (hours past 23 run into the next day,
     [demand]
     routes = ["../demand/evening.rou.xml"]  # ready SUMO route or trip files, or
     # an evening built from OD tables over S2 cells: [demand.event],
-    # [demand.background], demand.od (see egress.demand)
+    # [demand.background], demand.od (see egress.config.demand, egress.demand)
 
     [outputs]
     dir = "../runs/sodo-evening" # default: runs/<name> in the working folder
@@ -40,10 +40,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ._schema import Field, check_table, non_negative, one_of, positive, read_toml
-from .demand import DEMAND_FIELDS, check_demand
-from .errors import Problems, ScenarioError
-from .network import check_venues
+from ..errors import Problems, ScenarioError
+from ..network.checks import check_venues
+from .demand import DEMAND_FIELDS, DemandSpec, check_demand
+from .schema import Field, check_table, non_negative, one_of, positive, read_toml
 from .venues import Venues, load_venues
 
 _TOP = {
@@ -107,10 +107,8 @@ class Scenario:
     venues : Venues or None
         Venues, lots and study area, if a venues file is named.
     simulation : Simulation
-    routes : list of pathlib.Path
-        SUMO route or trip files of the demand.
-    demand : dict
-        The whole ``[demand]`` table as parsed (for demand builders).
+    demand : DemandSpec
+        The validated ``[demand]`` table.
     output_dir : pathlib.Path
     output_format : str
     """
@@ -121,14 +119,25 @@ class Scenario:
     network: Path
     venues: Venues | None
     simulation: Simulation
-    routes: list[Path] = field(default_factory=list)
-    demand: dict[str, Any] = field(default_factory=dict)
+    demand: DemandSpec = field(default_factory=DemandSpec)
     output_dir: Path = Path("runs")
     output_format: str = "parquet"
+
+    @property
+    def routes(self) -> list[Path]:
+        """SUMO route or trip files of the demand (empty when it is built)."""
+        return list(self.demand.routes)
 
     def with_simulation(self, **changes: Any) -> Scenario:
         """Return a copy with some simulation settings changed (e.g. ``seed=7``)."""
         return replace(self, simulation=replace(self.simulation, **changes))
+
+    def with_demand(self, overrides: dict[str, Any]) -> Scenario:
+        """Return a copy with dotted demand keys (``"demand.event.attendance"``...)
+        replaced and validated again (:meth:`DemandSpec.with_overrides`)."""
+        if not overrides:
+            return self
+        return replace(self, demand=self.demand.with_overrides(overrides, self.venues, self.path))
 
 
 def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
@@ -191,13 +200,10 @@ def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
         network=net["file"],
         venues=venues,
         simulation=Simulation(**sim),
-        routes=list(demand["routes"] or []),
-        demand=demand,
+        demand=check_demand(demand, venues, path.resolve()),  # the nested [demand.*] tables
         output_dir=outputs["dir"] or Path.cwd() / "runs" / name,
         output_format=outputs["format"],
     )
-    if not scenario.routes:
-        check_demand(scenario)  # the nested [demand.*] tables
     if check_network:
         check_venues(scenario)
     return scenario

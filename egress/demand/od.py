@@ -4,7 +4,7 @@ A tidy OD table is a :class:`pandas.DataFrame` with the columns
 :data:`OD_COLUMNS`:
 
 ``origin``, ``destination``
-    Zone tokens (S2 cells, see :mod:`egress.zones`), strings.
+    Zone tokens (S2 cells, see :mod:`egress.network.zones`), strings.
 ``begin``, ``end``
     The interval in seconds after midnight, ``begin < end``.
 ``trips``
@@ -40,8 +40,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 
-from ._schema import parse_time
-from .errors import InputError, MissingFileError, Problems
+from ..config.schema import parse_time
+from ..errors import InputError, MissingFileError, Problems
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _time(value: Any) -> float | None:
 def _zone_set(zones: Any) -> set[str] | None:
     if zones is None:
         return None
-    if hasattr(zones, "tokens"):  # an egress.zones.Zones
+    if hasattr(zones, "tokens"):  # an egress.network.zones.Zones
         zones = zones.tokens
     return {str(z) for z in zones}
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ._schema import Field, check_table, positive, read_toml
-from .errors import Problems, ScenarioError
+from ..errors import Problems, ScenarioError
+from .schema import Field, check_table, positive, read_toml
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError, MissingFileError, Problems
+from ..errors import InputError, MissingFileError, Problems
 
 _MISSING = object()
 

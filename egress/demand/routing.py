@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .network import car_graph, read_net
+from ..network import car_graph, read_net
+from .vehicles import vehicle_attributes, vtype_lines
 
 log = logging.getLogger(__name__)
 
@@ -141,11 +142,11 @@ def route_vehicles(net: str | Path, vehicles: pd.DataFrame, output: str | Path, 
     ----------
     net : str or pathlib.Path
     vehicles : pandas.DataFrame
-        From :func:`egress.demand.sample_trips` (``id, kind, depart, from,
+        From :func:`egress.demand.sampling.sample_trips` (``id, kind, depart, from,
         to, speed_factor, route_draw``), sorted by departure; with a
         ``route`` column (from :func:`vehicle_routes`) those routes are used.
     output : str or pathlib.Path
-        Route file to write: the vTypes (:data:`egress.demand.VTYPES`), then
+        Route file to write: the vTypes (:data:`egress.demand.vehicles.VTYPES`), then
         one ``<vehicle>`` with its ``<route>`` per routed vehicle, in
         departure order.
     seed, random_factor, alternatives
@@ -156,11 +157,9 @@ def route_vehicles(net: str | Path, vehicles: pd.DataFrame, output: str | Path, 
     list of str
         Ids of the vehicles that could not be routed (left out of the file).
     """
-    from .demand import vehicle_attributes, vtype_lines
-
     output = Path(output)
     lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             f"<!-- routed by egress.routing: seed {seed}, random_factor {random_factor}, "
+             f"<!-- routed by egress.demand.routing: seed {seed}, random_factor {random_factor}, "
              f"alternatives {alternatives} -->", "<routes>", *vtype_lines()]
     unrouted: list[str] = []
     attrs = {k: vehicle_attributes(k) for k in vehicles["kind"].unique()}
