@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from egress.calibration import REPLICATE, calibrate, evaluate, read_prior, setup
+from egress.calibration import calibrate, calibration_problem, evaluate, read_prior
+from egress.calibration.driver import REPLICATE
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "scenarios" / "observations" / "sodo-large-event"
@@ -55,8 +56,9 @@ def main() -> None:
     out = Path(args.out)
     rows = []
     for seed in args.seeds:
-        problem = setup(SCENARIO, DATA / "observations.csv", prior=DATA / "prior.od.csv",
-                        meso=not args.micro, seed=seed)
+        problem = calibration_problem(SCENARIO, DATA / "observations.csv",
+                                      prior=DATA / "prior.od.csv", meso=not args.micro,
+                                      seed=seed)
         truth = read_prior(DATA / "truth.od.csv", problem.zones)
         key = ["kind", "origin", "destination", "begin", "end"]
         xt = problem.prior[key].merge(truth, on=key, how="left")["trips"].fillna(0).to_numpy()

@@ -31,12 +31,14 @@ __version__ = "0.1.0"
 _LAZY = {
     "CalibrationResult": "calibration",
     "calibrate": "calibration",
+    "calibration_problem": "calibration",
+    "plain_calibration_problem": "calibration",
     "EvaluationResult": "evaluation",
     "evaluate_policy": "evaluation",
     "build_network": "network",
     "build_osm": "network",
-    "observe": "observations",
-    "read_observations": "observations",
+    "observe": "calibration",
+    "read_observations": "calibration",
     "Policy": "policies",
     "PolicyError": "policies",
     "load_policies": "policies",
@@ -55,11 +57,10 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
-    from .calibration import CalibrationResult, calibrate
+    from .calibration import CalibrationResult, calibrate, observe, read_observations
     from .config.scenario import Scenario, load_scenario
     from .evaluation import EvaluationResult, evaluate_policy
     from .network import build_network, build_osm
-    from .observations import observe, read_observations
     from .policies import Policy, PolicyError, load_policies
     from .report import write_report
     from .simulation import RunResult, simulate

@@ -200,7 +200,7 @@ def _add_evaluate_policy(sub) -> None:
 
 
 def _cmd_observe(args: argparse.Namespace) -> None:
-    from .observations import observe
+    from .calibration import observe
 
     files = observe(args.scenario, args.out, seed=args.seed, interval=args.interval,
                     n_segments=args.segments, meso=not args.micro)
@@ -224,17 +224,17 @@ def _add_observe(sub) -> None:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> None:
-    from .calibration import calibrate, setup, setup_plain
+    from .calibration import calibrate, calibration_problem, plain_calibration_problem
 
     plain = [args.net, args.taz, args.od]
     if args.scenario and any(plain):
         raise EgressError("calibrate: give either a scenario or --net, --taz and --od")
     if args.scenario:
-        problem = setup(args.scenario, args.observations, prior=args.prior,
+        problem = calibration_problem(args.scenario, args.observations, prior=args.prior,
                         meso=False if args.micro else True, seed=args.seed,
                         regularization=args.regularization, prior_sd=args.prior_sd)
     elif all(plain):
-        problem = setup_plain(args.net, args.taz, args.od, args.observations,
+        problem = plain_calibration_problem(args.net, args.taz, args.od, args.observations,
                               begin=args.begin, end=args.end, period=args.period,
                               meso=not args.micro, seed=42 if args.seed is None else args.seed,
                               regularization=args.regularization, prior_sd=args.prior_sd)
@@ -254,7 +254,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
 
 
 def _model_noise(text: str):
-    from .metamodel import ModelNoise
+    from .calibration import ModelNoise
 
     if text in ("estimate", "none"):
         return None if text == "none" else text

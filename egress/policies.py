@@ -85,6 +85,7 @@ from typing import Any
 from . import sumo
 from .config.schema import Field, check_table, positive, read_toml
 from .errors import InputError, Problems
+from .files import num, write_xml
 from .network import car_graph, car_successors, reachable, read_net
 
 log = logging.getLogger(__name__)
@@ -664,11 +665,11 @@ def _write_signs(parts: list[Policy], fraction: float, network: Path, routes: li
             rid = f"sign~{p_name}~{k}"
             r = ET.SubElement(add, "rerouter", id=rid, edges=sign_edge,
                               probability=repr(float(fraction)), vTypes=label)
-            interval = ET.SubElement(r, "interval", begin=_num(begin), end=_num(end + 1))
+            interval = ET.SubElement(r, "interval", begin=num(begin), end=num(end + 1))
             ET.SubElement(interval, "routeProbReroute", id=f"{p_name}~{k}")
             next(s for s in signs if s.policy == p_name).rerouters.append(rid)
     add_path = folder / "signs.add.xml"
-    _write(add, add_path)
+    write_xml(add, add_path)
     new_routes = _relabel_routes(routes, relabel, clones, vtypes, folder)
     n = sum(len(s.vehicles) for s in signs)
     log.info("%d vehicle(s) addressed by %d sign(s) at fraction %.2f", n, len(signs), fraction)
@@ -699,7 +700,7 @@ def _relabel_routes(routes: list[Path], relabel: dict[str, str], clones: dict[st
                     root.insert(0, ET.Element("vType", id=label))
                 pending.pop(t)
         target = folder / f"routes{i}.rou.xml"
-        _write(root, target)
+        write_xml(root, target)
         out.append(target)
     return out
 
@@ -749,8 +750,8 @@ def patch_network(network: Path, policies: list[Policy], output: Path) -> Path:
             ET.SubElement(el, "lane", index=str(idx), allow=allow or "none")
     output.parent.mkdir(parents=True, exist_ok=True)
     edg, con = output.with_name("patch.edg.xml"), output.with_name("patch.con.xml")
-    _write(edges, edg)
-    _write(cons, con)
+    write_xml(edges, edg)
+    write_xml(cons, con)
     sumo.run(["netconvert", "-s", network, "-e", edg, "-x", con, "-o", output],
              what=f"netconvert patching {Path(network).name}")
     return output
@@ -800,28 +801,19 @@ def retime_signals(network: Path, routes: list[Path], output: Path, *, begin: fl
     q = policy.params if policy is not None else {}
     raw = output.with_suffix(".all.xml")
     args = [sumo.tool("tlsCycleAdaptation.py"), "-n", network, "-r",
-            ",".join(str(r) for r in routes), "-o", raw, "-b", _num(begin), "-p", "retimed",
-            "--min-cycle", _num(q.get("min_cycle", 40.0)),
-            "--max-cycle", _num(q.get("max_cycle", 120.0)),
-            "-y", _num(q.get("yellow", 3.0))]
+            ",".join(str(r) for r in routes), "-o", raw, "-b", num(begin), "-p", "retimed",
+            "--min-cycle", num(q.get("min_cycle", 40.0)),
+            "--max-cycle", num(q.get("max_cycle", 120.0)),
+            "-y", num(q.get("yellow", 3.0))]
     sumo.run(args, what="tlsCycleAdaptation.py", cwd=output.parent)
     root = ET.parse(raw).getroot()
     keep = set(tls or [])
     for el in list(root):
         if el.tag == "tlLogic" and keep and el.get("id") not in keep:
             root.remove(el)
-    _write(root, output)
+    write_xml(root, output)
     raw.unlink()
     return output
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
-def _write(root: ET.Element, path: Path) -> None:
-    ET.indent(root)
-    ET.ElementTree(root).write(path, encoding="UTF-8", xml_declaration=True)
 
 
 __all__ = ["KINDS", "Infrastructure", "Policy", "PolicyError", "Sign", "VariantInputs",

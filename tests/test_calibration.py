@@ -16,14 +16,10 @@ from egress.calibration import (
     calibrate,
     fit_metrics,
     geh,
-    planned_crossings,
+    plain_calibration_problem,
     run_od,
-    setup_plain,
 )
-from egress.cli import main
-from egress.config.scenario import Scenario, Simulation
-from egress.errors import InputError
-from egress.metamodel import (
+from egress.calibration.metamodel import (
     COUNT_DOF,
     Metamodel,
     ModelNoise,
@@ -31,9 +27,13 @@ from egress.metamodel import (
     Targets,
     estimate_model_noise,
 )
+from egress.calibration.observations import Observations, simulated_values, write_observations
+from egress.calibration.runs import planned_crossings
+from egress.calibration.spsa import spsa
+from egress.cli import main
+from egress.config.scenario import Scenario, Simulation
+from egress.errors import InputError
 from egress.network import read_net
-from egress.observations import Observations, simulated_values, write_observations
-from egress.spsa import spsa
 
 # --------------------------------------------------------------------------- unit
 
@@ -243,8 +243,8 @@ def test_planned_crossings_by_hand(merge_case):
 
 
 def _problem(case, seed=3):
-    return setup_plain(case["net"], case["taz"], case["prior"], case["obs"], period=300,
-                       end=1500, seed=seed, meso=True)
+    return plain_calibration_problem(case["net"], case["taz"], case["prior"], case["obs"],
+                                     period=300, end=1500, seed=seed, meso=True)
 
 
 def test_recovery_on_tiny_network(merge_case, tmp_path):

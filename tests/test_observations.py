@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from conftest import DEG_PER_M, LAT0, LON0, write_file
 
+from egress.calibration.observations import read_observations, simulated_values
 from egress.cli import main
 from egress.errors import InputError
 from egress.network import match_segment, read_net
-from egress.observations import read_observations, simulated_values
 
 
 def _lonlat(east: float, north: float) -> tuple[float, float]:

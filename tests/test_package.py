@@ -15,4 +15,4 @@ def test_a_worker_imports_only_what_a_task_needs():
             "print(egress.calibrate.__module__, egress.SweepError.__module__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.splitlines()
-    assert out == ["[]", "egress.calibration egress.sweep"]
+    assert out == ["[]", "egress.calibration.driver egress.sweep"]

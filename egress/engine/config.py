@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..files import num, write_xml
+
 #: The two simulation modes: SUMO's microscopic model and its mesoscopic
 #: (queue-based) model (``--mesosim``).
 MODES = ("micro", "meso")
@@ -181,14 +183,3 @@ def write_config(cfg: RunConfig) -> Path:
         ET.SubElement(root, key, value=value)
     write_xml(root, cfg.file)
     return cfg.file
-
-
-def num(x: float) -> str:
-    """A number as SUMO reads it: ``3600`` rather than ``3600.0``."""
-    return str(int(x)) if float(x).is_integer() else repr(float(x))
-
-
-def write_xml(root: ET.Element, path: Path) -> None:
-    """Write an element tree, indented, with an XML declaration."""
-    ET.indent(root)
-    ET.ElementTree(root).write(path, encoding="UTF-8", xml_declaration=True)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import platform
 import sys
 import time
@@ -36,6 +35,7 @@ import pandas as pd
 
 from .. import __version__, sumo
 from ..errors import RunError
+from ..files import atomic_json
 from . import outputs
 from .config import OUTPUTS, RunConfig, write_config
 from .invariants import TELEPORT_LIMIT, check_edges, check_vehicles, teleport_share
@@ -252,15 +252,7 @@ def _clear(run_dir: Path, keep: tuple[str, ...] = ()) -> None:
 
 def _write_state(run_dir: Path, record: dict[str, Any]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / (SUMMARY + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=_jsonable) + "\n")
-    os.replace(tmp, run_dir / SUMMARY)
-
-
-def _jsonable(v: Any) -> Any:
-    if hasattr(v, "item"):
-        return v.item()
-    return str(v)
+    atomic_json(run_dir / SUMMARY, record, indent=2)
 
 
 def read_state(run_dir: str | Path) -> dict[str, Any] | None:

@@ -46,6 +46,7 @@ observations from SUMO's edgeData:
   aggregated as above (its speed limit when no vehicle was on it).
 """
 
+
 from __future__ import annotations
 
 import logging
@@ -57,22 +58,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .config.schema import parse_time
-from .errors import InputError, MissingFileError, Problems
-from .network import car_link, match_segment, read_net
+from ..config.schema import parse_time
+from ..errors import InputError, MissingFileError, Problems
+from ..network import car_link, match_segment, read_net
 
 log = logging.getLogger(__name__)
 
 #: Observed quantities and their units.
 KINDS = {"speed": "km/h", "count": "veh", "travel_time": "s"}
 
+
 #: Columns of a clean observations table (:attr:`Observations.table`).
 COLUMNS = ["segment", "edges", "begin", "end", "speed", "count", "travel_time",
            "speed_sd", "count_sd", "travel_time_sd", "weight", "length", "free_speed"]
 
+
 _COORDS = ["start_lon", "start_lat", "end_lon", "end_lat"]
+
+
 _KNOWN = {"segment", "edges", "begin", "end", *KINDS, *(f"{k}_sd" for k in KINDS), "weight",
           *_COORDS}
+
 
 #: Problems listed in one error at most; the rest are counted.
 MAX_PROBLEMS = 50
@@ -126,8 +132,6 @@ class Observations:
         """Number of observed values (speeds + counts + travel times)."""
         return int(sum(self.table[k].notna().sum() for k in KINDS))
 
-
-# --------------------------------------------------------------------------- reading
 
 def _read_table(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
@@ -388,8 +392,6 @@ def write_observations(obs: Observations | pd.DataFrame, path: str | Path) -> Pa
     return path
 
 
-# --------------------------------------------------------------------------- simulated values
-
 def simulated_values(edges: pd.DataFrame, obs: Observations, net) -> pd.DataFrame:
     """Aggregate SUMO edgeData like the observations (see the module docstring).
 
@@ -449,165 +451,6 @@ def simulated_values(edges: pd.DataFrame, obs: Observations, net) -> pd.DataFram
                          "sampled_seconds": ssum})
 
 
-# --------------------------------------------------------------------------- synthetic truth
 
-#: Measurement noise of synthetic observations: speed sd (km/h); count sd
-#: ``max(COUNT_SD_MIN, COUNT_SD_SHARE × count)``; travel-time sd as a share.
-SPEED_SD = 3.0
-COUNT_SD_MIN, COUNT_SD_SHARE = 2.0, 0.05
-TRAVEL_TIME_SD_SHARE = 0.05
-#: Prior perturbation: each OD row × (1 ± U(lo, hi)), the sign drawn per (kind, interval).
-PERTURBATION = (0.3, 0.5)
-
-
-def perturb_od(od: pd.DataFrame, seed: int, bounds: tuple[float, float] = PERTURBATION
-               ) -> pd.DataFrame:
-    """A prior OD from a true one: every row is scaled by ``1 + σ_g u``, with
-    ``u ~ U(lo, hi)`` per row and a sign ``σ_g = ±1`` per (kind, interval) group,
-    so each interval's demand of each kind is 30-50 % too high or too low."""
-    rng = np.random.default_rng([seed, 7])
-    keys = ["kind", "begin"] if "kind" in od.columns else ["begin"]
-    groups = od.groupby(keys, sort=True).ngroup().to_numpy()
-    sign = rng.choice(np.array([-1.0, 1.0]), size=groups.max() + 1 if len(od) else 0)
-    u = rng.uniform(bounds[0], bounds[1], size=len(od))
-    return od.assign(trips=od["trips"].to_numpy(dtype=float) * (1.0 + sign[groups] * u))
-
-
-def _choose_segments(net, edges: pd.DataFrame, lot_exits, n: int) -> list[str]:
-    """Busiest car edges (>= 80 m, not lot exits), at most `n`."""
-    tot = edges.groupby("edge")[["entered", "sampled_seconds"]].sum()
-    tot = tot.loc[tot["entered"] >= 30]
-    keep = []
-    for eid in tot.sort_values(["entered"], ascending=False).index:
-        e = net.getEdge(eid)
-        if eid in lot_exits or e.getFunction() == "internal" or e.getLength() < 80:
-            continue
-        keep.append(eid)
-        if len(keep) >= n:
-            break
-    return sorted(keep)
-
-
-def observe(scenario, out: str | Path, *, seed: int = 1, od: pd.DataFrame | None = None,
-            interval: float = 900.0, n_segments: int = 60, meso: bool = True,
-            coordinates: int = 5) -> dict[str, Path]:
-    """Write synthetic observations of a scenario's "true" OD, and a perturbed prior.
-
-    The true OD (the scenario's own, or `od`) is simulated with `seed`; the
-    busiest `n_segments` edges become segments observed every `interval`
-    seconds where a vehicle was on them: speeds with N(0, 3 km/h) noise on
-    all, counts with N(0, max(2, 5 %)) noise on every third segment, travel
-    times with 5 % noise on pairs of consecutive observed edges. The first
-    `coordinates` speed segments are written with WGS84 start/end points
-    instead of edge ids (map-matched when read). The prior is
-    :func:`perturb_od` of the truth.
-
-    Returns
-    -------
-    dict
-        Paths: ``observations`` (CSV), ``truth`` and ``prior`` (OD CSV with
-        ``kind``), ``info`` (JSON: seed, noise, noise floor).
-    """
-    import json
-
-    from .calibration import run_od, scenario_problem
-
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    problem = scenario_problem(scenario, meso=meso, seed=seed)
-    if od is not None:
-        problem.prior = od.reset_index(drop=True)
-    sim = problem.scenario.simulation
-    if interval % sim.edgedata_period:
-        raise InputError("observe", f"interval {interval:g} must be a multiple of the "
-                         f"edgeData period {sim.edgedata_period:g}")
-    edges, _, info, _ = run_od(problem, problem.x0, out / "truth-run")
-    net = problem.net
-    segs = _choose_segments(net, edges, set(problem.lot_exits), n_segments)
-    bounds = np.arange(sim.begin, sim.end - 1e-9, interval)
-    rows = []
-    for k, eid in enumerate(segs):
-        for b in bounds:
-            rows.append({"segment": eid, "edges": (eid,), "begin": b,
-                         "end": min(b + interval, sim.end), "detector": k % 3 == 0})
-    pairs = []
-    for eid in segs:
-        nxt = [o.getID() for o, conns in net.getEdge(eid).getOutgoing().items()
-               if o.getID() in segs and car_link(conns)]
-        if nxt:
-            pairs.append((eid, sorted(nxt)[0]))
-    for a, b2 in pairs[:10]:
-        for b in bounds:
-            rows.append({"segment": f"{a}+{b2}", "edges": (a, b2), "begin": b,
-                         "end": min(b + interval, sim.end), "detector": False})
-    table = pd.DataFrame(rows)
-    for kind in KINDS:
-        table[kind] = 1.0
-    lengths = {e: net.getEdge(e).getLength() for es in table["edges"] for e in es}
-    table["length"] = [sum(lengths[e] for e in es) for es in table["edges"]]
-    table["free_speed"] = [sum(lengths[e] for e in es)
-                           / sum(lengths[e] / net.getEdge(e).getSpeed() for e in es) * 3.6
-                           for es in table["edges"]]
-    truth = simulated_values(edges, Observations(table), net)
-    rng = np.random.default_rng([seed, 11])
-    single = table["edges"].map(len).to_numpy() == 1
-    seen = truth["sampled_seconds"].to_numpy() > 0
-    sp = truth["speed"].to_numpy() + rng.normal(0.0, SPEED_SD, len(table))
-    table["speed"] = np.where(single & seen, np.maximum(sp, 2.0), np.nan)
-    csd = np.maximum(COUNT_SD_MIN, COUNT_SD_SHARE * truth["count"].to_numpy())
-    cnt = np.round(truth["count"].to_numpy() + rng.normal(0.0, 1.0, len(table)) * csd)
-    table["count"] = np.where(single & table["detector"].to_numpy(), np.maximum(cnt, 0), np.nan)
-    tt = truth["travel_time"].to_numpy() * (1 + rng.normal(0, TRAVEL_TIME_SD_SHARE, len(table)))
-    table["travel_time"] = np.where(~single & seen, tt, np.nan)
-    table["speed_sd"] = np.where(table["speed"].notna(), SPEED_SD, np.nan)
-    table["count_sd"] = np.where(table["count"].notna(), csd, np.nan)
-    table["travel_time_sd"] = np.where(table["travel_time"].notna(),
-                                       TRAVEL_TIME_SD_SHARE * truth["travel_time"].to_numpy(),
-                                       np.nan)
-    table = table.loc[table[list(KINDS)].notna().any(axis=1)].reset_index(drop=True)
-    table["weight"] = 1.0
-    csv = table.drop(columns=["detector", "length", "free_speed"]).copy()
-    csv["edges"] = [" ".join(e) for e in csv["edges"]]
-    for c in _COORDS:
-        csv[c] = np.nan
-    coord_segs = [e for e in segs if net.getEdge(e).getLength() >= 150][:coordinates]
-    for eid in coord_segs:
-        shape = net.getEdge(eid).getShape()
-        from sumolib.geomhelper import positionAtShapeOffset
-
-        length = net.getEdge(eid).getLength()
-        p1 = positionAtShapeOffset(shape, 0.2 * length)
-        p2 = positionAtShapeOffset(shape, 0.8 * length)
-        ll1, ll2 = net.convertXY2LonLat(*p1[:2]), net.convertXY2LonLat(*p2[:2])
-        got = match_segment(net, ll1, ll2)
-        if isinstance(got, str) or got[0] != (eid,):
-            continue
-        sel = csv["edges"] == eid
-        csv.loc[sel, "edges"] = ""
-        csv.loc[sel, _COORDS] = [ll1[0], ll1[1], ll2[0], ll2[1]]
-    files = {"observations": out / "observations.csv", "truth": out / "truth.od.csv",
-             "prior": out / "prior.od.csv", "info": out / "observe.json"}
-    csv.to_csv(files["observations"], index=False, float_format="%.7g")
-    problem.prior.to_csv(files["truth"], index=False)
-    perturb_od(problem.prior, seed).to_csv(files["prior"], index=False)
-    obs = read_observations(files["observations"], net, window=(sim.begin, sim.end),
-                            period=sim.edgedata_period, grid_start=sim.begin)
-    back = simulated_values(edges, obs, net)
-    from .calibration import fit_metrics
-
-    floor = fit_metrics(obs, back)
-    files["info"].write_text(json.dumps({
-        "synthetic": True, "seed": seed, "mode": sim.mode, "interval": interval,
-        "segments": len(segs), "values": obs.n_values, "speed_sd_kmh": SPEED_SD,
-        "count_sd": f"max({COUNT_SD_MIN}, {COUNT_SD_SHARE} x count)",
-        "travel_time_sd": f"{TRAVEL_TIME_SD_SHARE} x travel time",
-        "perturbation": list(PERTURBATION), "truth_run": info,
-        "noise_floor": floor}, indent=1) + "\n")
-    for name in ("vehroutes.xml", "tripinfo.xml", "routes.rou.xml", "trips.xml"):
-        (out / "truth-run" / name).unlink(missing_ok=True)
-    return files
-
-
-__all__ = ["COLUMNS", "KINDS", "Observations", "default_sd", "match_segment", "observe",
-           "perturb_od", "read_observations", "simulated_values", "validate_observations",
-           "write_observations"]
+__all__ = ["COLUMNS", "KINDS", "Observations", "default_sd", "read_observations",
+           "simulated_values", "validate_observations", "write_observations"]

@@ -1,0 +1,427 @@
+"""Calibrating OD demand to observed segment speeds, counts and travel times.
+
+``egress calibrate`` adjusts an OD table so that the simulation reproduces
+the observations (:mod:`egress.observations`), in as few simulations as
+possible.
+
+The decision vector
+    Every row (kind, origin, destination, interval) of the prior OD table;
+    ``x`` holds its trips (>= 0). One *evaluation* turns ``x`` into trips
+    with :func:`egress.demand.sample_trips`, routes them with
+    :func:`egress.demand.routing.route_vehicles` and runs SUMO (meso by default, micro
+    with ``meso=False``) with edgeData and vehroutes (exit times). The
+    sampling, routing and SUMO seeds are the same for every evaluation
+    (common random numbers), so two ODs differ in their results only
+    through the OD. Each evaluation counts one against the budget.
+The objective
+    ``J`` of :class:`egress.metamodel.Targets`: weighted squared errors of
+    speeds, counts and travel times per observed value plus an optional
+    regularisation towards the prior (λ = ``regularization``). The weights
+    hold the measurement noise and, by default, the simulation's own noise,
+    measured at the start: the second evaluation (tag ``replicate``)
+    simulates the start OD again with seed + 1, and the spread between the
+    two (:func:`egress.metamodel.estimate_model_noise`) enters every weight.
+    Without it, values whose measurement is precise (travel times, counts)
+    but whose simulation is not would outweigh the rest with differences
+    that are only the simulation's randomness. Reported
+    with the speed RMSE (km/h), RMSNE and R², and the share of counts with
+    GEH < 5 (hourly flows ``M``, ``C``: ``GEH = sqrt(2 (M - C)² / (M + C))``).
+The optimizers
+    ``metamodel`` (default, see :mod:`egress.metamodel`) and ``spsa``
+    (:mod:`egress.spsa`).
+Outputs (`out`)
+    ``calibrated.od.csv`` (with ``kind``) and ``calibrated.tazrel.xml``
+    (best OD so far, rewritten after every evaluation), ``convergence.csv``
+    (sim, tag, objective, rmse_kmh, rmsne, r2, geh_share, rmse_count,
+    rmse_travel_time, accepted, best, wall_s, sumo_s, model_s, collect_s,
+    teleports; the metamodel's proposals also its level, trust-region
+    radius and predicted objective), ``fit.csv`` (every observation with the prior's
+    and the best simulated value), ``scatter.png`` (observed vs simulated
+    speeds before and after, with x = y), ``convergence.png``,
+    ``summary.json`` and ``state.json`` plus ``sims/NNN/`` (each
+    evaluation's OD and aggregated results).
+Resume
+    ``state.json`` is replaced atomically after every evaluation. Both
+    optimizers are deterministic functions of their inputs and of the
+    evaluations (the SPSA perturbation of iteration k is drawn from
+    ``default_rng([seed, k])``), so ``resume=True`` replays the algorithm,
+    taking every evaluation already on disk from ``sims/`` instead of
+    simulating it, and continues where it stopped.
+"""
+
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..demand import od as odmod
+from ..engine import versions
+from ..errors import InputError, Problems
+from ..files import atomic_csv, atomic_json
+from .figures import plot_convergence, plot_scatter
+from .metamodel import (
+    Metamodel,
+    ModelNoise,
+    Targets,
+    assignment_matrix,
+    estimate_model_noise,
+    fit_speed_flow,
+)
+from .problem import LEVELS, Problem
+from .runs import Evaluation, evaluate
+from .spsa import spsa
+
+log = logging.getLogger(__name__)
+
+METHODS = ("metamodel", "spsa")
+
+
+#: Initial, largest and smallest relative trust-region radius of the metamodel.
+RADIUS = (0.5, 2.0, 0.01)
+
+
+#: Proposals in a row that failed (rejected, or gained less than
+#: :data:`LEVEL_GAIN` of the objective) after which the metamodel refines its level.
+LEVEL_PATIENCE = 2
+
+
+LEVEL_GAIN = 0.01
+
+
+#: Tag of the start OD's second simulation, with seed + :data:`REPLICATE_SEED_OFFSET`,
+#: from which the simulation's own noise is estimated.
+REPLICATE = "replicate"
+
+
+REPLICATE_SEED_OFFSET = 1
+
+
+@dataclass
+class CalibrationResult:
+    """What :func:`calibrate` produced.
+
+    Attributes
+    ----------
+    od : pandas.DataFrame
+        The calibrated OD (best evaluated), with ``kind``.
+    history : pandas.DataFrame
+        The convergence table.
+    prior, best : Evaluation
+    files : dict
+    targets : Targets
+        The objective the run used (with its model noise).
+    """
+
+    od: pd.DataFrame
+    history: pd.DataFrame
+    prior: Evaluation
+    best: Evaluation
+    files: dict[str, Path]
+    targets: Targets | None = None
+
+
+class _Budget(Exception):
+    """Raised inside an optimizer when the budget is spent."""
+
+
+class _Runner:
+    """Evaluations with caching on disk, the shared budget counter and the log."""
+
+    def __init__(self, problem: Problem, out: Path, method: str, budget: int, seed: int,
+                 resume: bool, keep_runs: bool, progress: bool, noise_setting: Any = None):
+        self.p, self.out, self.method, self.budget = problem, out, method, budget
+        self.keep_runs = keep_runs
+        self.targets = problem.targets
+        self.done: dict[str, Evaluation] = {}
+        self.fp = problem.fingerprint(method, {"seed": seed, "model_noise": noise_setting})
+        self.state_path = out / "state.json"
+        self.cached: dict[str, dict] = {}
+        if resume and self.state_path.is_file():
+            state = json.loads(self.state_path.read_text())
+            if state.get("fingerprint") != self.fp:
+                raise InputError(str(out), "holds a calibration with other inputs or settings; "
+                                 "use another --out or drop --resume")
+            self.cached = {row["tag"]: row for row in state["history"]}
+        elif self.state_path.is_file() and not resume:
+            shutil.rmtree(out / "sims", ignore_errors=True)
+        self.history: list[dict] = []
+        self.evals: list[Evaluation] = []
+        self.best: Evaluation | None = None
+        self.model_s = 0.0
+        self.started = time.perf_counter()
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=budget, unit="sim", desc=f"calibrating ({method})",
+                        disable=None if progress else True)
+        self.seed = seed
+
+    def __call__(self, x: np.ndarray, tag: str, *, seed: int | None = None,
+                 candidate: bool = True, info: dict[str, Any] | None = None) -> Evaluation:
+        """Evaluate `x` (once per `tag`); `seed` replaces the simulation seed,
+        an evaluation that is not a `candidate` never becomes the best, and
+        `info` goes into its row of the convergence table."""
+        if tag in self.done:
+            return self.done[tag]
+        if len(self.history) >= self.budget:
+            raise _Budget
+        x = self.p.feasible(x)
+        n = len(self.history)
+        folder = self.out / "sims" / f"{n:03d}"
+        row = self.cached.get(tag)
+        ev = None
+        if row is not None and (folder / "meta.json").is_file():
+            ev = Evaluation.load(folder)
+            if not np.allclose(ev.x, x, rtol=1e-9, atol=1e-9):
+                log.warning("resume: evaluation %s differs from the one on disk; re-simulating",
+                            tag)
+                ev = None
+        if ev is None:
+            ev = evaluate(self.p, x, folder / "run", keep_runs=self.keep_runs, seed=seed)
+            ev.save(folder)
+            wall = time.perf_counter() - self.started
+        else:
+            wall = row["wall_s"]
+        ev.objective = self.targets.objective(ev.sim(), ev.x)
+        accepted = candidate and (self.best is None or ev.objective < self.best.objective)
+        if accepted:
+            self.best = ev
+        self.done[tag] = ev
+        self.evals.append(ev)
+        self.history.append({
+            "sim": n + 1, "tag": tag, "objective": ev.objective, **ev.metrics,
+            "accepted": accepted, "best": self.best.objective if self.best else math.nan,
+            "wall_s": wall,
+            "sumo_s": ev.info.get("sumo_s", math.nan), "model_s": self.model_s,
+            "collect_s": ev.info.get("collect_s", math.nan),
+            "teleports": ev.info.get("teleports", 0), **(info or {})})
+        self.model_s = 0.0
+        if self.best is not None:
+            self._save()
+        self.bar.update(1)
+        self.bar.set_postfix(objective=f"{self.best.objective:.3g}",
+                             rmse=f"{self.best.metrics.get('rmse_kmh', math.nan):.2f}")
+        return ev
+
+    @property
+    def best_sim(self) -> int:
+        """Number (from 1) of the best evaluation."""
+        return next(i for i, ev in enumerate(self.evals) if ev is self.best) + 1
+
+    def set_targets(self, targets: Targets) -> None:
+        """Score every evaluation so far with new `targets` (the start's replicate
+        stays out of the running for the best)."""
+        self.targets = targets
+        best = None
+        for ev, row in zip(self.evals, self.history, strict=True):
+            ev.objective = targets.objective(ev.sim(), ev.x)
+            row["objective"] = ev.objective
+            row["accepted"] = row["tag"] != REPLICATE and (best is None
+                                                            or ev.objective < best.objective)
+            if row["accepted"]:
+                best = ev
+            row["best"] = best.objective
+        self.best = best
+        self._save()
+
+    def _save(self) -> None:
+        best_od = self.p.od(self.best.x)
+        atomic_csv(best_od, self.out / "calibrated.od.csv")
+        total = best_od.groupby(["origin", "destination", "begin", "end"], as_index=False,
+                                sort=True)["trips"].sum()
+        odmod.write_tazrelation(total[list(odmod.OD_COLUMNS)], self.out / "calibrated.tazrel.tmp")
+        os.replace(self.out / "calibrated.tazrel.tmp", self.out / "calibrated.tazrel.xml")
+        atomic_csv(pd.DataFrame(self.history), self.out / "convergence.csv")
+        noise = self.targets.model_noise
+        atomic_json(self.state_path, {
+            "fingerprint": self.fp, "method": self.method, "budget": self.budget,
+            "seed": self.seed, "rng": "spsa: numpy default_rng([seed, k]) per iteration",
+            "model_noise": None if noise is None else asdict(noise),
+            "history": self.history, "best_sim": self.best_sim})
+
+
+def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", budget: int = 15,
+              seed: int | None = None, resume: bool = False, keep_runs: bool = False,
+              progress: bool = True, figures: bool = True,
+              model_noise: str | ModelNoise | None = "estimate") -> CalibrationResult:
+    """Calibrate the OD of `problem` to its observations.
+
+    Parameters
+    ----------
+    problem : Problem
+        From :func:`calibration_problem` or :func:`plain_calibration_problem`.
+    out : str or pathlib.Path
+        Output folder (see the module docstring).
+    method : {"metamodel", "spsa"}
+    budget : int
+        Simulations allowed, the prior's included (>= 2).
+    seed : int, optional
+        Seed of the optimizer (SPSA perturbations); default the scenario's.
+    resume : bool
+        Continue a calibration interrupted in `out`.
+    keep_runs : bool
+        Keep every evaluation's SUMO files (routes, vehroutes, tripinfo).
+    progress : bool
+    figures : bool
+        Write the scatter and convergence figures.
+    model_noise : "estimate", ModelNoise or None
+        The simulation's own noise in the objective's weights (see
+        :mod:`egress.metamodel`). ``"estimate"`` (default, needs a budget of
+        at least 3): the second simulation replicates the start OD with
+        another seed (tag ``replicate``; it counts against the budget and is
+        never the result) and :func:`egress.metamodel.estimate_model_noise`
+        measures the noise from the pair. None: measurement noise only.
+
+    Returns
+    -------
+    CalibrationResult
+
+    Raises
+    ------
+    InputError
+        On a bad method or budget, or when resuming with other inputs.
+    """
+    problems = Problems("calibrate")
+    if method not in METHODS:
+        problems.add(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
+    if not isinstance(budget, int) or budget < 2:
+        problems.add(f"budget: must be an integer >= 2, got {budget!r}")
+    if not problem.prior_sd >= 0:
+        problems.add(f"prior_sd: must be >= 0, got {problem.prior_sd!r}")
+    estimate = isinstance(model_noise, str) and model_noise == "estimate"
+    if not (estimate or model_noise is None or isinstance(model_noise, ModelNoise)):
+        problems.add(f"model_noise: must be 'estimate', a ModelNoise or None, got {model_noise!r}")
+    elif estimate and isinstance(budget, int) and budget < 3:
+        problems.add(f"budget: estimating the model noise needs at least 3 simulations, got "
+                     f"{budget}; give a model noise or none")
+    problems.raise_if_any(InputError)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seed = problem.scenario.simulation.seed if seed is None else int(seed)
+    setting = model_noise if isinstance(model_noise, str) or model_noise is None \
+        else asdict(model_noise)
+    run = _Runner(problem, out, method, budget, seed, resume, keep_runs, progress, setting)
+    if isinstance(model_noise, ModelNoise):
+        run.targets = problem.targets_with(model_noise)
+    try:
+        start = run(problem.x0, "start")
+        if estimate:
+            rep = run(problem.x0, REPLICATE, candidate=False,
+                      seed=problem.scenario.simulation.seed + REPLICATE_SEED_OFFSET)
+            noise = estimate_model_noise(start.sim(), rep.sim(), problem.targets.idx)
+            log.info("model noise: speed %.2f km/h, counts %.1f %%, travel times %.2f (sd of ln)",
+                     noise.speed, 100 * noise.count, noise.travel_time)
+            run.set_targets(problem.targets_with(noise))
+        if method == "spsa":
+            _run_spsa(run, seed)
+        else:
+            _run_metamodel(run)
+    except _Budget:
+        pass
+    finally:
+        run.bar.close()
+    history = pd.DataFrame(run.history)
+    prior, best = run.evals[0], run.best
+    files = {"od": out / "calibrated.od.csv", "tazrel": out / "calibrated.tazrel.xml",
+             "convergence": out / "convergence.csv", "state": out / "state.json"}
+    fit = problem.obs.table.drop(columns=["length"]).copy()
+    fit["edges"] = [" ".join(e) for e in fit["edges"]]
+    for name, ev in (("prior", prior), ("best", best)):
+        for k in ("speed", "count", "travel_time"):
+            fit[f"{name}_{k}"] = ev.values[k].to_numpy()
+    files["fit"] = out / "fit.csv"
+    fit.to_csv(files["fit"], index=False)
+    if figures:
+        files["scatter"] = plot_scatter(problem.obs, prior, best, out / "scatter.png")
+        files["convergence_plot"] = plot_convergence(history, out / "convergence.png")
+    noise = run.targets.model_noise
+    summary = {"method": method, "budget": budget, "seed": seed,
+               "mode": problem.scenario.simulation.mode, "simulations": len(history),
+               "model_noise": None if noise is None else asdict(noise),
+               "prior": {"objective": prior.objective, **prior.metrics},
+               "best": {"objective": best.objective, **best.metrics,
+                        "sim": run.best_sim},
+               "observations": problem.obs.n_values, "od_rows": len(problem.prior)}
+    summary["versions"] = versions()
+    files["summary"] = out / "summary.json"
+    atomic_json(files["summary"], summary)
+    return CalibrationResult(problem.od(best.x), history, prior, best, files, run.targets)
+
+
+def _run_spsa(run: _Runner, seed: int) -> None:
+    p = run.p
+    spent = len(run.history) - 1  # simulations besides the start (the replicate)
+    spsa(lambda x, tag: run(x, tag).objective, p.x0, run.budget - spent,
+         scale=run.targets.scale, seed=seed)
+
+
+def _run_metamodel(run: _Runner) -> None:
+    p = run.p
+    best = run(p.x0, "start")
+    radius, r_max, r_min = RADIUS
+    free = p.obs.table["free_speed"].to_numpy(dtype=float)
+    seg = p.obs_key["seg"].to_numpy()
+    it = level = fails = 0
+    last = len(p.levels) - 1
+    round_start = best
+    while len(run.history) < run.budget:
+        if radius < r_min or fails >= LEVEL_PATIENCE:
+            if level == last:
+                if best is round_start:
+                    break  # a whole round of levels improved nothing
+                round_start, level = best, -1
+            # the region says how far the model can be trusted, which regrouping the
+            # rows does not change: after rejections the next level starts from
+            # twice the shrunk radius, after no predicted gain from the initial one
+            radius = RADIUS[0] if radius < r_min else min(RADIUS[0], 2.0 * radius)
+            level, fails = level + 1, 0
+            log.info("metamodel: level %d (%s)", level + 1, ", ".join(LEVELS[level]))
+        it += 1
+        t0 = time.perf_counter()
+        pmat = assignment_matrix([{"crossings": e.crossings, "vehicles": e.vehicles}
+                                  for e in run.evals], p.rows, p.obs_key)
+        pdem = assignment_matrix([{"crossings": e.planned, "vehicles": e.vehicles}
+                                  for e in run.evals], p.rows, p.obs_key)
+        curve = fit_speed_flow(seg, [e.demand(p.per_hour) for e in run.evals],
+                               [e.values["speed"].to_numpy(dtype=float) for e in run.evals], free)
+        model = Metamodel(run.targets, pmat, p.per_hour, curve, best.x, best.sim(),
+                          demand=pdem)
+        # on the finest level the rows no observation sees move per kind and interval
+        x_new, m_new = model.minimize(radius, p.levels[level],
+                                      unseen=p.levels[0] if level == last else None)
+        run.model_s = time.perf_counter() - t0
+        predicted = best.objective - m_new
+        if predicted <= 1e-9 * max(1.0, best.objective):
+            radius = r_min / 2  # nothing to gain at this level: refine
+            log.info("metamodel: no predicted gain at level %d", level + 1)
+            continue
+        ev = run(x_new, f"it{it}", info={"level": level + 1, "radius": radius,
+                                         "predicted": m_new})
+        rho = (best.objective - ev.objective) / predicted
+        if ev.objective < best.objective:
+            # a gain below LEVEL_GAIN of the objective counts as a failure of the level
+            small = best.objective - ev.objective < LEVEL_GAIN * best.objective
+            best, fails = ev, fails + 1 if small else 0
+            if rho > 0.5:
+                radius = min(2.0 * radius, r_max)
+            elif rho < 0.1:
+                radius *= 0.5
+        else:
+            radius *= 0.5
+            fails += 1
+        log.info("metamodel it %d (level %d): J %.4g (model %.4g), rho %.2f, radius %.3g", it,
+                 level + 1, ev.objective, m_new, rho, radius)
+
+
+
+__all__ = ["CalibrationResult", "METHODS", "calibrate"]

@@ -1,0 +1,283 @@
+"""What one calibration needs: the scenario, the prior OD, the observations.
+
+:func:`calibration_problem` builds a :class:`Problem` from a scenario (its own OD, or a
+given prior) and an observations file; :func:`plain_calibration_problem` from an existing
+SUMO model (network, TAZ file, OD file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..config.scenario import Scenario, Simulation, load_scenario
+from ..demand import build_od
+from ..demand.od import read_kinded_od
+from ..errors import InputError, MissingFileError
+from ..network import read_net
+from .metamodel import ModelNoise, Targets
+from .observations import Observations, read_observations
+
+#: The metamodel's search levels, coarse to fine: OD rows sharing these
+#: columns move by one factor (the last level moves every row that reaches an
+#: observation on its own, the others by kind and interval).
+LEVELS = (("kind", "begin"), ("kind", "begin", "origin"),
+          ("kind", "begin", "origin", "destination"))
+
+
+class TazZones:
+    """Zones read from a SUMO TAZ file (``<taz>`` with ``tazSource``/``tazSink``
+    children or an ``edges`` attribute), enough for :func:`egress.demand.sample_trips`."""
+
+    def __init__(self, path: str | Path):
+        path = Path(path)
+        if not path.is_file():
+            raise MissingFileError(path, "TAZ file")
+        try:
+            root = ET.parse(path).getroot()
+        except ET.ParseError as exc:
+            raise InputError(str(path), f"malformed XML ({exc})") from None
+        self.sources: dict[str, dict[str, float]] = {}
+        self.sinks: dict[str, dict[str, float]] = {}
+        for taz in root.iter("taz"):
+            tid = taz.get("id")
+            src = {s.get("id"): float(s.get("weight", 1)) for s in taz.iter("tazSource")}
+            snk = {s.get("id"): float(s.get("weight", 1)) for s in taz.iter("tazSink")}
+            if not src and not snk and taz.get("edges"):
+                src = snk = {e: 1.0 for e in taz.get("edges").split()}
+            self.sources[tid] = _norm(src)
+            self.sinks[tid] = _norm(snk)
+        if not self.sources:
+            raise InputError(str(path), "no <taz> elements")
+        self.venue_zones: dict[str, str] = {}
+
+    @property
+    def tokens(self) -> list[str]:
+        return sorted(self.sources)
+
+    def venue_zone(self, venue_id: str) -> str:
+        raise KeyError(venue_id)
+
+
+def _norm(w: dict[str, float]) -> dict[str, float]:
+    total = sum(w.values())
+    return {k: v / total for k, v in sorted(w.items())} if total > 0 else {}
+
+
+@dataclass
+class Problem:
+    """Everything one calibration needs.
+
+    Attributes
+    ----------
+    scenario : Scenario
+        Network, window, seed, micro/meso and edgeData period of every evaluation.
+    net : sumolib.net.Net
+    zones : Zones or TazZones
+    prior : pandas.DataFrame
+        The prior OD: ``origin, destination, begin, end, trips, kind``.
+    obs : Observations or None
+        None only to simulate ODs without comparing (:func:`egress.observations.observe`).
+    event : EventSpec or None
+    lot_exits : list of str
+    routing : dict
+        Keyword arguments of :func:`egress.demand.routing.route_vehicles`.
+    regularization : float
+        λ of the objective (pull of each row towards the prior).
+    prior_sd : float
+        σ of the objective's log-normal prior on the total demand of each
+        kind in each interval (see :mod:`egress.metamodel`); 0 for none.
+    """
+
+    scenario: Scenario
+    net: Any
+    zones: Any
+    prior: pd.DataFrame
+    obs: Observations | None
+    event: Any = None
+    lot_exits: list[str] = field(default_factory=list)
+    routing: dict[str, Any] = field(default_factory=dict)
+    regularization: float = 0.01
+    prior_sd: float = 0.5
+
+    def __post_init__(self) -> None:
+        self.prior = self.prior.reset_index(drop=True)
+        keys = self.prior[["kind", "origin", "destination"]].astype(str).agg("|".join, axis=1)
+        self.rows = pd.DataFrame({"group": pd.factorize(keys)[0],
+                                  "begin": self.prior["begin"].to_numpy(dtype=float)})
+        self.levels = [pd.MultiIndex.from_frame(self.prior[list(cols)].astype(str)).factorize()[0]
+                       for cols in LEVELS]
+        if self.obs is None:  # only for simulating ODs (egress observe)
+            return
+        t = self.obs.table
+        seg_keys = [" ".join(e) for e in t["edges"]]
+        self.obs_key = pd.DataFrame({"seg": pd.factorize(pd.Series(seg_keys))[0],
+                                     "begin": t["begin"].to_numpy(dtype=float)})
+        self.per_hour = 3600.0 / (t["end"] - t["begin"]).to_numpy(dtype=float)
+        self.targets = self.targets_with(None)
+
+    def targets_with(self, noise: ModelNoise | None) -> Targets:
+        """The objective's targets with model noise `noise`."""
+        groups = self.levels[0] if self.prior_sd > 0 else None
+        return Targets.from_observations(self.obs, self.x0, self.regularization, noise, groups,
+                                         self.prior_sd)
+
+    @property
+    def x0(self) -> np.ndarray:
+        return self.prior["trips"].to_numpy(dtype=float)
+
+    def od(self, x: np.ndarray) -> pd.DataFrame:
+        """The OD table with trips `x`."""
+        return self.prior.assign(trips=np.asarray(x, dtype=float))
+
+    def feasible(self, x: np.ndarray) -> np.ndarray:
+        """`x` with the event's trips scaled down, if need be, so that its cars
+        fit in the venue's lots (less one car per interval for rounding).
+
+        Both optimizers may propose more event cars than the lots hold; the
+        lots are a physical limit, so such a proposal is simulated (and
+        recorded) at the largest event demand they allow, in the same
+        proportions.
+        """
+        x = np.asarray(x, dtype=float)
+        if self.event is None or not hasattr(self.zones, "venue_zone"):
+            return x
+        zone = self.zones.venue_zone(self.event.venue)
+        rows = ((self.prior["kind"] == "event") & (self.prior["origin"] == zone)).to_numpy()
+        limit = sum(self.event.lots.values()) - self.prior.loc[rows, "begin"].nunique()
+        total = float(x[rows].sum())
+        if total <= limit:
+            return x
+        x = x.copy()
+        x[rows] *= max(limit, 0) / total
+        return x
+
+    def fingerprint(self, method: str, extra: dict | None = None) -> str:
+        h = hashlib.sha256()
+        h.update(pd.util.hash_pandas_object(self.prior, index=False).values.tobytes())
+        h.update(self.obs.table.drop(columns=["edges"]).to_csv().encode())
+        h.update(json.dumps([str(self.scenario.network), self.scenario.simulation.__dict__,
+                             self.regularization, self.prior_sd, method, extra or {}],
+                            default=str,
+                            sort_keys=True).encode())
+        return h.hexdigest()[:16]
+
+
+def read_prior(path: str | Path, zones=None) -> pd.DataFrame:
+    """Read an OD file (CSV or tazRelation XML); a CSV column ``kind`` (event or
+    background, default background) is kept.
+
+    Raises
+    ------
+    MissingFileError, InputError
+    """
+    return read_kinded_od(path, zones)
+
+
+def calibration_problem(scenario: Scenario | str | Path, observations: str | Path | Observations, *,
+          prior: str | Path | pd.DataFrame | None = None, meso: bool | None = True,
+          seed: int | None = None, regularization: float = 0.01,
+          prior_sd: float = 0.5) -> Problem:
+    """Set up a calibration of a scenario's OD.
+
+    Parameters
+    ----------
+    scenario : Scenario or path
+    observations : path or Observations
+    prior : path or DataFrame, optional
+        The OD to start from (default: the scenario's own OD, see
+        :func:`egress.demand.build_od`).
+    meso : bool or None, default True
+        Mesoscopic evaluations (None: the scenario's mode).
+    seed : int, optional
+        Seed of every evaluation (default the scenario's).
+    regularization : float
+        λ of the objective.
+    prior_sd : float
+        σ of the prior on the total demand per kind and interval (0: none).
+    """
+    scenario, built = _scenario_od(scenario, meso, seed)
+    net = read_net(scenario.network)
+    if prior is None:
+        od = built.od
+    elif isinstance(prior, pd.DataFrame):
+        od = prior.copy()
+        if "kind" not in od.columns:
+            od["kind"] = "background"
+    else:
+        od = read_prior(prior, built.zones)
+    obs = _observations(observations, net, scenario.simulation)
+    lot_exits = list(scenario.venues.lot_exits) if scenario.venues is not None else []
+    return Problem(scenario, net, built.zones, od[["origin", "destination", "begin", "end",
+                                                   "trips", "kind"]], obs, built.spec.event,
+                   lot_exits, built.spec.routing.kwargs(), regularization, prior_sd)
+
+
+def _scenario_od(scenario, meso: bool | None, seed: int | None):
+    if not isinstance(scenario, Scenario):
+        scenario = load_scenario(scenario)
+    changes: dict[str, Any] = {}
+    if meso is not None:
+        changes["mode"] = "meso" if meso else "micro"
+    if seed is not None:
+        changes["seed"] = int(seed)
+    scenario = scenario.with_simulation(**changes) if changes else scenario
+    return scenario, build_od(scenario)
+
+
+def scenario_problem(scenario: Scenario | str | Path, *, meso: bool | None = True,
+                     seed: int | None = None) -> Problem:
+    """A :class:`Problem` without observations: the scenario's OD, for simulating ODs."""
+    scenario, built = _scenario_od(scenario, meso, seed)
+    lot_exits = list(scenario.venues.lot_exits) if scenario.venues is not None else []
+    od = built.od[["origin", "destination", "begin", "end", "trips", "kind"]]
+    return Problem(scenario, read_net(scenario.network), built.zones, od, None,
+                   built.spec.event, lot_exits, built.spec.routing.kwargs())
+
+
+def plain_calibration_problem(net: str | Path, taz: str | Path, od: str | Path,
+                observations: str | Path | Observations, *, begin: float | None = None,
+                end: float | None = None, period: float = 300.0, meso: bool = True,
+                seed: int = 42, regularization: float = 0.01,
+                random_factor: float = 1.3, prior_sd: float = 0.5) -> Problem:
+    """Set up a calibration of an existing SUMO model: network, TAZ file, OD file.
+
+    The window defaults to the OD's first begin until the later of its last
+    end and the observations' last end.
+    """
+    net_path = Path(net)
+    netobj = read_net(net_path)
+    zones = TazZones(taz)
+    prior = read_prior(od, zones.tokens)
+    b = float(prior["begin"].min()) if begin is None else float(begin)
+    e = float(prior["end"].max()) if end is None else float(end)
+    if end is None and not isinstance(observations, Observations):
+        raw = read_observations(observations, netobj)
+        e = max(e, float(raw.table["end"].max()))
+    sim = Simulation(begin=b, end=e, seed=int(seed), mode="meso" if meso else "micro",
+                     edgedata_period=float(period))
+    scenario = Scenario(path=Path(od).resolve(), name="calibration", description="",
+                        network=net_path.resolve(), venues=None, simulation=sim,
+                        output_format="csv")
+    obs = _observations(observations, netobj, sim)
+    return Problem(scenario, netobj, zones, prior, obs, None, [],
+                   {"random_factor": random_factor}, regularization, prior_sd)
+
+
+def _observations(observations, net, sim: Simulation) -> Observations:
+    if isinstance(observations, Observations):
+        return observations
+    return read_observations(observations, net, window=(sim.begin, sim.end),
+                             period=sim.edgedata_period, grid_start=sim.begin)
+
+
+
+__all__ = ["LEVELS", "Problem", "TazZones", "calibration_problem", "read_prior", "scenario_problem",
+           "plain_calibration_problem"]
