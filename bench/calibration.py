@@ -57,8 +57,8 @@ def main() -> None:
     rows = []
     for seed in args.seeds:
         problem = calibration_problem(SCENARIO, DATA / "observations.csv",
-                                      prior=DATA / "prior.od.csv", meso=not args.micro,
-                                      seed=seed)
+                                      prior=DATA / "prior.od.csv",
+                                      mode="micro" if args.micro else "meso", seed=seed)
         truth = read_prior(DATA / "truth.od.csv", problem.zones)
         key = ["kind", "origin", "destination", "begin", "end"]
         xt = problem.prior[key].merge(truth, on=key, how="left")["trips"].fillna(0).to_numpy()

@@ -1,7 +1,17 @@
 """egress: event egress traffic studies with a calibrated SUMO simulation.
 
 The public API mirrors the command line: each ``egress`` command is a thin
-layer over one of these functions.
+layer over one of these functions, and everything a notebook needs is here.
+The package follows the stages of the pipeline::
+
+    config      scenario, venues and demand files, validated into typed objects
+    network     networks, their car graph, geometry, map matching, S2 zones
+    demand      OD tables, demand models, sampling, routing
+    engine      one SUMO run: configuration, run, vehicle table, invariants
+    calibration fitting the OD to observations; synthetic observations
+    policies    measures, their SUMO inputs, paired evaluation
+    sweep       batches of runs on Dask
+    reporting   figures and the HTML report
 
 The names below are imported from their modules on first use, so that
 ``import egress.sweep`` (what every Dask worker does before its first task)
@@ -20,59 +30,82 @@ from .errors import (
     InvalidRunError,
     MissingFileError,
     NetworkError,
+    PolicyError,
     RunError,
     ScenarioError,
     SumoError,
+    SweepError,
 )
 
 __version__ = "0.1.0"
 
 #: Public name -> the module that defines it.
 _LAZY = {
-    "CalibrationResult": "calibration",
-    "calibrate": "calibration",
-    "calibration_problem": "calibration",
-    "plain_calibration_problem": "calibration",
-    "EvaluationResult": "evaluation",
-    "evaluate_policy": "evaluation",
-    "build_network": "network",
-    "build_osm": "network",
-    "observe": "calibration",
-    "read_observations": "calibration",
-    "Policy": "policies",
-    "PolicyError": "policies",
-    "load_policies": "policies",
-    "write_report": "report",
     "Scenario": "config.scenario",
     "load_scenario": "config.scenario",
-    "RunResult": "simulation",
-    "simulate": "simulation",
-    "Sweep": "sweep",
-    "SweepError": "sweep",
-    "SweepResult": "sweep",
-    "load_results": "sweep",
-    "load_sweep": "sweep",
-    "run_sweep": "sweep",
-    "summarize": "sweep",
+    "load_venues": "config.venues",
+    "build_network": "network.build",
+    "build_osm": "network.build",
+    "read_net": "network.graph",
+    "write_zones": "network.zones",
+    "build_demand": "demand.build",
+    "build_od": "demand.build",
+    "read_od": "demand.od",
+    "RunConfig": "engine.config",
+    "RunResult": "engine.run",
+    "run": "engine.run",
+    "format_summary": "engine.run",
+    "SimulationResult": "engine.simulate",
+    "simulate": "engine.simulate",
+    "CalibrationResult": "calibration.driver",
+    "calibrate": "calibration.driver",
+    "ModelNoise": "calibration.metamodel",
+    "calibration_problem": "calibration.problem",
+    "plain_calibration_problem": "calibration.problem",
+    "read_observations": "calibration.observations",
+    "observe": "calibration.synthetic",
+    "Policy": "policies.file",
+    "load_policies": "policies.file",
+    "EvaluationResult": "policies.comparison",
+    "format_table": "policies.comparison",
+    "headline": "policies.comparison",
+    "evaluate_policy": "policies.evaluation",
+    "Sweep": "sweep.file",
+    "load_sweep": "sweep.file",
+    "SweepResult": "sweep.runner",
+    "run_sweep": "sweep.runner",
+    "load_results": "sweep.store",
+    "savings": "sweep.analysis",
+    "format_savings": "sweep.analysis",
+    "plot_demand_scenarios": "reporting.plots",
+    "write_report": "reporting.report",
 }
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
-    from .calibration import CalibrationResult, calibrate, observe, read_observations
+    from .calibration.driver import CalibrationResult, calibrate
+    from .calibration.metamodel import ModelNoise
+    from .calibration.observations import read_observations
+    from .calibration.problem import calibration_problem, plain_calibration_problem
+    from .calibration.synthetic import observe
     from .config.scenario import Scenario, load_scenario
-    from .evaluation import EvaluationResult, evaluate_policy
-    from .network import build_network, build_osm
-    from .policies import Policy, PolicyError, load_policies
-    from .report import write_report
-    from .simulation import RunResult, simulate
-    from .sweep import (
-        Sweep,
-        SweepError,
-        SweepResult,
-        load_results,
-        load_sweep,
-        run_sweep,
-        summarize,
-    )
+    from .config.venues import load_venues
+    from .demand.build import build_demand, build_od
+    from .demand.od import read_od
+    from .engine.config import RunConfig
+    from .engine.run import RunResult, format_summary, run
+    from .engine.simulate import SimulationResult, simulate
+    from .network.build import build_network, build_osm
+    from .network.graph import read_net
+    from .network.zones import write_zones
+    from .policies.comparison import EvaluationResult, format_table, headline
+    from .policies.evaluation import evaluate_policy
+    from .policies.file import Policy, load_policies
+    from .reporting.plots import plot_demand_scenarios
+    from .reporting.report import write_report
+    from .sweep.analysis import format_savings, savings
+    from .sweep.file import Sweep, load_sweep
+    from .sweep.runner import SweepResult, run_sweep
+    from .sweep.store import load_results
 
 
 def __getattr__(name: str) -> Any:
@@ -90,36 +123,13 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "CalibrationResult",
-    "calibrate",
-    "observe",
-    "read_observations",
-    "EgressError",
-    "EvaluationResult",
-    "InputError",
-    "InvalidRunError",
-    "MissingFileError",
-    "NetworkError",
-    "Policy",
-    "PolicyError",
-    "RunError",
-    "RunResult",
-    "Scenario",
-    "ScenarioError",
-    "SumoError",
-    "__version__",
-    "build_network",
-    "build_osm",
-    "evaluate_policy",
-    "load_policies",
-    "load_scenario",
-    "simulate",
-    "Sweep",
-    "SweepError",
-    "SweepResult",
-    "load_results",
-    "load_sweep",
-    "run_sweep",
-    "summarize",
-    "write_report",
+    "__version__", "build_demand", "build_network", "build_od", "build_osm", "calibrate",
+    "calibration_problem", "CalibrationResult", "EgressError", "evaluate_policy",
+    "EvaluationResult", "format_savings", "format_summary", "format_table", "headline",
+    "InputError", "InvalidRunError", "load_policies", "load_results", "load_scenario",
+    "load_sweep", "load_venues", "MissingFileError", "ModelNoise", "NetworkError", "observe",
+    "plain_calibration_problem", "plot_demand_scenarios", "Policy", "PolicyError", "read_net",
+    "read_observations", "read_od", "run", "run_sweep", "RunConfig", "RunError", "RunResult",
+    "savings", "Scenario", "ScenarioError", "simulate", "SimulationResult", "SumoError", "Sweep",
+    "SweepError", "SweepResult", "write_report", "write_zones",
 ]

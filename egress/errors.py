@@ -62,6 +62,22 @@ class NetworkError(InputError):
     """A road network is missing, malformed or lacks a needed path."""
 
 
+class PolicyError(InputError):
+    """A policy file or policy is invalid, or cannot be applied to the demand."""
+
+
+class SweepError(InputError):
+    """A sweep file is invalid, or a task's inputs differ from the ones it was made for."""
+
+
+class ReportError(InputError):
+    """A folder holds nothing a report can describe."""
+
+
+class SchedulerError(EgressError, ConnectionError):
+    """The Dask scheduler of a sweep cannot be reached."""
+
+
 class MissingFileError(EgressError, FileNotFoundError):
     """A file named by the user does not exist."""
 

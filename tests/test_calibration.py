@@ -244,7 +244,7 @@ def test_planned_crossings_by_hand(merge_case):
 
 def _problem(case, seed=3):
     return plain_calibration_problem(case["net"], case["taz"], case["prior"], case["obs"],
-                                     period=300, end=1500, seed=seed, meso=True)
+                                     period=300, end=1500, seed=seed, mode="meso")
 
 
 def test_recovery_on_tiny_network(merge_case, tmp_path):

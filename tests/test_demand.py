@@ -332,7 +332,7 @@ def test_small_event_on_sodo_builds_and_simulates(tmp_path):
     short; every loaded vehicle must arrive or be reported unfinished, and
     teleports stay under 1 % of the inserted vehicles.
     """
-    from egress.simulation import simulate
+    from egress.engine import simulate
 
     if not (ROOT / "networks" / "sodo" / "sodo.net.xml").is_file():
         pytest.skip("SODO network not built")

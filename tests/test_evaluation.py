@@ -12,8 +12,9 @@ from conftest import ROOT, write_file
 from test_policies import POLICIES, two_routes, write_routes, write_scenario  # noqa: F401
 
 from egress.engine.vehicles import leave_index as _leave_index
-from egress.evaluation import evaluate_policy, mean_ci
 from egress.network import read_net
+from egress.policies import evaluate_policy
+from egress.stats import mean_ci
 
 
 def test_mean_ci_against_a_known_sample():

@@ -5,8 +5,9 @@ from __future__ import annotations
 from conftest import EVENT
 from conftest import write_tiny_scenario as write_scenario
 
-from egress import demand, plots
+from egress import demand
 from egress.config.scenario import load_scenario
+from egress.reporting import plots
 
 
 def test_plot_demand_writes_a_png(tmp_path):

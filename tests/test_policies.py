@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, write_file, write_plain_net
 
-from egress.errors import InputError
-from egress.evaluation import evaluate_policy
+from egress.errors import InputError, PolicyError
 from egress.network import build_network, read_net
-from egress.policies import PolicyError, load_policies
+from egress.policies import evaluate_policy, load_policies
 
 #: Two routes from sign edge o_s to d_x: straight over ramp A (s_a a_d), or the
 #: longer way over ramp B (s_b b_d); plus a dead end b_z off ramp B.
@@ -192,7 +191,7 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path, two_routes, extra, fragments
     write_routes(tmp_path / "r.rou.xml", 5, 3)
     scen = write_scenario(tmp_path, two_routes, 100)
     pf = write_file(tmp_path / "p.toml", POLICIES)
-    proc = _cli(scen, "--policies", pf, "--out", tmp_path / "o", *extra)
+    proc = _cli(scen, "--policy-file", pf, "--out", tmp_path / "o", *extra)
     assert proc.returncode == 2, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if not line.startswith("evaluating")]
     assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
@@ -205,7 +204,7 @@ def test_cli_edge_not_in_network(tmp_path, two_routes):
     scen = write_scenario(tmp_path, two_routes, 100)
     pf = write_file(tmp_path / "p.toml", POLICIES.replace('to_ramp = "s_b"',
                                                           'to_ramp = "cherry"'))
-    proc = _cli(scen, "--policies", pf, "--policy", "to_b", "--out", tmp_path / "o")
+    proc = _cli(scen, "--policy-file", pf, "--policy", "to_b", "--out", tmp_path / "o")
     assert proc.returncode == 2
     assert "policy 'to_b'.to_ramp: edge 'cherry' is not in net.net.xml" in proc.stderr
 

@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from egress import engine
-from egress.evaluation import BASELINE, evaluate_policy, replications_needed
-from egress.policies import KINDS, load_policies, read_demand
+from egress.policies import BASELINE, KINDS, evaluate_policy, load_policies, read_demand
+from egress.stats import replications_needed
 
 POLICIES = """
 [[policies]]
@@ -202,7 +202,7 @@ def test_target_halfwidth_adds_replications_and_says_how_many(city, tmp_path):
 def test_cli_prints_whether_the_headline_is_conclusive(city, tmp_path):
     scen, pf = city
     proc = subprocess.run([sys.executable, "-m", "egress.cli", "-q", "evaluate-policy",
-                           str(scen), "--policy", "east_ramp", "--policies", str(pf),
+                           str(scen), "--policy", "east_ramp", "--policy-file", str(pf),
                            "--fractions", "1.0", "--replications", "2", "--mode", "meso",
                            "--out", str(tmp_path / "o")], capture_output=True, text=True,
                           cwd=ROOT)

@@ -11,8 +11,9 @@ from conftest import write_file
 from test_sweep import build_fork_net, fake_runner, write_study
 
 from egress import cli
-from egress.report import ReportError, write_report
-from egress.simulation import simulate
+from egress.engine import simulate
+from egress.errors import ReportError
+from egress.reporting import write_report
 from egress.sweep import run_sweep
 
 

@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from conftest import EXACT_VTYPE, write_file
 
+from egress.engine import simulate
 from egress.network import read_net
-from egress.simulation import simulate
 
 
 @pytest.fixture

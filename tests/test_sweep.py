@@ -16,17 +16,16 @@ import pytest
 from conftest import write_file, write_plain_net
 
 from egress import cli
+from egress.errors import SchedulerError, SweepError
+from egress.policies import BASELINE
 from egress.sweep import (
-    BASELINE,
-    SchedulerError,
-    SweepError,
     finished_keys,
     load_failures,
     load_results,
     load_sweep,
     run_sweep,
     run_task,
-    summarize,
+    savings,
     task_key,
 )
 
@@ -316,7 +315,7 @@ def test_failures_are_recorded_after_bounded_retries_and_others_finish(study, tm
 def test_summary_pairs_each_variant_with_its_baseline(study, tmp_path, threads):
     out = tmp_path / "out"
     run_sweep(study, out, scheduler=threads, progress=False, runner=fake_runner)
-    table = summarize(load_results(out))
+    table = savings(load_results(out))
     event = table[table["group"] == "event"].set_index("fraction")
     # fake travel time 10 - 2 f + 0.1 seed: the saving is exactly 2 f in every seed
     assert event.loc[0.5, "saving_min"] == pytest.approx(1.0)
@@ -378,7 +377,7 @@ def test_a_task_keeps_its_run_folder_only_when_asked(tmp_path, fork_net):
 
 
 def test_a_worker_notices_an_input_that_changed_after_it_hashed_it(study):
-    from egress.sweep import _check_inputs, _scenario_for
+    from egress.sweep.worker import _check_inputs, _scenario_for
 
     task = load_sweep(study).tasks[0]
     scen = _scenario_for(task)

@@ -9,7 +9,7 @@ The decision vector
     ``x`` holds its trips (>= 0). One *evaluation* turns ``x`` into trips
     with :func:`egress.demand.sample_trips`, routes them with
     :func:`egress.demand.routing.route_vehicles` and runs SUMO (meso by default, micro
-    with ``meso=False``) with edgeData and vehroutes (exit times). The
+    with ``mode="micro"``) with edgeData and vehroutes (exit times). The
     sampling, routing and SUMO seeds are the same for every evaluation
     (common random numbers), so two ODs differ in their results only
     through the OD. Each evaluation counts one against the budget.

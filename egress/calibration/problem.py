@@ -182,7 +182,7 @@ def read_prior(path: str | Path, zones=None) -> pd.DataFrame:
 
 
 def calibration_problem(scenario: Scenario | str | Path, observations: str | Path | Observations, *,
-          prior: str | Path | pd.DataFrame | None = None, meso: bool | None = True,
+          prior: str | Path | pd.DataFrame | None = None, mode: str | None = "meso",
           seed: int | None = None, regularization: float = 0.01,
           prior_sd: float = 0.5) -> Problem:
     """Set up a calibration of a scenario's OD.
@@ -194,8 +194,8 @@ def calibration_problem(scenario: Scenario | str | Path, observations: str | Pat
     prior : path or DataFrame, optional
         The OD to start from (default: the scenario's own OD, see
         :func:`egress.demand.build_od`).
-    meso : bool or None, default True
-        Mesoscopic evaluations (None: the scenario's mode).
+    mode : {"micro", "meso"} or None, default "meso"
+        Simulation mode of every evaluation (None: the scenario's).
     seed : int, optional
         Seed of every evaluation (default the scenario's).
     regularization : float
@@ -203,7 +203,7 @@ def calibration_problem(scenario: Scenario | str | Path, observations: str | Pat
     prior_sd : float
         σ of the prior on the total demand per kind and interval (0: none).
     """
-    scenario, built = _scenario_od(scenario, meso, seed)
+    scenario, built = _scenario_od(scenario, mode, seed)
     net = read_net(scenario.network)
     if prior is None:
         od = built.od
@@ -220,22 +220,22 @@ def calibration_problem(scenario: Scenario | str | Path, observations: str | Pat
                    lot_exits, built.spec.routing.kwargs(), regularization, prior_sd)
 
 
-def _scenario_od(scenario, meso: bool | None, seed: int | None):
+def _scenario_od(scenario, mode: str | None, seed: int | None):
     if not isinstance(scenario, Scenario):
         scenario = load_scenario(scenario)
     changes: dict[str, Any] = {}
-    if meso is not None:
-        changes["mode"] = "meso" if meso else "micro"
+    if mode is not None:
+        changes["mode"] = mode
     if seed is not None:
         changes["seed"] = int(seed)
     scenario = scenario.with_simulation(**changes) if changes else scenario
     return scenario, build_od(scenario)
 
 
-def scenario_problem(scenario: Scenario | str | Path, *, meso: bool | None = True,
+def scenario_problem(scenario: Scenario | str | Path, *, mode: str | None = "meso",
                      seed: int | None = None) -> Problem:
     """A :class:`Problem` without observations: the scenario's OD, for simulating ODs."""
-    scenario, built = _scenario_od(scenario, meso, seed)
+    scenario, built = _scenario_od(scenario, mode, seed)
     lot_exits = list(scenario.venues.lot_exits) if scenario.venues is not None else []
     od = built.od[["origin", "destination", "begin", "end", "trips", "kind"]]
     return Problem(scenario, read_net(scenario.network), built.zones, od, None,
@@ -244,7 +244,7 @@ def scenario_problem(scenario: Scenario | str | Path, *, meso: bool | None = Tru
 
 def plain_calibration_problem(net: str | Path, taz: str | Path, od: str | Path,
                 observations: str | Path | Observations, *, begin: float | None = None,
-                end: float | None = None, period: float = 300.0, meso: bool = True,
+                end: float | None = None, period: float = 300.0, mode: str = "meso",
                 seed: int = 42, regularization: float = 0.01,
                 random_factor: float = 1.3, prior_sd: float = 0.5) -> Problem:
     """Set up a calibration of an existing SUMO model: network, TAZ file, OD file.
@@ -261,7 +261,7 @@ def plain_calibration_problem(net: str | Path, taz: str | Path, od: str | Path,
     if end is None and not isinstance(observations, Observations):
         raw = read_observations(observations, netobj)
         e = max(e, float(raw.table["end"].max()))
-    sim = Simulation(begin=b, end=e, seed=int(seed), mode="meso" if meso else "micro",
+    sim = Simulation(begin=b, end=e, seed=int(seed), mode=mode,
                      edgedata_period=float(period))
     scenario = Scenario(path=Path(od).resolve(), name="calibration", description="",
                         network=net_path.resolve(), venues=None, simulation=sim,

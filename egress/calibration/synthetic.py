@@ -68,7 +68,7 @@ def _choose_segments(net, edges: pd.DataFrame, lot_exits, n: int) -> list[str]:
 
 
 def observe(scenario, out: str | Path, *, seed: int = 1, od: pd.DataFrame | None = None,
-            interval: float = 900.0, n_segments: int = 60, meso: bool = True,
+            interval: float = 900.0, n_segments: int = 60, mode: str = "meso",
             coordinates: int = 5) -> dict[str, Path]:
     """Write synthetic observations of a scenario's "true" OD, and a perturbed prior.
 
@@ -89,7 +89,7 @@ def observe(scenario, out: str | Path, *, seed: int = 1, od: pd.DataFrame | None
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    problem = scenario_problem(scenario, meso=meso, seed=seed)
+    problem = scenario_problem(scenario, mode=mode, seed=seed)
     if od is not None:
         problem.prior = od.reset_index(drop=True)
     sim = problem.scenario.simulation

@@ -75,4 +75,27 @@ def _study_area(path: str, _mtime: int, polygon) -> frozenset[str]:
 
 
 
-__all__ = ["inside_polygon", "midpoint", "study_area_edges"]
+def network_lines(net) -> list[np.ndarray]:
+    """Edge centrelines of a network in lon/lat (internal edges left out).
+
+    Parameters
+    ----------
+    net : sumolib.net.Net or path
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One ``(n, 2)`` array of (lon, lat) per edge.
+    """
+    if isinstance(net, str | Path):
+        net = read_net(net)
+    lines = []
+    for edge in net.getEdges():
+        if edge.getFunction() == "internal":
+            continue
+        pts = [net.convertXY2LonLat(x, y) for x, y in edge.getShape()]
+        lines.append(np.asarray(pts, dtype=float))
+    return lines
+
+
+__all__ = ["inside_polygon", "midpoint", "network_lines", "study_area_edges"]

@@ -1,7 +1,7 @@
 """Running a scenario in SUMO: ``egress simulate``.
 
 :func:`simulate` builds the scenario's demand when it has no route files,
-and runs it through the run engine (:mod:`egress.engine`), which writes a
+and runs it through the run engine (:func:`egress.engine.run.run`), which writes a
 self-describing run folder::
 
     run.sumocfg          opens in sumo-gui; ``sumo -c run.sumocfg`` re-runs it
@@ -29,13 +29,15 @@ from typing import Any
 
 import pandas as pd
 
-from . import engine
-from .config.scenario import Scenario, load_scenario
-from .network import check_route_files, study_area_edges
+from ..config.scenario import Scenario, load_scenario
+from ..demand import build_demand
+from ..network import check_route_files, study_area_edges
+from .config import RunConfig
+from .run import format_summary, run
 
 
 @dataclass
-class RunResult:
+class SimulationResult:
     """What :func:`simulate` produced.
 
     Attributes
@@ -63,12 +65,12 @@ class RunResult:
     valid: bool = True
 
     def __str__(self) -> str:
-        return engine.format_summary(self.summary)
+        return format_summary(self.summary)
 
 
 def simulate(scenario: Scenario | str | Path, out: str | Path | None = None, *,
              seed: int | None = None, mode: str | None = None,
-             progress: bool = True) -> RunResult:
+             progress: bool = True) -> SimulationResult:
     """Simulate a scenario with SUMO and collect its checked outputs.
 
     Parameters
@@ -86,7 +88,7 @@ def simulate(scenario: Scenario | str | Path, out: str | Path | None = None, *,
 
     Returns
     -------
-    RunResult
+    SimulationResult
         Check ``valid`` (or ``summary["state"]``) before using its numbers.
 
     Raises
@@ -110,15 +112,13 @@ def simulate(scenario: Scenario | str | Path, out: str | Path | None = None, *,
     if routes:
         check_route_files(scenario.network, routes)
     else:
-        from .demand import build_demand
-
         routes = list(build_demand(scenario, run_dir / "demand",
                                    seed=scenario.simulation.seed).routes)
-    config = engine.RunConfig.from_scenario(scenario, run_dir, routes, tripinfo=True)
+    config = RunConfig.from_scenario(scenario, run_dir, routes, tripinfo=True)
     inside = study_area_edges(scenario.network, scenario.venues)
-    result = engine.run(config, inside=inside, progress=progress,
+    result = run(config, inside=inside, progress=progress,
                         table_format=scenario.output_format,
                         extra={"scenario": str(scenario.path), "name": scenario.name})
     summary = {**result.summary(), "scenario": str(scenario.path), "name": scenario.name}
-    return RunResult(run_dir, config.file, result.vehicles, result.edges, summary,
+    return SimulationResult(run_dir, config.file, result.vehicles, result.edges, summary,
                      result.valid)

@@ -14,6 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config.scenario import load_scenario
+from ..demand import build_od
+from ..demand.models import _haversine_km
+from ..network.geometry import network_lines
+from ..network.zones import cell_center, cell_polygon
+
 log = logging.getLogger(__name__)
 
 #: Cells whose centre lies farther (km) from the network's centre are not
@@ -32,29 +38,6 @@ def pyplot():
     return plt
 
 
-def network_lines(net) -> list[np.ndarray]:
-    """Edge centrelines of a network in lon/lat (internal edges left out).
-
-    Parameters
-    ----------
-    net : sumolib.net.Net or path
-
-    Returns
-    -------
-    list of numpy.ndarray
-        One ``(n, 2)`` array of (lon, lat) per edge.
-    """
-    from .network import read_net
-
-    if isinstance(net, str | Path):
-        net = read_net(net)
-    lines = []
-    for edge in net.getEdges():
-        if edge.getFunction() == "internal":
-            continue
-        pts = [net.convertXY2LonLat(x, y) for x, y in edge.getShape()]
-        lines.append(np.asarray(pts, dtype=float))
-    return lines
 
 
 def _per_cell(od: pd.DataFrame, column: str) -> pd.Series:
@@ -95,9 +78,6 @@ def plot_demand(event_od: pd.DataFrame, normal_od: pd.DataFrame, zones, net,
     """
     from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.colors import LogNorm, SymLogNorm
-
-    from .demand.models import _haversine_km
-    from .network.zones import cell_center, cell_polygon
 
     plt = pyplot()
     table = zones.table
@@ -175,9 +155,6 @@ def plot_demand_scenarios(event_scenario: Any, normal_scenario: Any, path: str |
     -------
     pathlib.Path
     """
-    from .config.scenario import load_scenario
-    from .demand import build_od
-
     scenarios = [s if not isinstance(s, str | Path) else load_scenario(s)
                  for s in (event_scenario, normal_scenario)]
     ev, no = (build_od(s) for s in scenarios)
@@ -185,4 +162,4 @@ def plot_demand_scenarios(event_scenario: Any, normal_scenario: Any, path: str |
                        radius_km=radius_km, titles=(scenarios[0].name, scenarios[1].name))
 
 
-__all__ = ["DEFAULT_RADIUS_KM", "network_lines", "plot_demand", "plot_demand_scenarios"]
+__all__ = ["DEFAULT_RADIUS_KM", "plot_demand", "plot_demand_scenarios", "pyplot"]

@@ -34,7 +34,12 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import InputError, MissingFileError
+from .. import __version__
+from ..config.scenario import load_scenario
+from ..config.schema import format_time
+from ..engine import format_summary, read_state
+from ..errors import MissingFileError, ReportError
+from ..sweep import load_failures, load_results, savings
 from .plots import pyplot
 
 log = logging.getLogger(__name__)
@@ -51,10 +56,6 @@ pre{background:#f6f6f6;padding:0.8em;overflow-x:auto;font-size:0.8em}
 .note{color:#555;font-size:0.9em}
 .bad{background:#fde8e8;border-left:4px solid #c0392b;padding:0.6em 1em}
 """
-
-
-class ReportError(InputError):
-    """The folder holds nothing a report can describe."""
 
 
 def _img(data: bytes, alt: str) -> str:
@@ -106,8 +107,6 @@ def _read_table(folder: Path, stem: str) -> pd.DataFrame | None:
 
 
 def _scenario_section(paths: list[str]) -> str:
-    from .config.scenario import load_scenario
-
     parts = []
     for p in dict.fromkeys(paths):
         if not p or not Path(p).is_file():
@@ -117,8 +116,6 @@ def _scenario_section(paths: list[str]) -> str:
         except Exception as exc:  # noqa: BLE001 - a report describes what it can
             parts.append(_p(f"{p}: could not be read ({exc})", "note"))
             continue
-        from .config.schema import format_time
-
         ev, bg = s.demand.event, s.demand.background
         rows = {"scenario": s.name, "file": str(s.path), "network": str(s.network),
                 "window": f"{format_time(s.simulation.begin)}–{format_time(s.simulation.end)}",
@@ -159,8 +156,6 @@ def _ci_bars(table: pd.DataFrame, label_cols: list[str], title: str):
 
 
 def _sweep_section(folder: Path) -> tuple[str, list[str], dict]:
-    from .sweep import load_failures, load_results, summarize
-
     info = json.loads((folder / "sweep.json").read_text()) if (folder / "sweep.json").is_file() \
         else {}
     res = load_results(folder)
@@ -173,7 +168,7 @@ def _sweep_section(folder: Path) -> tuple[str, list[str], dict]:
     if res.empty:
         parts.append(_p("No finished tasks yet.", "note"))
     else:
-        table = summarize(res)
+        table = savings(res)
         ev = table[table["group"] == "event"]
         parts.append("<h3>Savings per event vehicle (minutes, mean over seeds, 95% t-interval)"
                      "</h3>")
@@ -273,8 +268,6 @@ def _calibration_section(folder: Path) -> tuple[str, list[str], dict]:
 
 
 def _run_section(folder: Path) -> tuple[str, list[str], dict]:
-    from .engine import format_summary, read_state
-
     summary = read_state(folder) or {}
     scen = [summary["scenario"]] if isinstance(summary.get("scenario"), str) else []
     state = summary.get("state")
@@ -347,8 +340,6 @@ def write_report(folder: str | Path, output: str | Path | None = None) -> Path:
     ReportError
         If it holds no run, evaluation, calibration or sweep.
     """
-    from . import __version__
-
     folder = Path(folder)
     if not folder.is_dir():
         raise MissingFileError(folder, "folder")

@@ -1,0 +1,215 @@
+"""Policy files: reading, validating and resolving declared measures.
+
+A policy file (TOML) declares named measures::
+
+    [[policies]]
+    name = "cherry_nb"
+    description = "I-5 NB traffic: use the Cherry St on-ramp"
+    kind = "ramp_diversion"
+    signs = ["4th_ave_s_nb_1"]        # edges where the message sign stands
+    from_ramp = "i5_nb_onramp_royal_brougham"   # ramp A, the one drivers would take
+    to_ramp = "i5_nb_onramp_cherry"   # ramp B, the one the sign recommends
+    vtypes = ["event"]                # eligible vehicle types (default)
+
+    [[policies]]
+    name = "both"
+    description = "Both deployed diversions"
+    kind = "combination"
+    policies = ["cherry_nb", "spokane_sb"]
+
+The kinds and their keys are in :mod:`egress.policies.kinds`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config.schema import Field, check_table, read_toml
+from ..errors import PolicyError, Problems
+from ..network import car_successors, read_net
+from .kinds import KINDS, NetworkCheck, PolicyKind
+
+_COMMON = {
+    "name": Field("str", required=True),
+    "description": Field("str", required=True),
+    "kind": Field("str", required=True),
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One declared measure.
+
+    Attributes
+    ----------
+    name, description, kind : str
+    params : dict
+        The kind-specific keys, converted and with defaults filled.
+    parts : tuple of Policy
+        For a combination: the policies combined (already resolved); else empty.
+    source : str
+        The file the policy came from (for messages).
+    """
+
+    name: str
+    description: str
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    parts: tuple[Policy, ...] = ()
+    source: str = ""
+
+    @property
+    def behaviour(self) -> type[PolicyKind]:
+        """The class of the policy's kind (:data:`egress.policies.kinds.KINDS`)."""
+        return KINDS[self.kind]
+
+    def leaves(self) -> list[Policy]:
+        """The elementary policies this one applies (itself unless a combination)."""
+        if not self.parts:
+            return [self]
+        out: list[Policy] = []
+        for p in self.parts:
+            out += [q for q in p.leaves() if q not in out]
+        return out
+
+    @property
+    def uses_signs(self) -> bool:
+        """True if compliance matters (some part is a message sign)."""
+        return any(p.behaviour.uses_signs for p in self.leaves())
+
+
+def load_policies(path: str | Path, network: str | Path | None = None) -> dict[str, Policy]:
+    """Read and validate a policy file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The policy file (TOML, ``[[policies]]`` tables).
+    network : str or pathlib.Path, optional
+        Check every edge, lane and signal id against this SUMO network.
+
+    Returns
+    -------
+    dict
+        Policy name -> :class:`Policy`, in file order.
+
+    Raises
+    ------
+    MissingFileError
+    PolicyError
+        Listing every problem, each naming the policy and key.
+    """
+    path = Path(path)
+    data = read_toml(path, "policy file", PolicyError)
+    problems = Problems(path)
+    top = check_table(data, {"policies": Field("list", required=True)}, "", problems, path.parent)
+    raw: dict[str, tuple[str, dict]] = {}
+    for i, table in enumerate(top["policies"] or []):
+        where = f"policies[{i}]"
+        if not isinstance(table, dict):
+            problems.add(f"{where}: expected a table")
+            continue
+        name = table.get("name")
+        label = f"policy {name!r}" if isinstance(name, str) else where
+        kind = table.get("kind")
+        fields = dict(_COMMON)
+        if kind in KINDS:
+            fields.update(KINDS[kind].fields)
+        elif kind is not None:
+            problems.add(f"{label}.kind: must be one of {', '.join(KINDS)}, got {kind!r}")
+            continue
+        values = check_table(table, fields, label, problems, path.parent)
+        if not isinstance(name, str):
+            continue
+        if name in raw:
+            problems.add(f"{label}.name: duplicate policy name")
+        raw[name] = (label, values)
+    for label, values in raw.values():
+        if values["kind"] in KINDS:
+            KINDS[values["kind"]].check_shape(values, label, problems)
+    policies: dict[str, Policy] = {}
+    for name in raw:
+        policy = _resolve(name, raw, policies, problems, str(path), ())
+        if policy is not None:
+            policies[name] = policy
+    problems.raise_if_any(PolicyError)
+    if network is not None:
+        check_against_network(policies.values(), network, str(path))
+    return policies
+
+
+def _resolve(name: str, raw: dict, done: dict, problems: Problems, source: str,
+             stack: tuple[str, ...]) -> Policy | None:
+    if name in done:
+        return done[name]
+    label, v = raw[name]
+    if v["kind"] not in KINDS:
+        return None
+    params = KINDS[v["kind"]].defaults({k: val for k, val in v.items() if k not in _COMMON})
+    parts: list[Policy] = []
+    if v["kind"] == "combination":
+        for child in params.get("policies") or []:
+            if child in stack or child == name:
+                problems.add(f"{label}.policies: {child!r} includes itself")
+                return None
+            if child not in raw:
+                problems.add(f"{label}.policies: unknown policy {child!r}")
+                continue
+            sub = _resolve(child, raw, done, problems, source, (*stack, name))
+            if sub is not None:
+                parts.append(sub)
+    policy = Policy(name, v["description"] or "", v["kind"], params, tuple(parts), source)
+    done[name] = policy
+    return policy
+
+
+def select(policies: dict[str, Policy], names: list[str] | str, source: str) -> list[Policy]:
+    """Pick policies by name (a list or a comma-separated string).
+
+    Raises
+    ------
+    PolicyError
+        Naming every unknown policy (with a close match when there is one).
+    """
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    problems = Problems(source)
+    if not names:
+        problems.add("no policy named (--policy NAME[,NAME...])")
+    out = []
+    for n in names:
+        if n not in policies:
+            hint = difflib.get_close_matches(n, list(policies), n=1)
+            problems.add(f"unknown policy {n!r}" + (f" (did you mean {hint[0]!r}?)" if hint
+                                                    else f"; known: {', '.join(policies)}"))
+        else:
+            out.append(policies[n])
+    problems.raise_if_any(PolicyError)
+    return out
+
+
+def check_against_network(policies, network: str | Path, source: str) -> None:
+    """Check every edge, lane and signal id of `policies` against a network.
+
+    Also checks that each sign reaches its ramps and via edges by car.
+
+    Raises
+    ------
+    PolicyError
+    """
+    net = read_net(network)
+    problems = Problems(source)
+    check = NetworkCheck(net, car_successors(net), Path(network).name, problems)
+    seen = set()
+    for policy in policies:
+        for p in policy.leaves():
+            if p.name not in seen:
+                seen.add(p.name)
+                p.behaviour.check_network(p.params, f"policy {p.name!r}", check)
+    problems.raise_if_any(PolicyError)
+
+
+__all__ = ["Policy", "check_against_network", "load_policies", "select"]
