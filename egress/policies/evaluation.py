@@ -184,8 +184,8 @@ def evaluate_policy(scenario: Scenario | str | Path | Sequence[Scenario | str | 
         _warn_meso(scen, chosen)
         plans.append(ScenarioPlan(scen, chosen, fractions, out / scen.name, od))
     runner = _Runner(workers, progress)
-    for plan in plans:
-        runner.run(plan.replicate(range(replications), plan.variants))
+    runner.run(plan.replicate([k], plan.variants) for plan in plans
+               for k in range(replications))
     if target_halfwidth is not None:
         _until_precise(plans, runner, target_halfwidth, max_replications)
     runner.close()
@@ -410,7 +410,13 @@ class ScenarioPlan:
 
 class _Runner:
     """Runs evaluation runs through the engine, `workers` at a time, with one
-    progress bar over all of them."""
+    progress bar over all of them.
+
+    :meth:`run` takes batches (e.g. one replication's runs each) from an
+    iterable and plans the next batch while the runs of the earlier ones are
+    under way: planning (demand, sign inputs) is Python work, a run is a
+    SUMO process, so the two overlap.
+    """
 
     def __init__(self, workers: int, progress: bool):
         from tqdm import tqdm
@@ -420,17 +426,16 @@ class _Runner:
         self.bar = tqdm(total=0, unit="run", desc="evaluating",
                         disable=None if progress else True)
 
-    def run(self, runs: list[EvalRun]) -> None:
-        self.bar.total += len(runs)
-        self.bar.refresh()
-        if self.workers <= 1:
-            for r in runs:
-                self.results[r.key] = execute(r)
-                self.bar.update()
-            return
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for r, outcome in zip(runs, pool.map(execute, runs), strict=True):
-                self.results[r.key] = outcome
+    def run(self, batches: Iterable[list[EvalRun]]) -> None:
+        """Run every run of `batches` (planned one batch at a time)."""
+        with ThreadPoolExecutor(max_workers=max(1, self.workers)) as pool:
+            pending = []
+            for batch in batches:
+                self.bar.total += len(batch)
+                self.bar.refresh()
+                pending += [(r, pool.submit(execute, r)) for r in batch]
+            for r, future in pending:
+                self.results[r.key] = future.result()
                 self.bar.update()
 
     def close(self) -> None:
@@ -507,11 +512,9 @@ def _until_precise(plans: list[ScenarioPlan], runner: _Runner, target: float, mo
                 continue
             start = plan.replications
             batch = max(extra.values())
-            more: list[EvalRun] = []
-            for j in range(batch):
-                chosen = [v for v in plan.variants if extra.get(v.key, 0) > j]
-                more += plan.replicate([start + j], chosen)
-            runner.run(more)
+            runner.run(plan.replicate([start + j],
+                                      [v for v in plan.variants if extra.get(v.key, 0) > j])
+                       for j in range(batch))
             added = True
             log.info("%s: %d more replication(s) for %s", plan.scen.name, batch,
                      ", ".join(f"{name} {f}" for name, f in extra))

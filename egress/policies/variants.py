@@ -31,10 +31,12 @@ fraction does not change them.
 from __future__ import annotations
 
 import logging
+import re
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.sax.saxutils import escape, unescape
 
 from .. import sumo
 from ..errors import InputError, PolicyError, Problems
@@ -214,9 +216,9 @@ def prepare_variant(policy: Policy, fraction: float | None, network: Path, route
     if sign_parts:
         if fraction is None:
             raise ValueError("a policy with message signs needs a compliance fraction")
-        vehicles, vtypes = demand if demand is not None else read_demand(routes)
+        vehicles, _ = demand if demand is not None else read_demand(routes)
         add, route_files, signs = _write_signs(sign_parts, fraction, net_file, routes, vehicles,
-                                               vtypes, folder, begin, end, policy.source)
+                                               folder, begin, end, policy.source)
         additional.insert(0, add)
     return VariantInputs(folder, Path(net_file), additional, route_files, signs,
                          fraction if sign_parts else None)
@@ -240,7 +242,7 @@ def _detour(net, p: Policy, sign: str, dest: str) -> list[str] | None:
 
 
 def _write_signs(parts: list[Policy], fraction: float, network: Path, routes: list[Path],
-                 vehicles: dict[str, _Vehicle], vtypes: dict[str, ET.Element], folder: Path,
+                 vehicles: dict[str, _Vehicle], folder: Path,
                  begin: float, end: float, source: str):
     net = read_net(network)
     problems = Problems(source)
@@ -290,37 +292,67 @@ def _write_signs(parts: list[Policy], fraction: float, network: Path, routes: li
             next(s for s in signs if s.policy == p_name).rerouters.append(rid)
     add_path = folder / "signs.add.xml"
     write_xml(add, add_path)
-    new_routes = _relabel_routes(routes, relabel, clones, vtypes, folder)
+    new_routes = _relabel_routes(routes, relabel, clones, folder)
     n = sum(len(s.vehicles) for s in signs)
     log.info("%d vehicle(s) addressed by %d sign(s) at fraction %.2f", n, len(signs), fraction)
     return add_path, new_routes, signs
 
 
+_TAG = re.compile(r"<(vType|vehicle)\b[^>]*?(/?)>")
+_ID = re.compile(r'\sid="([^"]*)"')
+_TYPE = re.compile(r'\stype="([^"]*)"')
+_ROUTES = re.compile(r"<routes\b[^>]*>")
+
+
 def _relabel_routes(routes: list[Path], relabel: dict[str, str], clones: dict[str, list[str]],
-                    vtypes: dict[str, ET.Element], folder: Path) -> list[Path]:
+                    folder: Path) -> list[Path]:
+    """Copies of `routes` in which the vehicles of `relabel` carry their cloned
+    vType, each clone defined right after its original.
+
+    Works on the text, tag by tag (a route file of 30,000 vehicles is copied in
+    a fraction of a second; parsing and writing it as a tree took seconds per
+    variant), so everything else in the files stays byte for byte.
+    """
     out = []
-    pending = {t: labels for t, labels in clones.items()}
+    pending = {t: list(labels) for t, labels in clones.items()}
     for i, path in enumerate(routes):
-        root = ET.parse(path).getroot()
-        children = list(root)
-        for el in children:
-            if el.tag == "vType" and el.get("id") in pending:
-                pos = list(root).index(el) + 1
-                for label in pending.pop(el.get("id")):
-                    clone = ET.fromstring(ET.tostring(el))
-                    clone.set("id", label)
-                    root.insert(pos, clone)
-                    pos += 1
-            elif el.tag == "vehicle" and el.get("id") in relabel:
-                el.set("type", relabel[el.get("id")])
+        text = Path(path).read_text(encoding="utf-8")
+        pieces: list[str] = []
+        pos = 0
+        for m in _TAG.finditer(text):
+            found = _ID.search(m.group(0))
+            if found is None:
+                continue
+            ident = unescape(found.group(1))
+            if m.group(1) == "vehicle" and ident in relabel:
+                label = f' type="{escape(relabel[ident])}"'
+                tag = m.group(0)
+                tag = _TYPE.sub(label, tag, count=1) if _TYPE.search(tag) else \
+                    tag.replace("<vehicle", "<vehicle" + label, 1)
+                pieces += [text[pos:m.start()], tag]
+                pos = m.end()
+            elif m.group(1) == "vType" and ident in pending:
+                end = m.end() if m.group(2) == "/" else \
+                    text.index("</vType>", m.end()) + len("</vType>")
+                element = text[m.start():end]
+                indent = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
+                copies = "".join(f"\n{indent}" + _ID.sub(f' id="{escape(label)}"', element,
+                                                          count=1)
+                                 for label in pending.pop(ident))
+                pieces += [text[pos:end], copies]
+                pos = end
+        pieces.append(text[pos:])
+        text = "".join(pieces)
         if i == 0 and pending:
             # types not defined in the route files (SUMO defaults): plain clones up front
-            for t, labels in list(pending.items()):
-                for label in labels:
-                    root.insert(0, ET.Element("vType", id=label))
-                pending.pop(t)
+            head = _ROUTES.search(text)
+            at = head.end() if head else 0
+            plain = "".join(f'\n    <vType id="{escape(label)}"/>'
+                            for labels in pending.values() for label in labels)
+            text = text[:at] + plain + text[at:]
+            pending.clear()
         target = folder / f"routes{i}.rou.xml"
-        write_xml(root, target)
+        target.write_text(text, encoding="utf-8")
         out.append(target)
     return out
 
