@@ -29,9 +29,10 @@ def main() -> None:
 
     from dataclasses import replace
 
+    from egress.simulation import simulate
+
     from egress.config.scenario import load_scenario
     from egress.demand import build_demand
-    from egress.simulation import simulate
 
     scenario = load_scenario(args.scenario)
     work = Path(tempfile.mkdtemp(prefix="egress-bench-demand-"))

@@ -48,6 +48,7 @@ _LAZY = {
     "build_osm": "network.build",
     "read_net": "network.graph",
     "write_zones": "network.zones",
+    "format_zones": "network.zones",
     "build_demand": "demand.build",
     "build_od": "demand.build",
     "read_od": "demand.od",
@@ -96,7 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .engine.simulate import SimulationResult, simulate
     from .network.build import build_network, build_osm
     from .network.graph import read_net
-    from .network.zones import write_zones
+    from .network.zones import format_zones, write_zones
     from .policies.comparison import EvaluationResult, format_table, headline
     from .policies.evaluation import evaluate_policy
     from .policies.file import Policy, load_policies
@@ -125,8 +126,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "__version__", "build_demand", "build_network", "build_od", "build_osm", "calibrate",
     "calibration_problem", "CalibrationResult", "EgressError", "evaluate_policy",
-    "EvaluationResult", "format_savings", "format_summary", "format_table", "headline",
-    "InputError", "InvalidRunError", "load_policies", "load_results", "load_scenario",
+    "EvaluationResult", "format_savings", "format_summary", "format_table", "format_zones",
+    "headline", "InputError", "InvalidRunError", "load_policies", "load_results", "load_scenario",
     "load_sweep", "load_venues", "MissingFileError", "ModelNoise", "NetworkError", "observe",
     "plain_calibration_problem", "plot_demand_scenarios", "Policy", "PolicyError", "read_net",
     "read_observations", "read_od", "run", "run_sweep", "RunConfig", "RunError", "RunResult",

@@ -101,14 +101,10 @@ def _add_build_network(sub) -> None:
 
 
 def _cmd_zones(args: argparse.Namespace) -> None:
-    import pandas as pd
-
     out = Path(args.out) if args.out else Path(args.network).resolve().parent
     venues = egress.load_venues(args.venues) if args.venues else None
     files = egress.write_zones(args.network, out, venues)
-    table = pd.read_csv(files["zones"])
-    with pd.option_context("display.max_rows", None, "display.width", 120):
-        print(table.to_string(index=False, float_format=lambda x: f"{x:.5f}"))
+    print(egress.format_zones(files["zones"]))
     print(f"wrote {files['zones']} and {files['taz']}")
 
 

@@ -64,6 +64,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from ..demand import od as odmod
 from ..engine import versions
@@ -160,8 +161,6 @@ class _Runner:
         self.best: Evaluation | None = None
         self.model_s = 0.0
         self.started = time.perf_counter()
-        from tqdm import tqdm
-
         self.bar = tqdm(total=budget, unit="sim", desc=f"calibrating ({method})",
                         disable=None if progress else True)
         self.seed = seed
@@ -291,6 +290,21 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
     InputError
         On a bad method or budget, or when resuming with other inputs.
     """
+    estimate = _check_args(problem, method, budget, model_noise)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seed = problem.scenario.simulation.seed if seed is None else int(seed)
+    setting = model_noise if isinstance(model_noise, str) or model_noise is None \
+        else asdict(model_noise)
+    run = _Runner(problem, out, method, budget, seed, resume, keep_runs, progress, setting)
+    if isinstance(model_noise, ModelNoise):
+        run.targets = problem.targets_with(model_noise)
+    _search(run, method, seed, estimate)
+    return _write_results(run, out, figures)
+
+
+def _check_args(problem: Problem, method: str, budget: int, model_noise) -> bool:
+    """Check :func:`calibrate`'s settings; True when the model noise is to be estimated."""
     problems = Problems("calibrate")
     if method not in METHODS:
         problems.add(f"method: must be one of {', '.join(METHODS)}, got {method!r}")
@@ -305,14 +319,13 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
         problems.add(f"budget: estimating the model noise needs at least 3 simulations, got "
                      f"{budget}; give a model noise or none")
     problems.raise_if_any(InputError)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    seed = problem.scenario.simulation.seed if seed is None else int(seed)
-    setting = model_noise if isinstance(model_noise, str) or model_noise is None \
-        else asdict(model_noise)
-    run = _Runner(problem, out, method, budget, seed, resume, keep_runs, progress, setting)
-    if isinstance(model_noise, ModelNoise):
-        run.targets = problem.targets_with(model_noise)
+    return estimate
+
+
+def _search(run: _Runner, method: str, seed: int, estimate: bool) -> None:
+    """The start, its replicate (to estimate the model noise), then the optimizer,
+    until the budget is spent or the optimizer stops."""
+    problem = run.p
     try:
         start = run(problem.x0, "start")
         if estimate:
@@ -330,6 +343,11 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
         pass
     finally:
         run.bar.close()
+
+
+def _write_results(run: _Runner, out: Path, figures: bool) -> CalibrationResult:
+    """fit.csv, the figures and summary.json of a finished calibration."""
+    problem = run.p
     history = pd.DataFrame(run.history)
     prior, best = run.evals[0], run.best
     files = {"od": out / "calibrated.od.csv", "tazrel": out / "calibrated.tazrel.xml",
@@ -345,14 +363,13 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
         files["scatter"] = plot_scatter(problem.obs, prior, best, out / "scatter.png")
         files["convergence_plot"] = plot_convergence(history, out / "convergence.png")
     noise = run.targets.model_noise
-    summary = {"method": method, "budget": budget, "seed": seed,
+    summary = {"method": run.method, "budget": run.budget, "seed": run.seed,
                "mode": problem.scenario.simulation.mode, "simulations": len(history),
                "model_noise": None if noise is None else asdict(noise),
                "prior": {"objective": prior.objective, **prior.metrics},
-               "best": {"objective": best.objective, **best.metrics,
-                        "sim": run.best_sim},
-               "observations": problem.obs.n_values, "od_rows": len(problem.prior)}
-    summary["versions"] = versions()
+               "best": {"objective": best.objective, **best.metrics, "sim": run.best_sim},
+               "observations": problem.obs.n_values, "od_rows": len(problem.prior),
+               "versions": versions()}
     files["summary"] = out / "summary.json"
     atomic_json(files["summary"], summary)
     return CalibrationResult(problem.od(best.x), history, prior, best, files, run.targets)

@@ -228,90 +228,144 @@ def validate_observations(df: pd.DataFrame, net, *, source: str = "observations"
     problems = Problems(source)
     df = df.copy()
     df.columns = [str(c).strip() for c in df.columns]
-    has_edges = "edges" in df.columns
-    has_coords = all(c in df.columns for c in _COORDS)
+    _check_columns(df, problems)
+    problems.raise_if_any(InputError)
+    if grid_start is None and window is not None:
+        grid_start = window[0]
+    rows = _Rows(net, problems, window, period, grid_start, "edges" in df.columns,
+                 all(c in df.columns for c in _COORDS))
+    for pos, rec in enumerate(df.to_dict("records")):
+        rows.add(pos, rec)
+    if len(problems.items) > MAX_PROBLEMS:
+        extra = len(problems.items) - MAX_PROBLEMS
+        problems.items = problems.items[:MAX_PROBLEMS] + [f"... and {extra} more problems"]
+    problems.raise_if_any(InputError)
+    if not rows.rows:
+        raise InputError(source, "no observations")
+    matches = pd.DataFrame(rows.matches, columns=["row", "edges", "offset_m"])
+    if len(matches):
+        log.info("%s: map-matched %d coordinate segments", source, len(matches))
+    return Observations(_table(rows.rows), source, matches)
+
+
+def _check_columns(df: pd.DataFrame, problems: Problems) -> None:
+    """The columns a table needs, and no unknown ones."""
     if "begin" not in df.columns or "end" not in df.columns:
         problems.add("missing column(s) " + ", ".join(c for c in ("begin", "end")
                                                         if c not in df.columns))
-    if not has_edges and not has_coords:
+    if "edges" not in df.columns and not all(c in df.columns for c in _COORDS):
         problems.add("needs a column 'edges' or the columns " + ", ".join(_COORDS))
     if not any(k in df.columns for k in KINDS):
         problems.add("needs at least one of the columns " + ", ".join(KINDS))
     for c in df.columns:
         if c not in _KNOWN:
             problems.add(f"unknown column {c!r}")
-    problems.raise_if_any(InputError)
-    if grid_start is None and window is not None:
-        grid_start = window[0]
 
-    succ: dict[str, set[str]] = {}
 
-    def successors(eid: str) -> set[str]:
-        if eid not in succ:
-            succ[eid] = {e.getID() for e, conns in net.getEdge(eid).getOutgoing().items()
-                         if car_link(conns)}
-        return succ[eid]
+class _Rows:
+    """Checks the rows of an observations table one by one, collecting the good
+    ones and every problem (each naming its CSV line)."""
 
-    rows, matches = [], []
-    seen: dict[tuple, str] = {}
-    for pos, rec in enumerate(df.to_dict("records")):
+    def __init__(self, net, problems: Problems, window, period, grid_start,
+                 has_edges: bool, has_coords: bool):
+        self.net, self.problems = net, problems
+        self.window, self.period, self.grid_start = window, period, grid_start
+        self.has_edges, self.has_coords = has_edges, has_coords
+        self.rows: list[dict] = []
+        self.matches: list[dict] = []
+        self._seen: dict[tuple, str] = {}
+        self._succ: dict[str, set[str]] = {}
+
+    def add(self, pos: int, rec: dict) -> None:
+        """Check one record (table row `pos`) and keep it if it has no problem."""
         where = f"line {pos + 2}"
-        ok = True
-        edges: tuple[str, ...] = ()
-        raw = rec.get("edges") if has_edges else None
+        edges = self._edges(where, pos, rec)
+        interval = self._interval(where, rec)
+        values = self._values(where, rec)
+        extras = self._extras(where, rec)
+        if edges is None or interval is None or values is None or extras is None:
+            return
+        b, e = interval
+        key = (edges, b, e)
+        if key in self._seen:
+            self.problems.add(f"{where}: duplicate of {self._seen[key]} (segment "
+                              f"{' '.join(edges)}, interval {b:g}-{e:g})")
+            return
+        self._seen[key] = where
+        label = rec.get("segment")
+        lengths = [self.net.getEdge(x).getLength() for x in edges]
+        limits = [self.net.getEdge(x).getSpeed() for x in edges]
+        length = float(sum(lengths))
+        free = length / sum(L / v for L, v in zip(lengths, limits, strict=True)) * 3.6
+        self.rows.append({"segment": str(label).strip() if not _blank(label)
+                          else " ".join(edges), "edges": edges, "begin": b, "end": e,
+                          **values, **extras, "length": length, "free_speed": free})
+
+    def _successors(self, eid: str) -> set[str]:
+        if eid not in self._succ:
+            self._succ[eid] = {e.getID() for e, conns in
+                               self.net.getEdge(eid).getOutgoing().items() if car_link(conns)}
+        return self._succ[eid]
+
+    def _edges(self, where: str, pos: int, rec: dict) -> tuple[str, ...] | None:
+        """The row's edges: given, or map-matched from its coordinates."""
+        raw = rec.get("edges") if self.has_edges else None
         if not _blank(raw):
             edges = tuple(str(raw).split())
-            unknown = [e for e in edges if not net.hasEdge(e)]
+            unknown = [e for e in edges if not self.net.hasEdge(e)]
             for e in unknown:
-                problems.add(f"{where}: edges: unknown edge {e!r}")
+                self.problems.add(f"{where}: edges: unknown edge {e!r}")
             if unknown:
-                ok = False
-            else:
-                for a, b in zip(edges[:-1], edges[1:], strict=True):
-                    if b not in successors(a):
-                        problems.add(f"{where}: edges: not consecutive, no car connection "
-                                     f"from {a!r} to {b!r}")
-                        ok = False
-        elif has_coords:
-            pts = [_number(rec.get(c)) for c in _COORDS]
-            if any(p is None for p in pts):
-                bad = [c for c, p in zip(_COORDS, pts, strict=True) if p is None]
-                problems.add(f"{where}: no edges and no valid {', '.join(bad)}")
-                ok = False
-            else:
-                got = match_segment(net, (pts[0], pts[1]), (pts[2], pts[3]))
-                if isinstance(got, str):
-                    problems.add(f"{where}: cannot map-match segment "
-                                 f"({pts[0]:.6f},{pts[1]:.6f})->({pts[2]:.6f},{pts[3]:.6f}): "
-                                 f"{got}")
-                    ok = False
-                else:
-                    edges = got[0]
-                    matches.append({"row": pos + 2, "edges": " ".join(edges),
-                                    "offset_m": got[1]})
-        else:
-            problems.add(f"{where}: edges missing")
-            ok = False
+                return None
+            for a, b in zip(edges[:-1], edges[1:], strict=True):
+                if b not in self._successors(a):
+                    self.problems.add(f"{where}: edges: not consecutive, no car connection "
+                                      f"from {a!r} to {b!r}")
+                    return None
+            return edges
+        if not self.has_coords:
+            self.problems.add(f"{where}: edges missing")
+            return None
+        pts = [_number(rec.get(c)) for c in _COORDS]
+        if any(p is None for p in pts):
+            bad = [c for c, p in zip(_COORDS, pts, strict=True) if p is None]
+            self.problems.add(f"{where}: no edges and no valid {', '.join(bad)}")
+            return None
+        got = match_segment(self.net, (pts[0], pts[1]), (pts[2], pts[3]))
+        if isinstance(got, str):
+            self.problems.add(f"{where}: cannot map-match segment ({pts[0]:.6f},{pts[1]:.6f})"
+                              f"->({pts[2]:.6f},{pts[3]:.6f}): {got}")
+            return None
+        self.matches.append({"row": pos + 2, "edges": " ".join(got[0]), "offset_m": got[1]})
+        return got[0]
+
+    def _interval(self, where: str, rec: dict) -> tuple[float, float] | None:
+        """The row's interval: times in order, in the window, on the edgeData grid."""
         b, e = _time(rec.get("begin")), _time(rec.get("end"))
-        for col, val in (("begin", b), ("end", e)):
-            if val is None:
-                problems.add(f"{where}: {col} {rec.get(col)!r} is not a time")
-                ok = False
-        if b is not None and e is not None:
-            if b >= e:
-                problems.add(f"{where}: interval {b:g}-{e:g} is inverted (begin must be < end)")
-                ok = False
-            elif window is not None and (b < window[0] or e > window[1]):
-                problems.add(f"{where}: interval {b:g}-{e:g} is outside the simulation window "
-                             f"{window[0]:g}-{window[1]:g}")
-                ok = False
-            elif period is not None and grid_start is not None:
-                off = [(t - grid_start) / period for t in (b, e)]
-                if any(abs(o - round(o)) > 1e-6 for o in off):
-                    problems.add(f"{where}: interval {b:g}-{e:g} is not on the edge-statistics "
-                                 f"grid ({grid_start:g} + k × {period:g} s)")
-                    ok = False
-        values = {}
+        bad = [col for col, val in (("begin", b), ("end", e)) if val is None]
+        for col in bad:
+            self.problems.add(f"{where}: {col} {rec.get(col)!r} is not a time")
+        if bad:
+            return None
+        problem = None
+        if b >= e:
+            problem = f"interval {b:g}-{e:g} is inverted (begin must be < end)"
+        elif self.window is not None and (b < self.window[0] or e > self.window[1]):
+            problem = (f"interval {b:g}-{e:g} is outside the simulation window "
+                       f"{self.window[0]:g}-{self.window[1]:g}")
+        elif self.period is not None and self.grid_start is not None:
+            off = [(t - self.grid_start) / self.period for t in (b, e)]
+            if any(abs(o - round(o)) > 1e-6 for o in off):
+                problem = (f"interval {b:g}-{e:g} is not on the edge-statistics grid "
+                           f"({self.grid_start:g} + k × {self.period:g} s)")
+        if problem:
+            self.problems.add(f"{where}: {problem}")
+            return None
+        return b, e
+
+    def _values(self, where: str, rec: dict) -> dict[str, float] | None:
+        """The observed values (NaN where not given); at least one."""
+        values, ok = {}, True
         for kind in KINDS:
             v = rec.get(kind)
             if _blank(v):
@@ -319,63 +373,45 @@ def validate_observations(df: pd.DataFrame, net, *, source: str = "observations"
                 continue
             x = _number(v)
             if x is None:
-                problems.add(f"{where}: {kind} {v!r} is not a number")
+                self.problems.add(f"{where}: {kind} {v!r} is not a number")
                 ok = False
             elif x < 0 or (kind != "count" and x == 0):
-                problems.add(f"{where}: {kind} {v!r} must be "
-                             f"{'>= 0' if kind == 'count' else '> 0'}")
+                self.problems.add(f"{where}: {kind} {v!r} must be "
+                                  f"{'>= 0' if kind == 'count' else '> 0'}")
                 ok = False
             values[kind] = x if x is not None else math.nan
-        if all(math.isnan(v) for v in values.values()) and ok:
-            problems.add(f"{where}: no value; give speed, count or travel_time")
+        if ok and all(math.isnan(v) for v in values.values()):
+            self.problems.add(f"{where}: no value; give speed, count or travel_time")
             ok = False
-        extras = {}
-        for col, default in (("speed_sd", None), ("count_sd", None), ("travel_time_sd", None),
-                             ("weight", 1.0)):
+        return values if ok else None
+
+    def _extras(self, where: str, rec: dict) -> dict[str, float] | None:
+        """Standard deviations (NaN: the default) and the weight (default 1)."""
+        extras, ok = {}, True
+        for col, default in (("speed_sd", math.nan), ("count_sd", math.nan),
+                             ("travel_time_sd", math.nan), ("weight", 1.0)):
             v = rec.get(col)
             if _blank(v):
-                extras[col] = default if default is not None else math.nan
+                extras[col] = default
                 continue
             x = _number(v)
             if x is None or x < 0 or (col != "weight" and x == 0):
-                problems.add(f"{where}: {col} {v!r} must be a number "
-                             f"{'>= 0' if col == 'weight' else '> 0'}")
+                self.problems.add(f"{where}: {col} {v!r} must be a number "
+                                  f"{'>= 0' if col == 'weight' else '> 0'}")
                 ok = False
-                x = math.nan
-            extras[col] = x
-        if not ok:
-            continue
-        key = (edges, b, e)
-        if key in seen:
-            problems.add(f"{where}: duplicate of {seen[key]} (segment {' '.join(edges)}, "
-                         f"interval {b:g}-{e:g})")
-            continue
-        seen[key] = where
-        label = rec.get("segment")
-        lengths = [net.getEdge(x).getLength() for x in edges]
-        limits = [net.getEdge(x).getSpeed() for x in edges]
-        length = float(sum(lengths))
-        free = length / sum(L / v for L, v in zip(lengths, limits, strict=True)) * 3.6
-        rows.append({"segment": str(label).strip() if not _blank(label) else " ".join(edges),
-                     "edges": edges, "begin": b, "end": e, **values, **extras,
-                     "length": length, "free_speed": free})
-    if len(problems.items) > MAX_PROBLEMS:
-        extra = len(problems.items) - MAX_PROBLEMS
-        problems.items = problems.items[:MAX_PROBLEMS] + [f"... and {extra} more problems"]
-    problems.raise_if_any(InputError)
-    if not rows:
-        raise InputError(source, "no observations")
+            extras[col] = x if x is not None else math.nan
+        return extras if ok else None
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    """The clean table: default standard deviations filled, sorted by time and segment."""
     table = pd.DataFrame(rows, columns=COLUMNS)
     for kind in KINDS:
         sd = table[f"{kind}_sd"].to_numpy(dtype=float).copy()
         miss = np.isnan(sd)
         sd[miss] = default_sd(kind, table[kind].to_numpy(dtype=float))[miss]
         table[f"{kind}_sd"] = sd
-    table = table.sort_values(["begin", "segment"], kind="stable").reset_index(drop=True)
-    m = pd.DataFrame(matches, columns=["row", "edges", "offset_m"])
-    if len(m):
-        log.info("%s: map-matched %d coordinate segments", source, len(m))
-    return Observations(table, source, m)
+    return table.sort_values(["begin", "segment"], kind="stable").reset_index(drop=True)
 
 
 def write_observations(obs: Observations | pd.DataFrame, path: str | Path) -> Path:

@@ -99,12 +99,40 @@ def observe(scenario, out: str | Path, *, seed: int = 1, od: pd.DataFrame | None
     edges, _, info, _ = run_od(problem, problem.x0, out / "truth-run")
     net = problem.net
     segs = _choose_segments(net, edges, set(problem.lot_exits), n_segments)
-    bounds = np.arange(sim.begin, sim.end - 1e-9, interval)
+    table = _observed_segments(net, segs, np.arange(sim.begin, sim.end - 1e-9, interval),
+                               interval, sim.end)
+    truth = simulated_values(edges, Observations(table), net)
+    csv = _as_csv(_with_noise(table, truth, np.random.default_rng([seed, 11])))
+    _by_coordinates(csv, net, [e for e in segs if net.getEdge(e).getLength() >= 150][:coordinates])
+    files = {"observations": out / "observations.csv", "truth": out / "truth.od.csv",
+             "prior": out / "prior.od.csv", "info": out / "observe.json"}
+    csv.to_csv(files["observations"], index=False, float_format="%.7g")
+    problem.prior.to_csv(files["truth"], index=False)
+    perturb_od(problem.prior, seed).to_csv(files["prior"], index=False)
+    obs = read_observations(files["observations"], net, window=(sim.begin, sim.end),
+                            period=sim.edgedata_period, grid_start=sim.begin)
+    floor = fit_metrics(obs, simulated_values(edges, obs, net))
+    files["info"].write_text(json.dumps({
+        "synthetic": True, "seed": seed, "mode": sim.mode, "interval": interval,
+        "segments": len(segs), "values": obs.n_values, "speed_sd_kmh": SPEED_SD,
+        "count_sd": f"max({COUNT_SD_MIN}, {COUNT_SD_SHARE} x count)",
+        "travel_time_sd": f"{TRAVEL_TIME_SD_SHARE} x travel time",
+        "perturbation": list(PERTURBATION), "truth_run": info,
+        "noise_floor": floor}, indent=1) + "\n")
+    for name in ("vehroutes.xml", "tripinfo.xml", "routes.rou.xml", "trips.xml"):
+        (out / "truth-run" / name).unlink(missing_ok=True)
+    return files
+
+
+def _observed_segments(net, segs: list[str], bounds: np.ndarray, interval: float,
+                       end: float) -> pd.DataFrame:
+    """The rows to observe: every chosen edge (a detector on every third) and up to 10
+    pairs of consecutive chosen edges (travel times), every interval."""
     rows = []
     for k, eid in enumerate(segs):
         for b in bounds:
             rows.append({"segment": eid, "edges": (eid,), "begin": b,
-                         "end": min(b + interval, sim.end), "detector": k % 3 == 0})
+                         "end": min(b + interval, end), "detector": k % 3 == 0})
     pairs = []
     for eid in segs:
         nxt = [o.getID() for o, conns in net.getEdge(eid).getOutgoing().items()
@@ -114,7 +142,7 @@ def observe(scenario, out: str | Path, *, seed: int = 1, od: pd.DataFrame | None
     for a, b2 in pairs[:10]:
         for b in bounds:
             rows.append({"segment": f"{a}+{b2}", "edges": (a, b2), "begin": b,
-                         "end": min(b + interval, sim.end), "detector": False})
+                         "end": min(b + interval, end), "detector": False})
     table = pd.DataFrame(rows)
     for kind in KINDS:
         table[kind] = 1.0
@@ -123,8 +151,13 @@ def observe(scenario, out: str | Path, *, seed: int = 1, od: pd.DataFrame | None
     table["free_speed"] = [sum(lengths[e] for e in es)
                            / sum(lengths[e] / net.getEdge(e).getSpeed() for e in es) * 3.6
                            for es in table["edges"]]
-    truth = simulated_values(edges, Observations(table), net)
-    rng = np.random.default_rng([seed, 11])
+    return table
+
+
+def _with_noise(table: pd.DataFrame, truth: pd.DataFrame, rng) -> pd.DataFrame:
+    """The true values with measurement noise (speeds, counts at detectors, travel
+    times of pairs) and their standard deviations; rows with no value dropped."""
+    table = table.copy()
     single = table["edges"].map(len).to_numpy() == 1
     seen = truth["sampled_seconds"].to_numpy() > 0
     sp = truth["speed"].to_numpy() + rng.normal(0.0, SPEED_SD, len(table))
@@ -141,15 +174,25 @@ def observe(scenario, out: str | Path, *, seed: int = 1, od: pd.DataFrame | None
                                        np.nan)
     table = table.loc[table[list(KINDS)].notna().any(axis=1)].reset_index(drop=True)
     table["weight"] = 1.0
+    return table
+
+
+def _as_csv(table: pd.DataFrame) -> pd.DataFrame:
+    """The observations file's columns: edges as text, coordinates empty."""
     csv = table.drop(columns=["detector", "length", "free_speed"]).copy()
     csv["edges"] = [" ".join(e) for e in csv["edges"]]
     for c in _COORDS:
         csv[c] = np.nan
-    coord_segs = [e for e in segs if net.getEdge(e).getLength() >= 150][:coordinates]
-    for eid in coord_segs:
-        shape = net.getEdge(eid).getShape()
-        from sumolib.geomhelper import positionAtShapeOffset
+    return csv
 
+
+def _by_coordinates(csv: pd.DataFrame, net, edges: list[str]) -> None:
+    """Give `edges` by WGS84 points 20 % and 80 % along them instead of their ids
+    (where they map-match back onto themselves)."""
+    from sumolib.geomhelper import positionAtShapeOffset
+
+    for eid in edges:
+        shape = net.getEdge(eid).getShape()
         length = net.getEdge(eid).getLength()
         p1 = positionAtShapeOffset(shape, 0.2 * length)
         p2 = positionAtShapeOffset(shape, 0.8 * length)
@@ -160,25 +203,6 @@ def observe(scenario, out: str | Path, *, seed: int = 1, od: pd.DataFrame | None
         sel = csv["edges"] == eid
         csv.loc[sel, "edges"] = ""
         csv.loc[sel, _COORDS] = [ll1[0], ll1[1], ll2[0], ll2[1]]
-    files = {"observations": out / "observations.csv", "truth": out / "truth.od.csv",
-             "prior": out / "prior.od.csv", "info": out / "observe.json"}
-    csv.to_csv(files["observations"], index=False, float_format="%.7g")
-    problem.prior.to_csv(files["truth"], index=False)
-    perturb_od(problem.prior, seed).to_csv(files["prior"], index=False)
-    obs = read_observations(files["observations"], net, window=(sim.begin, sim.end),
-                            period=sim.edgedata_period, grid_start=sim.begin)
-    back = simulated_values(edges, obs, net)
-    floor = fit_metrics(obs, back)
-    files["info"].write_text(json.dumps({
-        "synthetic": True, "seed": seed, "mode": sim.mode, "interval": interval,
-        "segments": len(segs), "values": obs.n_values, "speed_sd_kmh": SPEED_SD,
-        "count_sd": f"max({COUNT_SD_MIN}, {COUNT_SD_SHARE} x count)",
-        "travel_time_sd": f"{TRAVEL_TIME_SD_SHARE} x travel time",
-        "perturbation": list(PERTURBATION), "truth_run": info,
-        "noise_floor": floor}, indent=1) + "\n")
-    for name in ("vehroutes.xml", "tripinfo.xml", "routes.rou.xml", "trips.xml"):
-        (out / "truth-run" / name).unlink(missing_ok=True)
-    return files
 
 
 

@@ -112,46 +112,59 @@ def one_of(*choices: str) -> Callable[[Any], str | None]:
     return _check
 
 
+def _number(kind: str, integral: bool):
+    def convert(value: Any, base: Path) -> Any:
+        ok = isinstance(value, int) if integral else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok:
+            raise TypeError(kind)
+        return value if integral else float(value)
+    return convert
+
+
+def _of_type(kind: type, what: str):
+    def convert(value: Any, base: Path) -> Any:
+        if not isinstance(value, kind):
+            raise TypeError(what)
+        return value
+    return convert
+
+
+def _time_value(value: Any, base: Path) -> float:
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise TypeError('a time in seconds or "HH:MM[:SS]"') from None
+
+
+def _path_value(value: Any, base: Path) -> Path:
+    if not isinstance(value, str) or not value:
+        raise TypeError("a path string")
+    return (base / value).resolve()
+
+
+def _paths_value(value: Any, base: Path) -> list[Path]:
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+        raise TypeError("a path or a list of paths")
+    return [(base / i).resolve() for i in items]
+
+
+#: Field kind -> ``convert(value, base)``, raising TypeError naming what was expected.
+_CONVERTERS: dict[str, Callable[[Any, Path], Any]] = {
+    "int": _number("an integer", integral=True),
+    "float": _number("a number", integral=False),
+    "str": _of_type(str, "a string"),
+    "bool": _of_type(bool, "true or false"),
+    "time": _time_value,
+    "path": _path_value,
+    "paths": _paths_value,
+    "list": _of_type(list, "a list"),
+    "table": _of_type(dict, "a table"),
+}
+
+
 def _convert(kind: str, value: Any, base: Path) -> Any:
-    if kind == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError("an integer")
-        return value
-    if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError("a number")
-        return float(value)
-    if kind == "str":
-        if not isinstance(value, str):
-            raise TypeError("a string")
-        return value
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise TypeError("true or false")
-        return value
-    if kind == "time":
-        try:
-            return parse_time(value)
-        except ValueError:
-            raise TypeError('a time in seconds or "HH:MM[:SS]"') from None
-    if kind == "path":
-        if not isinstance(value, str) or not value:
-            raise TypeError("a path string")
-        return (base / value).resolve()
-    if kind == "paths":
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
-            raise TypeError("a path or a list of paths")
-        return [(base / i).resolve() for i in items]
-    if kind == "list":
-        if not isinstance(value, list):
-            raise TypeError("a list")
-        return value
-    if kind == "table":
-        if not isinstance(value, dict):
-            raise TypeError("a table")
-        return value
-    raise AssertionError(kind)
+    return _CONVERTERS[kind](value, base)
 
 
 def check_table(table: Any, fields: dict[str, Field], where: str, problems: Problems,

@@ -154,53 +154,51 @@ def validate_od(df: pd.DataFrame, source: str, zones: Iterable[str] | None = Non
         _finish(problems)
         return _sorted(out)
 
-    origins, dests, begins, ends, trips = [], [], [], [], []
-    good = []  # rows whose keys and interval are usable for cross-row checks
-    for pos, rec in enumerate(df[OD_COLUMNS].itertuples(index=False, name=None)):
-        where = names[pos]
-        o, d, b, e, t = rec
-        ok = True
-        zs = []
-        for col, z in (("origin", o), ("destination", d)):
-            if z is None or (isinstance(z, float) and math.isnan(z)) or str(z).strip() == "":
-                problems.add(f"{where}: {col} missing")
-                ok = False
-                zs.append("")
-                continue
-            z = str(z).strip()
-            if known is not None and z not in known:
-                problems.add(f"{where}: {col} {z!r} is not a known zone")
-            zs.append(z)
-        bt, et = _time(b), _time(e)
-        for col, raw, val in (("begin", b, bt), ("end", e, et)):
-            if val is None:
-                problems.add(f"{where}: {col} {raw!r} is not a time in seconds")
-                ok = False
-        if bt is not None and et is not None and bt >= et:
-            problems.add(f"{where}: interval {_interval_name(bt, et)} is inverted "
-                         "(begin must be < end)")
-            ok = False
-        tv = _trips(t)
-        if isinstance(tv, str):
-            problems.add(f"{where}: trips {tv}")
-            tv = math.nan
-        origins.append(zs[0])
-        dests.append(zs[1])
-        begins.append(bt if bt is not None else math.nan)
-        ends.append(et if et is not None else math.nan)
-        trips.append(tv)
-        if ok:
-            good.append(pos)
-
-    out = pd.DataFrame({"origin": pd.Series(origins, dtype=object),
-                        "destination": pd.Series(dests, dtype=object),
-                        "begin": np.asarray(begins, dtype=float),
-                        "end": np.asarray(ends, dtype=float),
-                        "trips": np.asarray(trips, dtype=float)})
+    rows_ok = [_row(rec, names[pos], known, problems)
+               for pos, rec in enumerate(df[OD_COLUMNS].itertuples(index=False, name=None))]
+    out = pd.DataFrame([r for r, _ in rows_ok], columns=OD_COLUMNS).astype(
+        {"origin": object, "destination": object, "begin": float, "end": float,
+         "trips": float})
+    good = [pos for pos, (_, ok) in enumerate(rows_ok) if ok]
     _check_overlaps(out.iloc[good], names, problems)
     _check_duplicates(out.iloc[good], names, problems)
     _finish(problems)
     return _sorted(out)
+
+
+def _row(rec: tuple, where: str, known: set[str] | None, problems: Problems
+         ) -> tuple[tuple, bool]:
+    """One OD row, checked: its clean values (NaN or "" where bad) and whether its
+    keys and interval are usable for the checks across rows."""
+    o, d, b, e, t = rec
+    ok = True
+    zs = []
+    for col, z in (("origin", o), ("destination", d)):
+        if z is None or (isinstance(z, float) and math.isnan(z)) or str(z).strip() == "":
+            problems.add(f"{where}: {col} missing")
+            ok = False
+            zs.append("")
+            continue
+        z = str(z).strip()
+        if known is not None and z not in known:
+            problems.add(f"{where}: {col} {z!r} is not a known zone")
+        zs.append(z)
+    bt, et = _time(b), _time(e)
+    for col, raw, val in (("begin", b, bt), ("end", e, et)):
+        if val is None:
+            problems.add(f"{where}: {col} {raw!r} is not a time in seconds")
+            ok = False
+    if bt is not None and et is not None and bt >= et:
+        problems.add(f"{where}: interval {_interval_name(bt, et)} is inverted "
+                     "(begin must be < end)")
+        ok = False
+    tv = _trips(t)
+    if isinstance(tv, str):
+        problems.add(f"{where}: trips {tv}")
+        tv = math.nan
+    values = (zs[0], zs[1], bt if bt is not None else math.nan,
+              et if et is not None else math.nan, tv)
+    return values, ok
 
 
 def _sorted(out: pd.DataFrame) -> pd.DataFrame:

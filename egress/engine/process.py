@@ -7,6 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from tqdm import tqdm
+
 from .. import sumo
 from ..errors import SumoError
 from .config import OUTPUTS
@@ -25,8 +27,6 @@ def run_sumo(config: Path, begin: float, end: float, *, progress: bool = True) -
     SumoError
         If SUMO exits with an error (the message quotes SUMO's last errors).
     """
-    from tqdm import tqdm
-
     config = Path(config)
     log_path = config.parent / OUTPUTS["log"]
     cmd = [sumo.binary("sumo"), "-c", config.name]

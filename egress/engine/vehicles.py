@@ -43,6 +43,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from xml.sax.saxutils import unescape
 
 import numpy as np
 import pandas as pd
@@ -180,8 +181,6 @@ def _flow_departures(attrs: dict[bytes, bytes], name: str, path: Path) -> list[f
 def _unescape(raw: bytes) -> str:
     text = raw.decode("utf-8", errors="replace")
     if "&" in text:
-        from xml.sax.saxutils import unescape
-
         text = unescape(text, {"&quot;": '"', "&apos;": "'"})
     return text
 

@@ -592,7 +592,14 @@ def write_zones(net_path: str | Path, out_dir: str | Path,
     return {"zones": csv, "taz": taz}
 
 
+def format_zones(path: str | Path) -> str:
+    """A ``zones.csv`` (:func:`write_zones`) as an aligned text table."""
+    table = pd.read_csv(path)
+    with pd.option_context("display.max_rows", None, "display.width", 120):
+        return table.to_string(index=False, float_format=lambda x: f"{x:.5f}")
+
+
 __all__ = [
     "LEVEL", "Zones", "allows_trips", "build_zones", "cell_area_km2", "cell_center", "cell_of",
-    "cell_polygon", "edge_cells", "is_token", "write_zones", "zones_table",
+    "cell_polygon", "edge_cells", "format_zones", "is_token", "write_zones", "zones_table",
 ]

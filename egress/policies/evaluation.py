@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
 
 from .. import engine
 from ..config.scenario import Scenario, load_scenario
@@ -164,26 +165,16 @@ def evaluate_policy(scenario: Scenario | str | Path | Sequence[Scenario | str | 
     fractions = _check_args(fractions, replications, mode, target_halfwidth, max_replications,
                             workers)
     scenarios = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
-    if isinstance(policies, str) or any(isinstance(p, str) for p in policies):
-        if policy_file is None:
-            raise PolicyError("evaluate-policy", "policies given by name need a policy file "
-                              "(--policy-file FILE)")
-        known = load_policies(policy_file)
-        names = policies if isinstance(policies, str) else [
-            p if isinstance(p, str) else p.name for p in policies]
-        chosen = select(known, names, str(policy_file))
-    else:
-        chosen = list(policies)
+    chosen = _chosen(policies, policy_file)
     out = Path(out) if out is not None else scenarios[0].output_dir / "policies"
     out.mkdir(parents=True, exist_ok=True)
-    workers = workers or os.cpu_count() or 1
     plans = []
     for scen in scenarios:
         scen = scen.with_simulation(mode=mode) if mode else scen
         check_against_network(chosen, scen.network, chosen[0].source or "policies")
         _warn_meso(scen, chosen)
         plans.append(ScenarioPlan(scen, chosen, fractions, out / scen.name, od))
-    runner = _Runner(workers, progress)
+    runner = _Runner(workers or os.cpu_count() or 1, progress)
     runner.run(plan.replicate([k], plan.variants) for plan in plans
                for k in range(replications))
     if target_halfwidth is not None:
@@ -195,36 +186,55 @@ def evaluate_policy(scenario: Scenario | str | Path | Sequence[Scenario | str | 
                        + "; ".join(f"{r.run_dir}: {r.problems}" for r in invalid.itertuples()))
     savings = aggregate(runs)
     table = summary_table(savings, runs, invalid)
-    runs.to_csv(out / "runs.csv", index=False)
-    savings.to_csv(out / "savings.csv", index=False)
-    table.to_csv(out / "table.csv", index=False)
+    for name, frame in (("runs", runs), ("savings", savings), ("table", table)):
+        frame.to_csv(out / f"{name}.csv", index=False)
     (out / "invalid_runs.csv").unlink(missing_ok=True)
     if len(invalid):
         invalid.to_csv(out / "invalid_runs.csv", index=False)
     paths = figures(out, savings, runs, plans, runner.results)
-    identical = {p.scen.name: p.identical_replications(runner.results) for p in plans}
+    _record(out, plans, chosen, runner.results, len(invalid), {
+        "policy_file": str(policy_file) if policy_file else None,
+        "fractions": list(fractions), "target_halfwidth": target_halfwidth,
+        "max_replications": max_replications, "od": str(od) if od else None})
+    return EvaluationResult(out, table, savings, runs, invalid, paths)
+
+
+def _chosen(policies: Sequence[Policy | str] | str, policy_file: str | Path | None
+            ) -> list[Policy]:
+    """The policies to evaluate: given, or looked up by name in `policy_file`."""
+    if not (isinstance(policies, str) or any(isinstance(p, str) for p in policies)):
+        return list(policies)
+    if policy_file is None:
+        raise PolicyError("evaluate-policy", "policies given by name need a policy file "
+                          "(--policy-file FILE)")
+    known = load_policies(policy_file)
+    names = policies if isinstance(policies, str) else [
+        p if isinstance(p, str) else p.name for p in policies]
+    return select(known, names, str(policy_file))
+
+
+def _record(out: Path, plans: list[ScenarioPlan], chosen: list[Policy],
+            results: dict[tuple, Outcome], invalid: int, settings: dict) -> None:
+    """evaluation.json: inputs, seeds, the modes SUMO ran, replications, versions."""
+    identical = {p.scen.name: p.identical_replications(results) for p in plans}
     for name, same in identical.items():
         if same:
             log.warning("%s: the baseline replications are identical runs; the intervals "
                         "measure nothing of the evening's variability", name)
-    modes = sorted({r.mode for r in runner.results.values()})
+    modes = sorted({r.mode for r in results.values()})
     (out / "evaluation.json").write_text(json.dumps({
         "scenarios": [str(p.scen.path) for p in plans],
         "policies": [p.name for p in chosen],
-        "policy_file": str(policy_file) if policy_file else None,
-        "fractions": list(fractions),
+        **settings,
         "replications": {p.scen.name: p.replications for p in plans},
-        "target_halfwidth": target_halfwidth, "max_replications": max_replications,
         "seeds": {p.scen.name: [p.seed(k) for k in range(p.replications)] for p in plans},
         "replication_draws": "each replication k draws its demand and SUMO seed from "
                              "simulation.seed + k; baseline and policies share them",
         "identical_replications": identical,
         "mode": modes[0] if len(modes) == 1 else modes,
-        "od": str(od) if od else None,
-        "invalid_runs": len(invalid),
+        "invalid_runs": invalid,
         "versions": engine.versions(),
     }, indent=2) + "\n")
-    return EvaluationResult(out, table, savings, runs, invalid, paths)
 
 
 def _check_args(fractions: Sequence[float], replications: int, mode: str | None,
@@ -419,8 +429,6 @@ class _Runner:
     """
 
     def __init__(self, workers: int, progress: bool):
-        from tqdm import tqdm
-
         self.workers = workers
         self.results: dict[tuple, Outcome] = {}
         self.bar = tqdm(total=0, unit="run", desc="evaluating",

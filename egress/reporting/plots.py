@@ -76,7 +76,6 @@ def plot_demand(event_od: pd.DataFrame, normal_od: pd.DataFrame, zones, net,
     -------
     pathlib.Path
     """
-    from matplotlib.collections import LineCollection, PolyCollection
     from matplotlib.colors import LogNorm, SymLogNorm
 
     plt = pyplot()
@@ -84,7 +83,6 @@ def plot_demand(event_od: pd.DataFrame, normal_od: pd.DataFrame, zones, net,
     internal = table[table["kind"] == "internal"]
     clon, clat = internal["lon"].mean(), internal["lat"].mean()
     lines = network_lines(net)
-
     tokens = sorted(set(event_od["origin"]) | set(event_od["destination"])
                     | set(normal_od["origin"]) | set(normal_od["destination"])
                     | set(internal["token"]))
@@ -110,33 +108,40 @@ def plot_demand(event_od: pd.DataFrame, normal_od: pd.DataFrame, zones, net,
              f"{titles[0]} − {titles[1]}", ev.sub(no, fill_value=0)),
         ]
         for c, (vals, norm, cmap, title, series) in enumerate(panels):
-            ax = axes[r, c]
-            mask = vals != 0
-            coll = PolyCollection([p for p, m in zip(polys, mask, strict=True) if m],
-                                  array=vals[mask], cmap=cmap, norm=norm,
-                                  edgecolors="white", linewidths=0.3, alpha=0.85)
-            empty = PolyCollection([p for p, m in zip(polys, mask, strict=True) if not m],
-                                   facecolors="none", edgecolors="0.85", linewidths=0.3)
-            ax.add_collection(empty)
-            ax.add_collection(coll)
-            ax.add_collection(LineCollection(lines, colors="0.35", linewidths=0.4))
-            fig.colorbar(coll, ax=ax, shrink=0.8, label="trips")
+            _cell_panel(fig, axes[r, c], polys, lines, vals, norm, cmap)
             beyond = series.drop(index=shown, errors="ignore").sum()
-            ax.set_title(f"{title}\n{label}", fontsize=10)
-            ax.text(0.01, 0.01, f"total {series.sum():,.0f}; beyond {radius_km:g} km: "
-                    f"{beyond:,.0f}", transform=ax.transAxes, fontsize=8,
-                    bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none"})
-            ax.set_aspect(1.0 / np.cos(np.radians(clat)))
-            ax.autoscale_view()
-            ax.set_xlabel("lon")
-            ax.set_ylabel("lat")
-            ax.tick_params(labelsize=7)
+            axes[r, c].set_title(f"{title}\n{label}", fontsize=10)
+            axes[r, c].text(0.01, 0.01, f"total {series.sum():,.0f}; beyond {radius_km:g} km: "
+                            f"{beyond:,.0f}", transform=axes[r, c].transAxes, fontsize=8,
+                            bbox={"facecolor": "white", "alpha": 0.7, "edgecolor": "none"})
+            axes[r, c].set_aspect(1.0 / np.cos(np.radians(clat)))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     log.info("wrote %s", path)
     return path
+
+
+def _cell_panel(fig, ax, polys: list[np.ndarray], lines: list[np.ndarray], vals: np.ndarray,
+                norm, cmap: str) -> None:
+    """One map of values per cell over the network's outline."""
+    from matplotlib.collections import LineCollection, PolyCollection
+
+    mask = vals != 0
+    coll = PolyCollection([p for p, m in zip(polys, mask, strict=True) if m],
+                          array=vals[mask], cmap=cmap, norm=norm,
+                          edgecolors="white", linewidths=0.3, alpha=0.85)
+    empty = PolyCollection([p for p, m in zip(polys, mask, strict=True) if not m],
+                           facecolors="none", edgecolors="0.85", linewidths=0.3)
+    ax.add_collection(empty)
+    ax.add_collection(coll)
+    ax.add_collection(LineCollection(lines, colors="0.35", linewidths=0.4))
+    fig.colorbar(coll, ax=ax, shrink=0.8, label="trips")
+    ax.autoscale_view()
+    ax.set_xlabel("lon")
+    ax.set_ylabel("lat")
+    ax.tick_params(labelsize=7)
 
 
 def plot_demand_scenarios(event_scenario: Any, normal_scenario: Any, path: str | Path, *,

@@ -32,6 +32,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import __version__
@@ -136,8 +137,6 @@ def _scenario_section(paths: list[str]) -> str:
 
 
 def _ci_bars(table: pd.DataFrame, label_cols: list[str], title: str):
-    import numpy as np
-
     plt = pyplot()
     d = table.reset_index(drop=True)
     fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(d) + 2), 3.8))

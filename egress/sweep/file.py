@@ -265,48 +265,62 @@ def _fraction(v: Any) -> str | None:
 
 def _runs(top: dict, events: dict[str, Event], calibrations: dict, policies: dict,
           problems: Problems, base: Path) -> list[PlannedRun]:
-    """Every run the sweep file asks for."""
+    """Every run the sweep file asks for: its ``[[runs]]``, or the grid."""
     grid = any(top[k] for k in ("policies", "fractions")) or top["seeds"] is not None \
         or top["replications"] is not None
     if top["runs"] is not None:
         if grid:
             problems.add("runs: give either [[runs]] or policies/fractions/seeds, not both")
-        out = []
-        for i, table in enumerate(top["runs"]):
-            v = check_table(table, _RUN, f"runs[{i}]", problems, base)
-            where = f"runs[{i}]"
-            if v["event"] is not None and v["event"] not in events:
-                problems.add(f"{where}.event: unknown event {v['event']!r}")
-            if v["calibration"] not in calibrations:
-                problems.add(f"{where}.calibration: unknown calibration {v['calibration']!r}")
-            pol = v["policy"]
-            frac = v["fraction"]
-            if pol == BASELINE:
-                pol, frac = None, None
-            elif pol in policies:
-                if policies[pol].uses_signs:
-                    if frac is None:
-                        problems.add(f"{where}.fraction: policy {pol!r} uses message signs "
-                                     "and needs a fraction")
-                    elif msg := _fraction(frac):
-                        problems.add(f"{where}.fraction: {msg}")
-                else:
-                    frac = None
-            out.append(PlannedRun(v["event"], v["calibration"], pol, frac, v["seed"]))
-        return out
+        return [r for i, table in enumerate(top["runs"])
+                if (r := _listed_run(i, table, events, calibrations, policies, problems, base))]
+    return _grid_runs(top, events, calibrations, policies, problems)
+
+
+def _listed_run(i: int, table: Any, events: dict[str, Event], calibrations: dict,
+                policies: dict, problems: Problems, base: Path) -> PlannedRun:
+    """One ``[[runs]]`` table."""
+    v = check_table(table, _RUN, f"runs[{i}]", problems, base)
+    where = f"runs[{i}]"
+    if v["event"] is not None and v["event"] not in events:
+        problems.add(f"{where}.event: unknown event {v['event']!r}")
+    if v["calibration"] not in calibrations:
+        problems.add(f"{where}.calibration: unknown calibration {v['calibration']!r}")
+    pol, frac = v["policy"], v["fraction"]
+    if pol == BASELINE:
+        pol, frac = None, None
+    elif pol in policies:
+        if not policies[pol].uses_signs:
+            frac = None
+        elif frac is None:
+            problems.add(f"{where}.fraction: policy {pol!r} uses message signs and needs a "
+                         "fraction")
+        elif msg := _fraction(frac):
+            problems.add(f"{where}.fraction: {msg}")
+    return PlannedRun(v["event"], v["calibration"], pol, frac, v["seed"])
+
+
+def _seeds(top: dict, problems: Problems) -> list:
+    """The seeds of a grid: ``seeds = [...]`` or ``replications = N`` (0..N-1)."""
     seeds = top["seeds"]
     if seeds is None and top["replications"] is None:
         problems.add("seeds: give seeds = [...] or replications = N")
-        seeds = []
-    elif seeds is not None and top["replications"] is not None:
+        return []
+    if seeds is not None and top["replications"] is not None:
         problems.add("replications: give seeds or replications, not both")
-    elif seeds is None:
+    if seeds is None:
         seeds = list(range(top["replications"]))
     for s in seeds:
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:
             problems.add(f"seeds: {s!r} is not a non-negative integer")
     if len(set(map(repr, seeds))) != len(seeds):
         problems.add("seeds: duplicate seeds")
+    return seeds
+
+
+def _grid_runs(top: dict, events: dict[str, Event], calibrations: dict, policies: dict,
+               problems: Problems) -> list[PlannedRun]:
+    """events × calibrations × seeds × (baseline, policies × fractions)."""
+    seeds = _seeds(top, problems)
     fractions = top["fractions"] or []
     for f in fractions:
         if msg := _fraction(f):

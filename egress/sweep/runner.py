@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
 
 from ..engine import versions
 from ..errors import SchedulerError
@@ -107,8 +108,6 @@ def run_sweep(sweep: Sweep | str | Path, out: str | Path, scheduler=None,
     SchedulerError
         If the scheduler cannot be reached within :data:`CONNECT_TIMEOUT` seconds.
     """
-    from tqdm import tqdm
-
     started = time.perf_counter()
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep)
