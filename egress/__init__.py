@@ -24,6 +24,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .errors import (
     EgressError,
     InputError,
@@ -36,8 +37,6 @@ from .errors import (
     SumoError,
     SweepError,
 )
-
-__version__ = "0.1.0"
 
 #: Public name -> the module that defines it.
 _LAZY = {

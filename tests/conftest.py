@@ -1,15 +1,46 @@
-"""Shared fixtures: tiny hand-made networks built by the real netconvert."""
+"""Shared fixtures: tiny hand-made networks built by the real netconvert.
+
+Tests that run SUMO or netconvert are marked ``sumo`` (by the fixtures they use,
+:data:`SUMO_FIXTURES`, or explicitly); ``make test-fast`` leaves them out and
+makes any SUMO program a failure there, so a test missing its mark shows.
+"""
 
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from egress.network import build_network
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: Fixtures that build networks with netconvert or run SUMO.
+SUMO_FIXTURES = {
+    "straight_net", "venue_net", "two_routes", "fork_net", "study", "merge_case", "built",
+    "detour_net", "blocked", "diversion", "small", "hov_net", "city", "two_evenings",
+    "straight_run", "net_path", "folder", "tiny",
+}
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "sumo: runs SUMO or netconvert (left out of make "
+                            "test-fast)")
+    if config.option.markexpr == "not sumo":
+        import egress.sumo
+
+        def refuse(name: str, *args, **kwargs):
+            pytest.fail(f"{name}: this test runs a SUMO program; mark it sumo")
+
+        egress.sumo.binary = refuse
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if SUMO_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.sumo)
 LON0, LAT0 = -122.3300, 47.5900
 #: Degrees of longitude per metre at LAT0 (spherical approximation).
 DEG_PER_M = 1 / 75_066.0
@@ -166,3 +197,153 @@ end = "22:00"
 [demand.background]
 trips_per_hour = 300
 """
+
+
+# --------------------------------------------------------------------------- two routes
+
+#: Two routes from sign edge o_s to d_x: straight over ramp A (s_a a_d), or the
+#: longer way over ramp B (s_b b_d); plus a dead end b_z off ramp B.
+TWO_ROUTE_NODES = {"o": (0, 0), "s": (500, 0), "a": (1000, 0), "b": (1000, 400),
+                   "d": (1500, 0), "x": (2000, 0), "z": (1000, 900)}
+
+
+TWO_ROUTE_EDGES = [
+    ("o_s", "o", "s", 3, 13.9), ("s_a", "s", "a", 2, 13.9), ("a_d", "a", "d", 2, 13.9),
+    ("s_b", "s", "b", 2, 13.9), ("b_d", "b", "d", 2, 13.9), ("d_x", "d", "x", 3, 13.9),
+    ("b_z", "b", "z", 1, 13.9)]
+
+
+TWO_ROUTE_POLICIES = """
+[[policies]]
+name = "to_b"
+description = "Sign on o_s: use ramp B"
+kind = "ramp_diversion"
+signs = ["o_s"]
+from_ramp = "s_a"
+to_ramp = "s_b"
+
+[[policies]]
+name = "via_b"
+description = "Alternate route via b_d"
+kind = "alternate_route"
+signs = ["o_s"]
+via = ["s_b", "b_d"]
+avoid = ["s_a"]
+
+[[policies]]
+name = "both"
+description = "Both signs"
+kind = "combination"
+policies = ["to_b", "via_b"]
+"""
+
+
+@pytest.fixture(scope="session")
+def two_routes(tmp_path_factory) -> Path:
+    return write_plain_net(tmp_path_factory.mktemp("two_routes"), TWO_ROUTE_NODES,
+                           TWO_ROUTE_EDGES)
+
+
+def write_routes(path: Path, n: int, headway: float, event_every: int = 3) -> Path:
+    """`n` vehicles on route A; every `event_every`-th one is background."""
+    lines = ['<routes>', '  <vType id="event" sigma="0.5"/>', '  <vType id="background"/>']
+    for i in range(n):
+        kind, prefix = ("background", "bg") if i % event_every == 0 else ("event", "ev")
+        lines.append(f'  <vehicle id="{prefix}_{i}" type="{kind}" depart="{i * headway:.2f}" '
+                     'departLane="best" departSpeed="max"><route edges="o_s s_a a_d d_x"/>'
+                     '</vehicle>')
+    path.write_text("\n".join([*lines, "</routes>"]) + "\n")
+    return path
+
+
+def write_routes_scenario(folder: Path, net: Path, end: float, routes: str = "r.rou.xml",
+                   seed: int = 7) -> Path:
+    return write_file(folder / "s.toml", f"""
+        name = "tiny"
+        [network]
+        file = "{net}"
+        [simulation]
+        begin = 0
+        end = {end}
+        seed = {seed}
+        [demand]
+        routes = ["{routes}"]
+        [outputs]
+        format = "csv"
+        """)
+
+
+# --------------------------------------------------------------------------- a fork for sweeps
+
+def build_fork_net(folder: Path) -> Path:
+    """s -> m, then two ramps m_u (upper, the usual one) and m_l (lower) to d -> o."""
+    return write_plain_net(
+        folder, {"s": (0, 0), "m": (500, 0), "u": (1000, 300), "l": (1000, -300),
+                 "d": (1500, 0), "o": (2000, 0)},
+        [("s_m", "s", "m", 1, 13.9), ("m_u", "m", "u", 1, 13.9), ("m_l", "m", "l", 1, 13.9),
+         ("u_d", "u", "d", 1, 13.9), ("l_d", "l", "d", 1, 13.9), ("d_o", "d", "o", 1, 13.9)])
+
+
+@pytest.fixture(scope="module")
+def fork_net(tmp_path_factory) -> Path:
+    return build_fork_net(tmp_path_factory.mktemp("fork"))
+
+
+def write_study(folder: Path, net: Path, *, vehicles: int = 40, headway: float = 3.0,
+                end: int = 400, seeds=(1, 2), fractions=(0.5, 1.0), retries: int = 1,
+                extra: str = "") -> Path:
+    """A scenario with fixed routes on `net`, a diversion policy and a sweep file."""
+    veh = "\n".join(f'  <vehicle id="ev_{i}" type="event" depart="{i * headway:g}">'
+                    '<route edges="s_m m_u u_d d_o"/></vehicle>' for i in range(vehicles))
+    write_file(folder / "fork.rou.xml",
+               f'<routes>\n  <vType id="event" vClass="passenger"/>\n{veh}\n</routes>\n')
+    write_file(folder / "fork.toml", f"""
+        name = "fork"
+        [network]
+        file = "{net}"
+        [simulation]
+        begin = 0
+        end = {end}
+        seed = 1
+        [demand]
+        routes = ["fork.rou.xml"]
+        """)
+    write_file(folder / "policies.toml", """
+        [[policies]]
+        name = "divert"
+        description = "take the lower ramp"
+        kind = "ramp_diversion"
+        signs = ["s_m"]
+        from_ramp = "m_u"
+        to_ramp = "m_l"
+
+        [[policies]]
+        name = "hov"
+        description = "open the lower ramp to everybody (it already is)"
+        kind = "hov_opening"
+        lanes = ["m_l_0"]
+        """)
+    return write_file(folder / "sweep.toml", f"""
+        name = "fork-sweep"
+        policy_file = "policies.toml"
+        policies = ["divert"]
+        fractions = {list(fractions)}
+        seeds = {list(seeds)}
+        retries = {retries}
+        {extra}
+        [[events]]
+        name = "fork"
+        scenario = "fork.toml"
+        """)
+
+
+def fake_runner(task, keep_dir):
+    """A stand-in for run_task: a small table without SUMO (for store logic only)."""
+    tt = 10.0 - (task.fraction or 0) * 2 + task.seed * 0.1
+    rows = [{"group": g, "vehicles": 10, "mean_travel_time_min": tt, "teleports": 0,
+             "complied": 0} for g in ("event", "background", "all")]
+    table = pd.DataFrame(rows)
+    for k, v in task.params().items():
+        table[k] = v
+    table["fraction"] = table["fraction"].astype(float)
+    return table

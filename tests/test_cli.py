@@ -12,6 +12,9 @@ from conftest import ROOT, write_file
 
 EGRESS = [sys.executable, "-m", "egress.cli"]
 
+#: These tests run egress (and so SUMO) in a subprocess.
+pytestmark = pytest.mark.sumo
+
 
 def run(*args, cwd=None):
     return subprocess.run([*EGRESS, *map(str, args)], capture_output=True, text=True, cwd=cwd)

@@ -325,6 +325,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
+@pytest.mark.sumo
 def test_small_event_on_sodo_builds_and_simulates(tmp_path):
     """Build the small-event demand on the SODO network and run SUMO on it.
 

@@ -8,8 +8,17 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, write_file
-from test_policies import POLICIES, two_routes, write_routes, write_scenario  # noqa: F401
+from conftest import (
+    ROOT,
+    write_file,
+    write_routes,
+)
+from conftest import (
+    TWO_ROUTE_POLICIES as POLICIES,
+)
+from conftest import (
+    write_routes_scenario as write_scenario,
+)
 
 from egress.engine.vehicles import leave_index as _leave_index
 from egress.network import read_net
@@ -41,7 +50,7 @@ def test_leaving_the_study_area_ends_travel_time():
 
 
 @pytest.fixture(scope="module")
-def diversion(tmp_path_factory, two_routes):  # noqa: F811
+def diversion(tmp_path_factory, two_routes):
     """Free-flowing demand (one vehicle per 4 s), the diversion at p = 0, 0.5 and 1."""
     folder = tmp_path_factory.mktemp("diversion")
     write_routes(folder / "r.rou.xml", 240, 4.0)
@@ -69,7 +78,7 @@ def test_diversion_moves_the_expected_share(diversion):
     assert not any("s_b" in r for v, r in routes.items() if v.startswith("bg_"))
 
 
-def test_diversion_changes_travel_times_as_hand_calculated(diversion, two_routes):  # noqa: F811
+def test_diversion_changes_travel_times_as_hand_calculated(diversion, two_routes):
     # free flow: a complier drives the longer way over ramp B, losing at least
     # (extra length / speed); event vehicles lose p times that on average.
     net = read_net(two_routes)
@@ -113,7 +122,7 @@ def test_every_vehicle_counted_and_outputs_written(diversion):
                     ).getroot().find("rerouter") is None
 
 
-def test_realised_compliance_within_3_points_over_2000_vehicles(tmp_path, two_routes):  # noqa: F811
+def test_realised_compliance_within_3_points_over_2000_vehicles(tmp_path, two_routes):
     write_routes(tmp_path / "r.rou.xml", 3200, 0.6, event_every=20)
     scen = write_scenario(tmp_path, two_routes, 2400, seed=11)
     pf = write_file(tmp_path / "p.toml", POLICIES)
@@ -125,6 +134,7 @@ def test_realised_compliance_within_3_points_over_2000_vehicles(tmp_path, two_ro
 
 
 @pytest.mark.slow
+@pytest.mark.sumo
 def test_sodo_deployed_pair_on_the_small_event(tmp_path):
     scen = ROOT / "scenarios" / "sodo-small-event.toml"
     pf = ROOT / "scenarios" / "sodo-policies.toml"
@@ -139,7 +149,7 @@ def test_sodo_deployed_pair_on_the_small_event(tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["micro", "meso"])
-def test_edgedata_output_does_not_change_the_run(tmp_path, two_routes, mode):  # noqa: F811
+def test_edgedata_output_does_not_change_the_run(tmp_path, two_routes, mode):
     """A run without the edgeData output (as sweep tasks run) moves every
     vehicle exactly as the run with it, signs and rerouting included."""
     from egress import engine

@@ -41,6 +41,7 @@ def _osm(tmp_path):
     return write_file(tmp_path / "tiny.osm", text)
 
 
+@pytest.mark.sumo
 def test_osm_import_keeps_a_connected_car_network(tmp_path):
     net_path = build_osm(_osm(tmp_path), tmp_path / "out" / "tiny.net.xml")
     net = read_net(net_path)
@@ -79,6 +80,7 @@ def test_folder_without_edges_is_an_error(tmp_path):
         build_network(tmp_path / "nothing")
 
 
+@pytest.mark.sumo
 def test_netconvert_failure_quotes_its_error(tmp_path):
     write_file(tmp_path / "y" / "a.nod.xml", '<nodes><node id="a" x="0" y="0"/></nodes>')
     write_file(tmp_path / "y" / "a.edg.xml", '<edges><edge id="e" from="a" to="zz"/></edges>')

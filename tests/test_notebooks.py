@@ -11,6 +11,9 @@ from conftest import ROOT, write_file
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
+#: These tests run egress (and so SUMO) in a subprocess.
+pytestmark = pytest.mark.sumo
+
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> dict[str, str]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
 from conftest import EVENT
 from conftest import write_tiny_scenario as write_scenario
 
 from egress import demand
 from egress.config.scenario import load_scenario
 from egress.reporting import plots
+
+#: The figures are drawn from demand built on a network netconvert builds.
+pytestmark = pytest.mark.sumo
 
 
 def test_plot_demand_writes_a_png(tmp_path):

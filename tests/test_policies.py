@@ -8,77 +8,22 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, write_file, write_plain_net
+from conftest import (
+    ROOT,
+    write_file,
+    write_plain_net,
+    write_routes,
+)
+from conftest import (
+    TWO_ROUTE_POLICIES as POLICIES,
+)
+from conftest import (
+    write_routes_scenario as write_scenario,
+)
 
 from egress.errors import InputError, PolicyError
 from egress.network import build_network, read_net
 from egress.policies import evaluate_policy, load_policies
-
-#: Two routes from sign edge o_s to d_x: straight over ramp A (s_a a_d), or the
-#: longer way over ramp B (s_b b_d); plus a dead end b_z off ramp B.
-NODES = {"o": (0, 0), "s": (500, 0), "a": (1000, 0), "b": (1000, 400), "d": (1500, 0),
-         "x": (2000, 0), "z": (1000, 900)}
-EDGES = [("o_s", "o", "s", 3, 13.9), ("s_a", "s", "a", 2, 13.9), ("a_d", "a", "d", 2, 13.9),
-         ("s_b", "s", "b", 2, 13.9), ("b_d", "b", "d", 2, 13.9), ("d_x", "d", "x", 3, 13.9),
-         ("b_z", "b", "z", 1, 13.9)]
-
-POLICIES = """
-[[policies]]
-name = "to_b"
-description = "Sign on o_s: use ramp B"
-kind = "ramp_diversion"
-signs = ["o_s"]
-from_ramp = "s_a"
-to_ramp = "s_b"
-
-[[policies]]
-name = "via_b"
-description = "Alternate route via b_d"
-kind = "alternate_route"
-signs = ["o_s"]
-via = ["s_b", "b_d"]
-avoid = ["s_a"]
-
-[[policies]]
-name = "both"
-description = "Both signs"
-kind = "combination"
-policies = ["to_b", "via_b"]
-"""
-
-
-@pytest.fixture(scope="session")
-def two_routes(tmp_path_factory) -> Path:
-    return write_plain_net(tmp_path_factory.mktemp("two_routes"), NODES, EDGES)
-
-
-def write_routes(path: Path, n: int, headway: float, event_every: int = 3) -> Path:
-    """`n` vehicles on route A; every `event_every`-th one is background."""
-    lines = ['<routes>', '  <vType id="event" sigma="0.5"/>', '  <vType id="background"/>']
-    for i in range(n):
-        kind, prefix = ("background", "bg") if i % event_every == 0 else ("event", "ev")
-        lines.append(f'  <vehicle id="{prefix}_{i}" type="{kind}" depart="{i * headway:.2f}" '
-                     'departLane="best" departSpeed="max"><route edges="o_s s_a a_d d_x"/>'
-                     '</vehicle>')
-    path.write_text("\n".join([*lines, "</routes>"]) + "\n")
-    return path
-
-
-def write_scenario(folder: Path, net: Path, end: float, routes: str = "r.rou.xml",
-                   seed: int = 7) -> Path:
-    return write_file(folder / "s.toml", f"""
-        name = "tiny"
-        [network]
-        file = "{net}"
-        [simulation]
-        begin = 0
-        end = {end}
-        seed = {seed}
-        [demand]
-        routes = ["{routes}"]
-        [outputs]
-        format = "csv"
-        """)
 
 
 def test_policy_file_loads_and_resolves_combinations(tmp_path, two_routes):

@@ -7,8 +7,7 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import write_file
-from test_sweep import build_fork_net, fake_runner, write_study
+from conftest import build_fork_net, fake_runner, write_file, write_study
 
 from egress import cli
 from egress.engine import simulate

@@ -76,6 +76,7 @@ def test_signals_at_arterial_intersections(net):
     assert len(net.getTrafficLights()) >= 40
 
 
+@pytest.mark.sumo
 def test_committed_network_matches_its_sources(tmp_path, net):
     rebuilt = read_net(build_network(SODO, tmp_path / "sodo.net.xml"))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import write_file, write_plain_net
+from conftest import fake_runner, write_file, write_study
 
 from egress import cli
 from egress.errors import SchedulerError, SweepError
@@ -32,66 +32,10 @@ from egress.sweep import (
 BIN = Path(sys.executable).parent
 
 
-def build_fork_net(folder: Path) -> Path:
-    """s -> m, then two ramps m_u (upper, the usual one) and m_l (lower) to d -> o."""
-    return write_plain_net(
-        folder, {"s": (0, 0), "m": (500, 0), "u": (1000, 300), "l": (1000, -300),
-                 "d": (1500, 0), "o": (2000, 0)},
-        [("s_m", "s", "m", 1, 13.9), ("m_u", "m", "u", 1, 13.9), ("m_l", "m", "l", 1, 13.9),
-         ("u_d", "u", "d", 1, 13.9), ("l_d", "l", "d", 1, 13.9), ("d_o", "d", "o", 1, 13.9)])
 
 
-@pytest.fixture(scope="module")
-def fork_net(tmp_path_factory) -> Path:
-    return build_fork_net(tmp_path_factory.mktemp("fork"))
 
 
-def write_study(folder: Path, net: Path, *, vehicles: int = 40, headway: float = 3.0,
-                end: int = 400, seeds=(1, 2), fractions=(0.5, 1.0), retries: int = 1,
-                extra: str = "") -> Path:
-    """A scenario with fixed routes on `net`, a diversion policy and a sweep file."""
-    veh = "\n".join(f'  <vehicle id="ev_{i}" type="event" depart="{i * headway:g}">'
-                    '<route edges="s_m m_u u_d d_o"/></vehicle>' for i in range(vehicles))
-    write_file(folder / "fork.rou.xml",
-               f'<routes>\n  <vType id="event" vClass="passenger"/>\n{veh}\n</routes>\n')
-    write_file(folder / "fork.toml", f"""
-        name = "fork"
-        [network]
-        file = "{net}"
-        [simulation]
-        begin = 0
-        end = {end}
-        seed = 1
-        [demand]
-        routes = ["fork.rou.xml"]
-        """)
-    write_file(folder / "policies.toml", """
-        [[policies]]
-        name = "divert"
-        description = "take the lower ramp"
-        kind = "ramp_diversion"
-        signs = ["s_m"]
-        from_ramp = "m_u"
-        to_ramp = "m_l"
-
-        [[policies]]
-        name = "hov"
-        description = "open the lower ramp to everybody (it already is)"
-        kind = "hov_opening"
-        lanes = ["m_l_0"]
-        """)
-    return write_file(folder / "sweep.toml", f"""
-        name = "fork-sweep"
-        policy_file = "policies.toml"
-        policies = ["divert"]
-        fractions = {list(fractions)}
-        seeds = {list(seeds)}
-        retries = {retries}
-        {extra}
-        [[events]]
-        name = "fork"
-        scenario = "fork.toml"
-        """)
 
 
 @pytest.fixture
@@ -227,16 +171,6 @@ def test_parameters_and_versions_enter_the_key():
 # --------------------------------------------------------------------------- store, resume, retries
 
 
-def fake_runner(task, keep_dir):
-    """A stand-in for run_task: a small table without SUMO (for store logic only)."""
-    tt = 10.0 - (task.fraction or 0) * 2 + task.seed * 0.1
-    rows = [{"group": g, "vehicles": 10, "mean_travel_time_min": tt, "teleports": 0,
-             "complied": 0} for g in ("event", "background", "all")]
-    table = pd.DataFrame(rows)
-    for k, v in task.params().items():
-        table[k] = v
-    table["fraction"] = table["fraction"].astype(float)
-    return table
 
 
 def flaky_runner(task, keep_dir):

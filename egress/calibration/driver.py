@@ -1,34 +1,34 @@
 """Calibrating OD demand to observed segment speeds, counts and travel times.
 
 ``egress calibrate`` adjusts an OD table so that the simulation reproduces
-the observations (:mod:`egress.observations`), in as few simulations as
+the observations (:mod:`egress.calibration.observations`), in as few simulations as
 possible.
 
 The decision vector
     Every row (kind, origin, destination, interval) of the prior OD table;
     ``x`` holds its trips (>= 0). One *evaluation* turns ``x`` into trips
-    with :func:`egress.demand.sample_trips`, routes them with
+    with :func:`egress.demand.sampling.sample_trips`, routes them with
     :func:`egress.demand.routing.route_vehicles` and runs SUMO (meso by default, micro
     with ``mode="micro"``) with edgeData and vehroutes (exit times). The
     sampling, routing and SUMO seeds are the same for every evaluation
     (common random numbers), so two ODs differ in their results only
     through the OD. Each evaluation counts one against the budget.
 The objective
-    ``J`` of :class:`egress.metamodel.Targets`: weighted squared errors of
+    ``J`` of :class:`egress.calibration.metamodel.Targets`: weighted squared errors of
     speeds, counts and travel times per observed value plus an optional
     regularisation towards the prior (λ = ``regularization``). The weights
     hold the measurement noise and, by default, the simulation's own noise,
     measured at the start: the second evaluation (tag ``replicate``)
     simulates the start OD again with seed + 1, and the spread between the
-    two (:func:`egress.metamodel.estimate_model_noise`) enters every weight.
+    two (:func:`egress.calibration.metamodel.estimate_model_noise`) enters every weight.
     Without it, values whose measurement is precise (travel times, counts)
     but whose simulation is not would outweigh the rest with differences
     that are only the simulation's randomness. Reported
     with the speed RMSE (km/h), RMSNE and R², and the share of counts with
     GEH < 5 (hourly flows ``M``, ``C``: ``GEH = sqrt(2 (M - C)² / (M + C))``).
 The optimizers
-    ``metamodel`` (default, see :mod:`egress.metamodel`) and ``spsa``
-    (:mod:`egress.spsa`).
+    ``metamodel`` (default, see :mod:`egress.calibration.metamodel`) and ``spsa``
+    (:mod:`egress.calibration.spsa`).
 Outputs (`out`)
     ``calibrated.od.csv`` (with ``kind``) and ``calibrated.tazrel.xml``
     (best OD so far, rewritten after every evaluation), ``convergence.csv``
@@ -275,10 +275,10 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
         Write the scatter and convergence figures.
     model_noise : "estimate", ModelNoise or None
         The simulation's own noise in the objective's weights (see
-        :mod:`egress.metamodel`). ``"estimate"`` (default, needs a budget of
+        :mod:`egress.calibration.metamodel`). ``"estimate"`` (default, needs a budget of
         at least 3): the second simulation replicates the start OD with
         another seed (tag ``replicate``; it counts against the budget and is
-        never the result) and :func:`egress.metamodel.estimate_model_noise`
+        never the result) and :func:`egress.calibration.metamodel.estimate_model_noise`
         measures the noise from the pair. None: measurement noise only.
 
     Returns

@@ -91,7 +91,7 @@ and ``D``, checked against finite differences in the tests) and is minimised by
 groups of OD rows, ``x = x_k · θ[group]``, inside the trust region
 ``1 / (1 + Δ) <= θ <= 1 + Δ`` (symmetric in ratio: demand is scaled, so
 halving it is as large a step as doubling it, and no step empties a
-group). :func:`egress.calibration.calibrate` simulates the proposal,
+group). :func:`egress.calibration.driver.calibrate` simulates the proposal,
 accepts it if the simulated objective improves, refits with the new
 samples and grows (×2, when the model predicted the gain well, ρ > 0.5)
 or shrinks (×0.5, on rejection or ρ < 0.1) Δ. It searches
@@ -278,7 +278,7 @@ class Targets:
                           model_noise: ModelNoise | None = None,
                           groups: np.ndarray | None = None, prior_sd: float = 0.5
                           ) -> Targets:
-        """Build from an :class:`egress.observations.Observations`."""
+        """Build from an :class:`egress.calibration.observations.Observations`."""
         idx, value, weight = {}, {}, {}
         t = obs.table
         for kind in _KINDS:

@@ -58,7 +58,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config.schema import parse_time
+from ..config.schema import time_or_none
 from ..errors import InputError, MissingFileError, Problems
 from ..network import car_link, match_segment, read_net
 
@@ -164,18 +164,6 @@ def _number(v: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _time(v: Any) -> float | None:
-    if _blank(v):
-        return None
-    if isinstance(v, str):
-        try:
-            return float(v)
-        except ValueError:
-            try:
-                return parse_time(v)
-            except ValueError:
-                return None
-    return _number(v)
 
 
 def read_observations(path: str | Path, net, *, window: tuple[float, float] | None = None,
@@ -341,7 +329,7 @@ class _Rows:
 
     def _interval(self, where: str, rec: dict) -> tuple[float, float] | None:
         """The row's interval: times in order, in the window, on the edgeData grid."""
-        b, e = _time(rec.get("begin")), _time(rec.get("end"))
+        b, e = time_or_none(rec.get("begin")), time_or_none(rec.get("end"))
         bad = [col for col, val in (("begin", b), ("end", e)) if val is None]
         for col in bad:
             self.problems.add(f"{where}: {col} {rec.get(col)!r} is not a time")
@@ -434,7 +422,7 @@ def simulated_values(edges: pd.DataFrame, obs: Observations, net) -> pd.DataFram
     Parameters
     ----------
     edges : pandas.DataFrame
-        From :func:`egress.outputs.read_edgedata`.
+        From :func:`egress.engine.outputs.read_edgedata`.
     obs : Observations
     net : sumolib.net.Net
         For edge lengths and speed limits.

@@ -34,7 +34,7 @@ LEVELS = (("kind", "begin"), ("kind", "begin", "origin"),
 
 class TazZones:
     """Zones read from a SUMO TAZ file (``<taz>`` with ``tazSource``/``tazSink``
-    children or an ``edges`` attribute), enough for :func:`egress.demand.sample_trips`."""
+    children or an ``edges`` attribute), enough for :func:`egress.demand.sampling.sample_trips`."""
 
     def __init__(self, path: str | Path):
         path = Path(path)
@@ -84,7 +84,7 @@ class Problem:
     prior : pandas.DataFrame
         The prior OD: ``origin, destination, begin, end, trips, kind``.
     obs : Observations or None
-        None only to simulate ODs without comparing (:func:`egress.observations.observe`).
+        None only to simulate ODs without comparing (:func:`egress.calibration.synthetic.observe`).
     event : EventSpec or None
     lot_exits : list of str
     routing : dict
@@ -93,7 +93,7 @@ class Problem:
         λ of the objective (pull of each row towards the prior).
     prior_sd : float
         σ of the objective's log-normal prior on the total demand of each
-        kind in each interval (see :mod:`egress.metamodel`); 0 for none.
+        kind in each interval (see :mod:`egress.calibration.metamodel`); 0 for none.
     """
 
     scenario: Scenario
@@ -193,7 +193,7 @@ def calibration_problem(scenario: Scenario | str | Path, observations: str | Pat
     observations : path or Observations
     prior : path or DataFrame, optional
         The OD to start from (default: the scenario's own OD, see
-        :func:`egress.demand.build_od`).
+        :func:`egress.demand.build.build_od`).
     mode : {"micro", "meso"} or None, default "meso"
         Simulation mode of every evaluation (None: the scenario's).
     seed : int, optional

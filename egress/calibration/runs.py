@@ -101,7 +101,7 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     -------
     edges, vehicles, info, vehroutes
         The edgeData table (:func:`egress.engine.outputs.read_edgedata`), the
-        sampled vehicles (:func:`egress.demand.sample_trips`, with their
+        sampled vehicles (:func:`egress.demand.sampling.sample_trips`, with their
         ``route``: a tuple of edges, None if unrouted), run facts, and the
         run's vehroutes (:func:`egress.engine.outputs.vehroute_table`).
 

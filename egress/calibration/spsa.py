@@ -16,7 +16,7 @@ Every evaluation counts one against the budget (the start point included);
 the result is the best point evaluated. The perturbation of iteration ``k``
 comes from ``numpy.random.default_rng([seed, k])``, so a run is a pure
 function of its inputs and can be replayed (that is how
-:func:`egress.calibration.calibrate` resumes).
+:func:`egress.calibration.driver.calibrate` resumes).
 """
 
 from __future__ import annotations

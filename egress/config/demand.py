@@ -46,7 +46,7 @@ def _above_one(v: float) -> str | None:
 
 
 #: Keys of the ``[demand]`` table added by this module (merged into the
-#: scenario schema by :mod:`egress.scenario`).
+#: scenario schema by :mod:`egress.config.scenario`).
 DEMAND_FIELDS: dict[str, Field] = {
     "interval": Field("float", default=900.0, check=positive, doc="s per OD interval"),
     "od": Field("paths", default=[], doc="extra OD tables (CSV or tazRelation XML)"),
@@ -56,7 +56,7 @@ DEMAND_FIELDS: dict[str, Field] = {
     "places": Field("path", doc="places (name, lon, lat, population) for the gravity models"),
     "beta": Field("float", default=0.04, check=non_negative,
                   doc="1/km, distance decay of event destinations"),
-    "routing": Field("table", default={}, doc="route choice (egress.routing)"),
+    "routing": Field("table", default={}, doc="route choice (egress.demand.routing)"),
 }
 
 

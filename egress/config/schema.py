@@ -9,6 +9,7 @@ type, missing required key, unknown key with a "did you mean" hint) in a
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import tomllib
 from collections.abc import Callable
@@ -86,6 +87,28 @@ def parse_time(value: Any) -> float:
             if mnt < 60 and sec < 60:
                 return h * 3600.0 + mnt * 60.0 + sec
     raise ValueError(value)
+
+
+def time_or_none(value: Any) -> float | None:
+    """Seconds from a finite number or a ``"HH:MM[:SS]"`` string (or a number as text);
+    None for anything else (blank, NaN, infinite, true/false, other text)."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                seconds = parse_time(text)
+            except ValueError:
+                return None
+    else:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            return None
+    return seconds if math.isfinite(seconds) else None
 
 
 def format_time(seconds: float) -> str:

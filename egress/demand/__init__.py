@@ -36,15 +36,8 @@ The ``[demand]`` table of a scenario describes the evening::
 
 Models
 ------
-Departure profile (:class:`egress.config.demand.DepartureProfile`)
-    A share ``early`` of the event's cars leaves uniformly in the
-    ``early_window`` seconds before the end; the rest after the end following
-    a gamma distribution with shape ``k`` and its mode at ``mode`` seconds
-    (scale ``mode / (k - 1)``), truncated at ``tail`` seconds and
-    renormalised. With the defaults (k = 3, mode 18 min) the mean is 27 min
-    after the end and 96 % of the post-event departures fall within 60 min.
-    Interval shares are exact differences of the cumulative distribution,
-    so they sum to 1.
+Departure profile
+    When the event's cars leave: see :class:`egress.config.demand.DepartureProfile`.
 Event vehicles
     ``round(attendance × car_share / occupancy)``, spread over the OD
     intervals by the profile as whole cars per interval (largest remainder).

@@ -68,7 +68,7 @@ def build_od(scenario, spec: DemandSpec | None = None) -> DemandOD:
 
     Parameters
     ----------
-    scenario : egress.scenario.Scenario
+    scenario : egress.config.scenario.Scenario
     spec : DemandSpec, optional
         Default: the scenario's.
 
@@ -203,8 +203,8 @@ def build_demand(scenario, out: str | Path, seed: int | None = None,
 
     Parameters
     ----------
-    scenario : egress.scenario.Scenario
-        Load with :func:`egress.scenario.load_scenario`.
+    scenario : egress.config.scenario.Scenario
+        Load with :func:`egress.config.scenario.load_scenario`.
     out : str or pathlib.Path
         Folder to write into (created): ``od.csv`` (with a ``kind`` column),
         ``od.tazrel.xml``, ``zones.taz.xml``, ``zones.csv``,
@@ -215,7 +215,7 @@ def build_demand(scenario, out: str | Path, seed: int | None = None,
         Default ``scenario.simulation.seed``.
     od : str or pathlib.Path, optional
         An OD file that replaces the scenario's OD table, e.g. the
-        ``calibrated.od.csv`` of :func:`egress.calibration.calibrate` (CSV
+        ``calibrated.od.csv`` of :func:`egress.calibration.driver.calibrate` (CSV
         with a ``kind`` column, or tazRelation XML as background traffic).
         Zones, lots, departure profile and routing still come from the
         scenario.

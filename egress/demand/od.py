@@ -40,7 +40,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 
-from ..config.schema import parse_time
+from ..config.schema import time_or_none
 from ..errors import InputError, MissingFileError, Problems
 
 log = logging.getLogger(__name__)
@@ -70,25 +70,6 @@ def _interval_name(begin: Any, end: Any) -> str:
         return f"{begin}-{end}"
 
 
-def _time(value: Any) -> float | None:
-    """Seconds from a number or ``"HH:MM[:SS]"``; None if neither or not finite."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            try:
-                seconds = parse_time(text)
-            except ValueError:
-                return None
-    else:
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            return None
-    return seconds if math.isfinite(seconds) else None
 
 
 def _zone_set(zones: Any) -> set[str] | None:
@@ -183,7 +164,7 @@ def _row(rec: tuple, where: str, known: set[str] | None, problems: Problems
         if known is not None and z not in known:
             problems.add(f"{where}: {col} {z!r} is not a known zone")
         zs.append(z)
-    bt, et = _time(b), _time(e)
+    bt, et = time_or_none(b), time_or_none(e)
     for col, raw, val in (("begin", b, bt), ("end", e, et)):
         if val is None:
             problems.add(f"{where}: {col} {raw!r} is not a time in seconds")

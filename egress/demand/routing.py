@@ -3,7 +3,7 @@
 egress routes its own vehicles instead of calling ``duarouter``, so that a
 vehicle's route depends on nothing but its own origin and destination edges
 and its own draw (common random numbers down to the vehicle, which is what
-calibration needs; see :func:`egress.demand.vehicle_draws`).
+calibration needs; see :func:`egress.demand.sampling.vehicle_draws`).
 
 The model
     The network's car edges form a graph whose arcs are the connections a

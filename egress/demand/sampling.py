@@ -138,7 +138,7 @@ def sample_trips(od: pd.DataFrame, zones, *, event: EventSpec | None = None,
         route_draw, od_row`` sorted by departure; ids ``ev_000001``,
         ``bg_000001``, ... in departure order per kind. ``route_draw`` in
         [0, 1) picks the vehicle's route among its pair's alternatives
-        (:func:`egress.routing.route_vehicles`); ``od_row`` is the position
+        (:func:`egress.demand.routing.route_vehicles`); ``od_row`` is the position
         of the vehicle's row in `od`.
     """
     counts = integerize(od)

@@ -33,7 +33,8 @@ from typing import Any
 
 import pandas as pd
 
-from .. import __version__, sumo
+from .. import sumo
+from .._version import __version__
 from ..errors import RunError
 from ..files import atomic_json
 from . import outputs

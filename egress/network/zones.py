@@ -64,6 +64,7 @@ import pandas as pd
 import s2sphere
 
 from ..errors import InputError, Problems
+from .geometry import midpoint
 from .graph import CAR, boundary_edges, read_net
 
 log = logging.getLogger(__name__)
@@ -191,16 +192,11 @@ def _car_lanes(edge) -> int:
 
 
 def _midpoint(net, edge) -> tuple[float, float]:
-    """(lon, lat) of the point halfway along the edge's centreline."""
-    import sumolib
-
+    """(lon, lat) of the point halfway along the edge's centreline (node to node)."""
     shape = edge.getRawShape()
-    length = sumolib.geomhelper.polyLength(shape) if len(shape) > 1 else 0.0
-    if length <= 0:
+    if len(shape) < 2 or all(p == shape[0] for p in shape):
         shape = edge.getShape()
-        length = sumolib.geomhelper.polyLength(shape)
-    x, y = sumolib.geomhelper.positionAtShapeOffset(shape, length / 2.0)
-    lon, lat = net.convertXY2LonLat(x, y)
+    lon, lat = net.convertXY2LonLat(*midpoint(shape))
     return float(lon), float(lat)
 
 
@@ -254,7 +250,7 @@ def edge_cells(net, venues: VenuesLike = None) -> pd.DataFrame:
     Parameters
     ----------
     net : sumolib.net.Net or path
-        A network read with :func:`egress.network.read_net` (or its path).
+        A network read with :func:`egress.network.graph.read_net` (or its path).
     venues : Venues or mapping, optional
         The lot exits: a :class:`~egress.config.venues.Venues`,
         or a mapping lot exit edge -> venue zone token.
@@ -468,7 +464,7 @@ def build_zones(net, venues: VenuesLike = None, external: pd.DataFrame | None = 
     Parameters
     ----------
     net : sumolib.net.Net or path
-        The network (read with :func:`egress.network.read_net`) or its path.
+        The network (read with :func:`egress.network.graph.read_net`) or its path.
     venues : Venues or mapping, optional
         Venues whose lot exits are sources of the venue's zone only; or a
         mapping lot exit edge -> venue zone token.

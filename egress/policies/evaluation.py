@@ -3,7 +3,7 @@
 Replications
     A replication is one evening. Replication ``k`` draws its own demand with
     seed ``simulation.seed + k``: every vehicle's departure time, lot, entry
-    and exit edges, route and speed factor (:func:`egress.demand.vehicle_draws`),
+    and exit edges, route and speed factor (:func:`egress.demand.sampling.vehicle_draws`),
     and SUMO's seed (used by the microscopic model's driver imperfection and
     by the signs' compliance draws). The number of vehicles per OD cell and
     interval is the OD's (rounded), the same in every replication: the OD is

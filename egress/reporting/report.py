@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import __version__
+from .._version import __version__
 from ..config.scenario import load_scenario
 from ..config.schema import format_time
 from ..engine import format_summary, read_state

@@ -67,7 +67,7 @@ the variants of the same event and seed.
 
 A result part has one row per vehicle group (``event``, ``background``,
 ``all``): vehicles, mean travel time (minutes, measured as in
-:mod:`egress.evaluation`: from the moment a vehicle is ready to leave to its
+:mod:`egress.policies.evaluation`: from the moment a vehicle is ready to leave to its
 arrival or to leaving the study area), how vehicles ended, teleports,
 vehicles addressed by and complying with signs, and wall times.
 

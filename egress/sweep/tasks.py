@@ -12,7 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from .. import __version__, sumo
+from .. import sumo
+from .._version import __version__
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from .. import __version__, engine, sumo
+from .. import engine, sumo
+from .._version import __version__
 from ..config.scenario import load_scenario
 from ..demand import build_demand
 from ..errors import InvalidRunError, Problems, SweepError
