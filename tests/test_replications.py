@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from egress import engine
-from egress.policies import BASELINE, KINDS, evaluate_policy, load_policies, read_demand
+from egress.policies import BASELINE, POLICY_KINDS, evaluate_policy, load_policies, read_demand
 from egress.stats import replications_needed
 
 POLICIES = """
@@ -77,7 +77,7 @@ def city(tmp_path_factory):
 
 def test_every_policy_kind_is_exercised(city):
     policies = load_policies(city[1])
-    assert {p.kind for p in policies.values()} == set(KINDS)
+    assert {p.kind for p in policies.values()} == set(POLICY_KINDS)
 
 
 @pytest.fixture(scope="module")

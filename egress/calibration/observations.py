@@ -65,7 +65,7 @@ from ..network import car_link, match_segment, read_net
 log = logging.getLogger(__name__)
 
 #: Observed quantities and their units.
-KINDS = {"speed": "km/h", "count": "veh", "travel_time": "s"}
+QUANTITIES = {"speed": "km/h", "count": "veh", "travel_time": "s"}
 
 
 #: Columns of a clean observations table (:attr:`Observations.table`).
@@ -76,8 +76,8 @@ COLUMNS = ["segment", "edges", "begin", "end", "speed", "count", "travel_time",
 _COORDS = ["start_lon", "start_lat", "end_lon", "end_lat"]
 
 
-_KNOWN = {"segment", "edges", "begin", "end", *KINDS, *(f"{k}_sd" for k in KINDS), "weight",
-          *_COORDS}
+_KNOWN = {"segment", "edges", "begin", "end", *QUANTITIES, *(f"{k}_sd" for k in QUANTITIES),
+          "weight", *_COORDS}
 
 
 #: Problems listed in one error at most; the rest are counted.
@@ -130,7 +130,7 @@ class Observations:
     @property
     def n_values(self) -> int:
         """Number of observed values (speeds + counts + travel times)."""
-        return int(sum(self.table[k].notna().sum() for k in KINDS))
+        return int(sum(self.table[k].notna().sum() for k in QUANTITIES))
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -243,8 +243,8 @@ def _check_columns(df: pd.DataFrame, problems: Problems) -> None:
                                                         if c not in df.columns))
     if "edges" not in df.columns and not all(c in df.columns for c in _COORDS):
         problems.add("needs a column 'edges' or the columns " + ", ".join(_COORDS))
-    if not any(k in df.columns for k in KINDS):
-        problems.add("needs at least one of the columns " + ", ".join(KINDS))
+    if not any(k in df.columns for k in QUANTITIES):
+        problems.add("needs at least one of the columns " + ", ".join(QUANTITIES))
     for c in df.columns:
         if c not in _KNOWN:
             problems.add(f"unknown column {c!r}")
@@ -354,7 +354,7 @@ class _Rows:
     def _values(self, where: str, rec: dict) -> dict[str, float] | None:
         """The observed values (NaN where not given); at least one."""
         values, ok = {}, True
-        for kind in KINDS:
+        for kind in QUANTITIES:
             v = rec.get(kind)
             if _blank(v):
                 values[kind] = math.nan
@@ -394,7 +394,7 @@ class _Rows:
 def _table(rows: list[dict]) -> pd.DataFrame:
     """The clean table: default standard deviations filled, sorted by time and segment."""
     table = pd.DataFrame(rows, columns=COLUMNS)
-    for kind in KINDS:
+    for kind in QUANTITIES:
         sd = table[f"{kind}_sd"].to_numpy(dtype=float).copy()
         miss = np.isnan(sd)
         sd[miss] = default_sd(kind, table[kind].to_numpy(dtype=float))[miss]
@@ -476,5 +476,5 @@ def simulated_values(edges: pd.DataFrame, obs: Observations, net) -> pd.DataFram
 
 
 
-__all__ = ["COLUMNS", "KINDS", "Observations", "default_sd", "read_observations",
+__all__ = ["COLUMNS", "QUANTITIES", "Observations", "default_sd", "read_observations",
            "simulated_values", "validate_observations", "write_observations"]

@@ -20,7 +20,7 @@ from ..network import car_link, match_segment
 from .metrics import fit_metrics
 from .observations import (
     _COORDS,
-    KINDS,
+    QUANTITIES,
     Observations,
     read_observations,
     simulated_values,
@@ -144,7 +144,7 @@ def _observed_segments(net, segs: list[str], bounds: np.ndarray, interval: float
             rows.append({"segment": f"{a}+{b2}", "edges": (a, b2), "begin": b,
                          "end": min(b + interval, end), "detector": False})
     table = pd.DataFrame(rows)
-    for kind in KINDS:
+    for kind in QUANTITIES:
         table[kind] = 1.0
     lengths = {e: net.getEdge(e).getLength() for es in table["edges"] for e in es}
     table["length"] = [sum(lengths[e] for e in es) for es in table["edges"]]
@@ -172,7 +172,7 @@ def _with_noise(table: pd.DataFrame, truth: pd.DataFrame, rng) -> pd.DataFrame:
     table["travel_time_sd"] = np.where(table["travel_time"].notna(),
                                        TRAVEL_TIME_SD_SHARE * truth["travel_time"].to_numpy(),
                                        np.nan)
-    table = table.loc[table[list(KINDS)].notna().any(axis=1)].reset_index(drop=True)
+    table = table.loc[table[list(QUANTITIES)].notna().any(axis=1)].reset_index(drop=True)
     table["weight"] = 1.0
     return table
 

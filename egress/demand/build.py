@@ -33,10 +33,10 @@ from .models import (
     load_places,
     read_destinations,
 )
-from .od import KINDS, read_kinded_od
+from .od import read_kinded_od
 from .routing import route_vehicles
 from .sampling import integerize, sample_trips
-from .vehicles import write_trips
+from .vehicles import KINDS, write_trips
 
 log = logging.getLogger(__name__)
 

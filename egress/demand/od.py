@@ -42,6 +42,7 @@ import pandas as pd
 
 from ..config.schema import time_or_none
 from ..errors import InputError, MissingFileError, Problems
+from .vehicles import KINDS
 
 log = logging.getLogger(__name__)
 
@@ -346,8 +347,6 @@ def _read_tazrelation(path: Path, attribute: str) -> tuple[pd.DataFrame, list[st
 # --------------------------------------------------------------------------- writing
 
 
-#: Kinds of trips an OD table may carry in a ``kind`` column.
-KINDS = ("event", "background")
 
 
 def read_kinded_od(path: str | Path, zones: Iterable[str] | None = None) -> pd.DataFrame:

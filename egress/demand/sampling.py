@@ -16,8 +16,7 @@ import pandas as pd
 from ..config.demand import EventSpec
 from ..errors import InputError, ScenarioError
 from .models import largest_remainder
-from .od import KINDS
-from .vehicles import PREFIX, VTYPES
+from .vehicles import KINDS, PREFIX, VTYPES
 
 
 def integerize(od: pd.DataFrame) -> np.ndarray:

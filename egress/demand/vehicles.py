@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
+#: Kinds of demand, in the order their vehicles are numbered.
+KINDS = ("event", "background")
+
 #: Vehicle id prefix per kind.
 PREFIX = {"event": "ev_", "background": "bg_"}
 
@@ -64,4 +67,5 @@ def write_trips(vehicles: pd.DataFrame, path: str | Path) -> Path:
 
 
 
-__all__ = ["DEPART", "PREFIX", "VTYPES", "vehicle_attributes", "vtype_lines", "write_trips"]
+__all__ = ["DEPART", "KINDS", "PREFIX", "VTYPES", "vehicle_attributes", "vtype_lines",
+           "write_trips"]

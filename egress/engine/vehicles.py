@@ -48,6 +48,7 @@ from xml.sax.saxutils import unescape
 import numpy as np
 import pandas as pd
 
+from ..demand.vehicles import KINDS as DEMAND_KINDS
 from ..errors import InputError
 
 #: How a vehicle's trip ended, in the order they are counted.
@@ -57,8 +58,9 @@ STATUSES = ("arrived", "left_area", "inside_at_end", "not_inserted")
 COLUMNS = ["vehicle", "kind", "vtype", "ready", "depart", "arrival", "leave", "end",
            "travel_time", "status", "teleports", "rerouted_by"]
 
-#: Vehicle kinds: traffic of the event, normal traffic, anything else.
-KINDS = ("event", "background", "other")
+#: Vehicle kinds: the kinds of demand (:data:`egress.demand.vehicles.KINDS`), and
+#: "other" for vehicles of route files that are neither.
+KINDS = (*DEMAND_KINDS, "other")
 
 _VEHICLE_TAG = re.compile(rb"<(vehicle|trip|flow)\s([^>]*)>")
 _ATTR = re.compile(rb'\s([A-Za-z]+)="([^"]*)"')

@@ -4,7 +4,7 @@ their paired evaluation against the baseline (``egress evaluate-policy``).
 Modules
 -------
 :mod:`.kinds`
-    One class per kind of measure, behind a registry (:data:`KINDS`).
+    One class per kind of measure, behind a registry (:data:`POLICY_KINDS`).
 :mod:`.file`
     Policy files: :func:`load_policies`, :class:`Policy`.
 :mod:`.variants`
@@ -23,9 +23,9 @@ from __future__ import annotations
 from .comparison import BASELINE, GROUPS, EvaluationResult, format_table, headline
 from .evaluation import DEFAULT_FRACTIONS, evaluate_policy
 from .file import Policy, check_against_network, load_policies, select
-from .kinds import KINDS, PolicyKind, register
+from .kinds import POLICY_KINDS, PolicyKind, register
 from .variants import prepare_variant, read_demand
 
-__all__ = ["BASELINE", "DEFAULT_FRACTIONS", "EvaluationResult", "GROUPS", "KINDS", "Policy",
+__all__ = ["BASELINE", "DEFAULT_FRACTIONS", "EvaluationResult", "GROUPS", "POLICY_KINDS", "Policy",
            "PolicyKind", "check_against_network", "evaluate_policy", "format_table",
            "headline", "load_policies", "prepare_variant", "read_demand", "register", "select"]

@@ -30,7 +30,7 @@ from typing import Any
 from ..config.schema import Field, check_table, read_toml
 from ..errors import PolicyError, Problems
 from ..network import car_successors, read_net
-from .kinds import KINDS, NetworkCheck, PolicyKind
+from .kinds import POLICY_KINDS, NetworkCheck, PolicyKind
 
 _COMMON = {
     "name": Field("str", required=True),
@@ -63,8 +63,8 @@ class Policy:
 
     @property
     def behaviour(self) -> type[PolicyKind]:
-        """The class of the policy's kind (:data:`egress.policies.kinds.KINDS`)."""
-        return KINDS[self.kind]
+        """The class of the policy's kind (:data:`egress.policies.kinds.POLICY_KINDS`)."""
+        return POLICY_KINDS[self.kind]
 
     def leaves(self) -> list[Policy]:
         """The elementary policies this one applies (itself unless a combination)."""
@@ -116,10 +116,10 @@ def load_policies(path: str | Path, network: str | Path | None = None) -> dict[s
         label = f"policy {name!r}" if isinstance(name, str) else where
         kind = table.get("kind")
         fields = dict(_COMMON)
-        if kind in KINDS:
-            fields.update(KINDS[kind].fields)
+        if kind in POLICY_KINDS:
+            fields.update(POLICY_KINDS[kind].fields)
         elif kind is not None:
-            problems.add(f"{label}.kind: must be one of {', '.join(KINDS)}, got {kind!r}")
+            problems.add(f"{label}.kind: must be one of {', '.join(POLICY_KINDS)}, got {kind!r}")
             continue
         values = check_table(table, fields, label, problems, path.parent)
         if not isinstance(name, str):
@@ -128,8 +128,8 @@ def load_policies(path: str | Path, network: str | Path | None = None) -> dict[s
             problems.add(f"{label}.name: duplicate policy name")
         raw[name] = (label, values)
     for label, values in raw.values():
-        if values["kind"] in KINDS:
-            KINDS[values["kind"]].check_shape(values, label, problems)
+        if values["kind"] in POLICY_KINDS:
+            POLICY_KINDS[values["kind"]].check_shape(values, label, problems)
     policies: dict[str, Policy] = {}
     for name in raw:
         policy = _resolve(name, raw, policies, problems, str(path), ())
@@ -146,9 +146,9 @@ def _resolve(name: str, raw: dict, done: dict, problems: Problems, source: str,
     if name in done:
         return done[name]
     label, v = raw[name]
-    if v["kind"] not in KINDS:
+    if v["kind"] not in POLICY_KINDS:
         return None
-    params = KINDS[v["kind"]].defaults({k: val for k, val in v.items() if k not in _COMMON})
+    params = POLICY_KINDS[v["kind"]].defaults({k: val for k, val in v.items() if k not in _COMMON})
     parts: list[Policy] = []
     if v["kind"] == "combination":
         for child in params.get("policies") or []:

@@ -49,12 +49,12 @@ from ..network import CAR, reachable
 DEFAULT_VTYPES = ("event",)
 
 #: Kind name -> class (:func:`register`).
-KINDS: dict[str, type[PolicyKind]] = {}
+POLICY_KINDS: dict[str, type[PolicyKind]] = {}
 
 
 def register(cls: type[PolicyKind]) -> type[PolicyKind]:
     """Register a policy kind under its :attr:`PolicyKind.name`."""
-    KINDS[cls.name] = cls
+    POLICY_KINDS[cls.name] = cls
     return cls
 
 
@@ -416,9 +416,9 @@ class Combination(PolicyKind):
 
 def kind_of(name: str) -> type[PolicyKind]:
     """The class of a registered kind."""
-    return KINDS[name]
+    return POLICY_KINDS[name]
 
 
-__all__ = ["AlternateRoute", "Combination", "DEFAULT_VTYPES", "HovOpening", "KINDS", "LaneUse",
-           "NetworkCheck", "PolicyKind", "RampDiversion", "SignKind", "SignalRetiming",
-           "kind_of", "register"]
+__all__ = ["AlternateRoute", "Combination", "DEFAULT_VTYPES", "HovOpening", "LaneUse",
+           "NetworkCheck", "POLICY_KINDS", "PolicyKind", "RampDiversion", "SignKind",
+           "SignalRetiming", "kind_of", "register"]
