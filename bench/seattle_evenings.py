@@ -61,7 +61,7 @@ EVENTS = {
     "2018-05-08": "Mariners at Toronto",
     "2018-05-09": "Mariners at Toronto; Sounders at Toronto",
     "2018-05-10": "Mariners at Toronto",
-    "2018-05-11": "Mariners at Detroit (rained out); Revive I-5 works from 8 p.m.: NB I-5 down "
+    "2018-05-11": "Mariners at Detroit (postponed); Revive I-5 works from 8 p.m.: NB I-5 down "
                   "to two lanes Michigan St-Olive Way, NB ramps closed (Dearborn on, Edgar "
                   "Martinez Dr off, I-90 to NB I-5, Seneca off, University on)",
     "2018-05-14": "Mariners at Minnesota",
