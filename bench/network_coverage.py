@@ -79,6 +79,8 @@ class Match:
     driven: float | None = None
     edges: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
+    near_start: float | None = None   # nearest edge in the TMC's direction, whichever path
+    near_end: float | None = None
 
 
 def read_tmcs(path: Path) -> list[Tmc]:
@@ -142,6 +144,7 @@ def match(net, tmc: Tmc, radius: float, angle: float) -> Match:
         where = " and ".join(w for w, c in (("start", first), ("end", last)) if not c)
         return Match(False, f"no edge in the TMC's direction within {radius:g} m of the "
                             f"{where} ({'; '.join(near)})")
+    near = (first[0][0], last[0][0])
     best = None
     tried = []
     for d1, e1, o1 in first:
@@ -166,16 +169,18 @@ def match(net, tmc: Tmc, radius: float, angle: float) -> Match:
     if best is None:
         if not tried:
             return Match(False, "no car path from the edges near the start to those near the end",
-                         first[0][0], last[0][0])
+                         first[0][0], last[0][0], near_start=near[0], near_end=near[1])
         closest = min(tried, key=lambda d: abs(d - tmc.length))
         return Match(False, f"car paths found, but none of a matching length (closest "
-                            f"{closest:.0f} m)", first[0][0], last[0][0], closest)
+                            f"{closest:.0f} m)", first[0][0], last[0][0], closest,
+                     near_start=near[0], near_end=near[1])
     _, d1, d2, driven, edges = best
     names: list[str] = []
     for e in edges:
         if e.getName() and (not names or names[-1] != e.getName()):
             names.append(e.getName())
-    return Match(True, "", d1, d2, driven, tuple(e.getID() for e in edges), tuple(names))
+    return Match(True, "", d1, d2, driven, tuple(e.getID() for e in edges), tuple(names),
+                 near[0], near[1])
 
 
 def _norm(name: str) -> str:
@@ -202,7 +207,7 @@ def report_network(net_path: Path, tmcs: list[Tmc], radius: float, angle: float,
     print(f"\n== {net_path.relative_to(ROOT) if net_path.is_relative_to(ROOT) else net_path}: "
           f"{len([e for e in net.getEdges() if e.getFunction() != 'internal'])} edges")
     counts = {"with data": 0, "matched": 0, "same road": 0, "egress matcher": 0,
-              "worst end distance": 0}
+              "worst end distance": 0, "worst nearest": 0}
     rows = []
     for tmc in tmcs:
         m = match(net, tmc, radius, angle)
@@ -216,29 +221,35 @@ def report_network(net_path: Path, tmcs: list[Tmc], radius: float, angle: float,
                 counts["same road"] += same_road(tmc, m.names)
                 counts["worst end distance"] = max(counts["worst end distance"],
                                                    round(max(m.d_start, m.d_end)))
+                counts["worst nearest"] = max(counts["worst nearest"],
+                                              round(max(m.near_start, m.near_end)))
         rows.append((tmc, m, legacy_ok))
     if verbose:
         print(f"{'tmc':10} {'road / direction':28} {'h':>3} {'ok':3} {'d_start':>7} {'d_end':>6} "
-              f"{'tmc m':>6} {'path m':>6} {'60m':3}  path streets / why not")
+              f"{'near':>7} {'tmc m':>6} {'path m':>6} {'60m':3}  path streets / why not")
         for tmc, m, legacy_ok in rows:
             ds = f"{m.d_start:.0f}" if m.d_start is not None else "-"
             de = f"{m.d_end:.0f}" if m.d_end is not None else "-"
             dr = f"{m.driven:.0f}" if m.driven is not None else "-"
+            nr = (f"{m.near_start:.0f}/{m.near_end:.0f}" if m.near_start is not None else "-")
             ok = "yes" if m.ok else "NO"
             if m.ok and not same_road(tmc, m.names):
                 ok = "yes*"
             what = " > ".join(m.names) if m.ok else m.why
             road = f"{tmc.road} {tmc.direction[:1]}B"
-            print(f"{tmc.code:10} {road:28} {tmc.hours:3} {ok:4}{ds:>7} {de:>6} "
+            print(f"{tmc.code:10} {road:28} {tmc.hours:3} {ok:4}{ds:>7} {de:>6} {nr:>7} "
                   f"{tmc.length:6.0f} {dr:>6} {'yes' if legacy_ok else 'no':3}  {what}")
-        print("(h = hours with data; yes* = matched, but no street on the path carries the "
-              "TMC's road name; 60m = matched by egress.observations.match_segment)")
+        print("(h = hours with data; d_start, d_end = distances (m) of the end points to the "
+              "matched path; near = to the nearest edge in the TMC's direction; yes* = matched, "
+              "but no street on the path carries the TMC's road name; 60m = matched by "
+              "egress.observations.match_segment)")
     n = counts["with data"]
     print(f"TMCs with data matched: {counts['matched']} of {n} "
           f"(radius {radius:g} m, heading within {angle:g} deg, path length "
           f"{RATIO[0]:g}-{RATIO[1]:g}x, < {SHORT:g} m TMCs up to {SHORT_MAX:g} m); "
           f"{counts['same road']} of them on a road of the TMC's name; "
-          f"largest end-point distance of a matched TMC {counts['worst end distance']} m")
+          f"largest end-point distance of a matched TMC {counts['worst end distance']} m to "
+          f"its path, {counts['worst nearest']} m to the nearest edge in its direction")
     print(f"TMCs with data matched by egress.observations.match_segment "
           f"({MATCH_RADIUS:g} m, {MATCH_ANGLE:g} deg): {counts['egress matcher']} of {n}")
     return counts
