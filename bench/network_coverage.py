@@ -8,11 +8,11 @@ and the 2018 variant ``networks/sodo-2018/sodo-2018.net.xml`` where it is built)
   end points to the matched edges, its length against the length of the
   matched car path, and the street names along that path;
 * how many TMCs with data match: under this script's rule (below) and under
-  ``egress.observations.match_segment`` with its defaults (the matcher that
+  ``egress.network.match_segment`` with its defaults (the matcher that
   ``egress calibrate`` uses for observations given by lon/lat).
 
 With ``--demand`` it also builds the demand of the bundled SODO scenarios
-(``egress.demand.build_demand``, about half a minute each) and prints the share
+(``egress.build_demand``, about half a minute each) and prints the share
 of trips dropped because the network has no car path for them.
 
 Matching rule. A TMC matches when
@@ -49,7 +49,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NETWORKS = [ROOT / "networks" / "sodo" / "sodo.net.xml",
             ROOT / "networks" / "sodo-2018" / "sodo-2018.net.xml"]
-TMC_CSV = ROOT.parent / "shared" / "data" / "seattle-2018" / "tmc.csv"
+TMC_CSV = ROOT / "scenarios" / "observations" / "seattle-2018" / "tmc.csv"
 SCENARIOS = ["sodo-normal-evening", "sodo-small-event", "sodo-large-event"]
 MILE = 1609.344
 SHORT = 100.0          # m: a TMC shorter than this ...
@@ -201,7 +201,7 @@ def same_road(tmc: Tmc, names: tuple[str, ...]) -> bool:
 def report_network(net_path: Path, tmcs: list[Tmc], radius: float, angle: float,
                    verbose: bool) -> dict[str, int]:
     from egress.network import read_net
-    from egress.observations import MATCH_ANGLE, MATCH_RADIUS, match_segment
+    from egress.network.matching import MATCH_ANGLE, MATCH_RADIUS, match_segment
 
     net = read_net(net_path)
     print(f"\n== {net_path.relative_to(ROOT) if net_path.is_relative_to(ROOT) else net_path}: "
@@ -242,7 +242,7 @@ def report_network(net_path: Path, tmcs: list[Tmc], radius: float, angle: float,
         print("(h = hours with data; d_start, d_end = distances (m) of the end points to the "
               "matched path; near = to the nearest edge in the TMC's direction; yes* = matched, "
               "but no street on the path carries the TMC's road name; 60m = matched by "
-              "egress.observations.match_segment)")
+              "egress.network.match_segment)")
     n = counts["with data"]
     print(f"TMCs with data matched: {counts['matched']} of {n} "
           f"(radius {radius:g} m, heading within {angle:g} deg, path length "
@@ -250,7 +250,7 @@ def report_network(net_path: Path, tmcs: list[Tmc], radius: float, angle: float,
           f"{counts['same road']} of them on a road of the TMC's name; "
           f"largest end-point distance of a matched TMC {counts['worst end distance']} m to "
           f"its path, {counts['worst nearest']} m to the nearest edge in its direction")
-    print(f"TMCs with data matched by egress.observations.match_segment "
+    print(f"TMCs with data matched by egress.network.match_segment "
           f"({MATCH_RADIUS:g} m, {MATCH_ANGLE:g} deg): {counts['egress matcher']} of {n}")
     return counts
 
@@ -258,8 +258,8 @@ def report_network(net_path: Path, tmcs: list[Tmc], radius: float, angle: float,
 def report_demand(networks: list[Path]) -> None:
     import logging
 
+    from egress.config.scenario import load_scenario
     from egress.demand import build_demand
-    from egress.scenario import load_scenario
 
     logging.getLogger("egress").setLevel(logging.ERROR)
     print("\n== trips without a car path (egress.demand.build_demand, scenario seed)")
