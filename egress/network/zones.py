@@ -22,8 +22,10 @@ Sources and sinks
     function is normal. Exceptions:
 
     * a boundary entry edge (:func:`egress.network.graph.boundary_edges`) is always
-      a source, a boundary exit always a sink, whatever its type: that is
-      where traffic enters and leaves the modelled area;
+      a source and never a sink, a boundary exit always a sink and never a
+      source, whatever its type: that is where traffic enters and leaves the
+      modelled area (a trip ending on an entry, or starting on an exit, would
+      have no car path);
     * a lot exit edge is a source of its venue's zone only (the cell holding
       the venue's lon/lat), whichever cell it lies in, and never a sink. A
       lot shared by several venues belongs to the first venue that lists it
@@ -285,8 +287,10 @@ def edge_cells(net, venues: VenuesLike = None) -> pd.DataFrame:
         if eid in lot_zone:
             is_source, is_sink, zone = True, False, lot_zone[eid]
         else:
-            is_source = eid in entries or ordinary
-            is_sink = eid in exits or ordinary
+            # a boundary entry leads in from nowhere: no trip ends on it; a
+            # boundary exit leads nowhere: no trip starts on it
+            is_source = eid in entries or (ordinary and eid not in exits)
+            is_sink = eid in exits or (ordinary and eid not in entries)
             zone = token if is_source else None
         rows.append((eid, token, lon, lat, float(edge.getLength()), float(edge.getSpeed()),
                      _car_lanes(edge), is_source, is_sink, zone))
