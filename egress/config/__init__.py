@@ -14,6 +14,9 @@ Modules
     Venues, lots and the study area.
 :mod:`.demand`
     The ``[demand]`` table: :class:`DemandSpec`, the departure profile.
+:mod:`.supply`
+    The ``[supply]`` table: signal delay, capacities and speeds by edge type,
+    and the bounds a calibration may move them within.
 :mod:`.scenario`
     Scenario files: :class:`Scenario`, :func:`load_scenario`.
 """
@@ -22,9 +25,10 @@ from __future__ import annotations
 
 from .demand import BackgroundSpec, DemandSpec, DepartureProfile, EventSpec, RoutingSpec
 from .scenario import Scenario, Simulation, load_scenario
+from .supply import SupplySpec
 from .schema import format_time, parse_time
 from .venues import Lot, StudyArea, Venue, Venues, load_venues
 
 __all__ = ["BackgroundSpec", "DemandSpec", "DepartureProfile", "EventSpec", "Lot",
-           "RoutingSpec", "Scenario", "Simulation", "StudyArea", "Venue", "Venues",
+           "RoutingSpec", "Scenario", "Simulation", "StudyArea", "SupplySpec", "Venue", "Venues",
            "format_time", "load_scenario", "load_venues", "parse_time"]

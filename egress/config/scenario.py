@@ -41,9 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Problems, ScenarioError
-from ..network.checks import check_venues
+from ..network.checks import check_edge_types, check_venues
 from .demand import DEMAND_FIELDS, DemandSpec, check_demand
 from .schema import Field, check_table, non_negative, one_of, positive, read_toml
+from .supply import SupplySpec, check_supply
 from .venues import Venues, load_venues
 
 _TOP = {
@@ -53,6 +54,7 @@ _TOP = {
     "simulation": Field("table", required=True),
     "demand": Field("table", required=True),
     "outputs": Field("table", default={}),
+    "supply": Field("table", default={}, doc="supply parameters (egress.config.supply)"),
 }
 _NETWORK = {
     "file": Field("path", required=True, doc="SUMO .net.xml"),
@@ -109,6 +111,8 @@ class Scenario:
     simulation : Simulation
     demand : DemandSpec
         The validated ``[demand]`` table.
+    supply : SupplySpec
+        The validated ``[supply]`` table (defaults: SUMO's).
     output_dir : pathlib.Path
     output_format : str
     """
@@ -120,6 +124,7 @@ class Scenario:
     venues: Venues | None
     simulation: Simulation
     demand: DemandSpec = field(default_factory=DemandSpec)
+    supply: SupplySpec = field(default_factory=SupplySpec)
     output_dir: Path = Path("runs")
     output_format: str = "parquet"
 
@@ -131,6 +136,11 @@ class Scenario:
     def with_simulation(self, **changes: Any) -> Scenario:
         """Return a copy with some simulation settings changed (e.g. ``seed=7``)."""
         return replace(self, simulation=replace(self.simulation, **changes))
+
+    def with_supply(self, values: dict[str, float]) -> Scenario:
+        """Return a copy with supply parameters set by name (``"signal_penalty"``,
+        ``"capacity.arterial_major"``, ...)."""
+        return replace(self, supply=self.supply.with_values(values))
 
     def with_demand(self, overrides: dict[str, Any]) -> Scenario:
         """Return a copy with dotted demand keys (``"demand.event.attendance"``...)
@@ -201,9 +211,11 @@ def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
         venues=venues,
         simulation=Simulation(**sim),
         demand=check_demand(demand, venues, path.resolve()),  # the nested [demand.*] tables
+        supply=check_supply(top["supply"], path.resolve()),
         output_dir=outputs["dir"] or Path.cwd() / "runs" / name,
         output_format=outputs["format"],
     )
     if check_network:
         check_venues(scenario)
+        check_edge_types(scenario.supply, scenario.network)
     return scenario

@@ -9,6 +9,9 @@ Modules
 -------
 :mod:`.config`
     :class:`RunConfig` and the one writer of ``run.sumocfg``.
+:mod:`.supply`
+    Supply parameters (signal delay, capacities, speeds by edge type) as SUMO
+    options and an additional file.
 :mod:`.process`
     The ``sumo`` process, with a progress bar of simulated time.
 :mod:`.outputs`

@@ -29,7 +29,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ..config.supply import SupplySpec
 from ..files import num, write_xml
+from .supply import SUPPLY_FILE, supply_options, write_supply
 
 #: The two simulation modes: SUMO's microscopic model and its mesoscopic
 #: (queue-based) model (``--mesosim``).
@@ -70,6 +72,10 @@ class RunConfig:
         Seconds per edgeData interval; None writes no edgeData.
     tripinfo : bool
         Also write SUMO's ``tripinfo.xml`` (unfinished vehicles included).
+    supply : SupplySpec, optional
+        Supply parameters (signal delay, capacities, speeds by edge type),
+        realised as SUMO options and an additional file
+        (:mod:`egress.engine.supply`).
     options : dict
         Further SUMO options by name without dashes, e.g.
         ``{"meso-junction-control": "true"}``; they override the ones above.
@@ -87,6 +93,7 @@ class RunConfig:
     time_to_teleport: float = 300.0
     edgedata_period: float | None = 300.0
     tripinfo: bool = False
+    supply: SupplySpec | None = None
     options: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,6 +132,7 @@ class RunConfig:
             "begin": sim.begin, "end": sim.end, "step_length": sim.step_length,
             "seed": sim.seed, "mode": sim.mode, "time_to_teleport": sim.time_to_teleport,
             "edgedata_period": sim.edgedata_period,
+            "supply": scenario.supply,
         }
         fields.update(changes)
         return cls(**fields)
@@ -136,6 +144,8 @@ def sumo_options(cfg: RunConfig) -> dict[str, str]:
         return os.path.relpath(Path(p).resolve(), cfg.run_dir.resolve())
 
     additional = [rel(a) for a in cfg.additional]
+    if (cfg.run_dir / SUPPLY_FILE).is_file() and cfg.supply is not None:
+        additional.append(SUPPLY_FILE)
     if cfg.edgedata_period is not None:
         additional.append(EDGEDATA_DEFINITION)
     options = {
@@ -158,6 +168,8 @@ def sumo_options(cfg: RunConfig) -> dict[str, str]:
         options["tripinfo-output.write-unfinished"] = "true"
     if not additional:
         del options["additional-files"]
+    if cfg.supply is not None:
+        options.update(supply_options(cfg.supply, cfg.mode))
     options.update({k: str(v) for k, v in cfg.options.items()})
     return options
 
@@ -171,6 +183,9 @@ def write_config(cfg: RunConfig) -> Path:
         The configuration file.
     """
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.run_dir / SUPPLY_FILE).unlink(missing_ok=True)
+    if cfg.supply is not None:
+        write_supply(cfg.supply, cfg.network, cfg.mode, cfg.run_dir, cfg.begin)
     if cfg.edgedata_period is not None:
         add = ET.Element("additional")
         ET.SubElement(add, "edgeData", id="edges", period=num(cfg.edgedata_period),

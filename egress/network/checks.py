@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import InputError, Problems, ScenarioError
+from ..errors import InputError, NetworkError, Problems, ScenarioError
 from .graph import boundary_edges, car_successors, reachable, read_net
 
 
@@ -80,4 +80,20 @@ def check_route_files(network: str | Path, routes: Iterable[str | Path]) -> None
 
 
 
-__all__ = ["check_route_files", "check_venues"]
+def check_edge_types(spec, network: str | Path) -> None:
+    """Every edge type a supply spec (:class:`egress.config.supply.SupplySpec`) names
+    exists in the network.
+
+    Raises
+    ------
+    NetworkError
+    """
+    net = read_net(network)
+    known = {e.getType() for e in net.getEdges()}
+    unknown = sorted(spec.edge_types() - known)
+    if unknown:
+        raise NetworkError(str(network), f"supply names edge type(s) {', '.join(unknown)} "
+                           f"that no edge has (types: {', '.join(sorted(t for t in known if t))})")
+
+
+__all__ = ["check_edge_types", "check_route_files", "check_venues"]

@@ -1,0 +1,92 @@
+"""Supply parameters reach SUMO: speeds, capacities and signal delay by edge type.
+
+Real SUMO runs on tiny typed networks, with answers computed by hand.
+"""
+
+from __future__ import annotations
+
+import pytest
+from conftest import EXACT_VTYPE, write_file, write_plain_net
+
+from egress import engine
+from egress.config.supply import SupplySpec, check_supply
+from egress.errors import ScenarioError
+
+pytestmark = pytest.mark.sumo
+
+
+@pytest.fixture(scope="module")
+def typed_road(tmp_path_factory):
+    """a -> b -> c, 1 km each, one lane, 10 m/s; ab is an 'arterial', bc a 'freeway'
+    (both priority junctions), and a signal at b on a second road d -> b."""
+    folder = tmp_path_factory.mktemp("typed")
+    write_file(folder / "net.typ.xml", """
+        <types>
+          <type id="arterial" numLanes="1" speed="10" priority="2"/>
+          <type id="freeway" numLanes="1" speed="10" priority="3"/>
+        </types>""")
+    return write_plain_net(folder, {"a": (0, 0), "b": (1000, 0), "c": (2000, 0)},
+                           [("ab", "a", "b", 1, 10, 'type="arterial"'),
+                            ("bc", "b", "c", 1, 10, 'type="freeway"')])
+
+
+def _run(tmp_path, net, supply, mode="micro", vehicles=1, headway=100.0, end=600):
+    rows = "\n".join(f'<vehicle id="v{i}" type="exact" depart="{i * headway:g}" '
+                     f'departSpeed="max" departPos="0" arrivalPos="max">'
+                     f'<route edges="ab bc"/></vehicle>' for i in range(vehicles))
+    routes = write_file(tmp_path / "r.rou.xml", f"<routes>{EXACT_VTYPE}\n{rows}\n</routes>")
+    cfg = engine.RunConfig(tmp_path / f"run-{mode}", net, (routes,), 0, end, mode=mode,
+                           supply=supply, edgedata_period=end)
+    res = engine.run(cfg)
+    assert res.valid, res.problems
+    return res
+
+
+def test_speed_factor_slows_the_edges_of_its_type_only(tmp_path, typed_road):
+    free = _run(tmp_path / "free", typed_road, None).vehicles.iloc[0]
+    slow = _run(tmp_path / "slow", typed_road, SupplySpec(speed={"arterial": 0.5})
+                ).vehicles.iloc[0]
+    # 1 km at 10 m/s and 1 km at 5 m/s: 100 s more than at free flow
+    assert free["travel_time"] == pytest.approx(200, abs=2)
+    assert slow["travel_time"] == pytest.approx(300, abs=3)
+
+
+@pytest.mark.parametrize("factor", [1.0, 0.5])
+def test_capacity_factor_sets_the_mesoscopic_headway(tmp_path, typed_road, factor):
+    """Demand far above capacity: vehicles leave ab one mesoscopic headway apart,
+    tauff / factor plus the time to drive one vehicle length with its gap
+    (7.5 m at 10 m/s); the first one reaches bc after 100 s."""
+    res = _run(tmp_path, typed_road, SupplySpec(capacity={"arterial": factor}), "meso",
+               vehicles=400, headway=0.5, end=300)
+    e = res.edges
+    served = float(e.loc[e["edge"] == "bc", "entered"].sum())
+    headway = engine.supply.MESO_HEADWAYS["tauff"] / factor + 7.5 / 10
+    assert served == pytest.approx(200 / headway, rel=0.04)
+
+
+def test_meso_options_only_in_meso(tmp_path, typed_road):
+    spec = SupplySpec(signal_penalty=0.8, minor_penalty=2.0, junction_control=True)
+    micro = engine.RunConfig(tmp_path / "m", typed_road, (), 0, 10, supply=spec)
+    meso = micro.with_(mode="meso")
+    assert not any(k.startswith("meso-") for k in engine.config.sumo_options(micro))
+    opts = engine.config.sumo_options(meso)
+    assert (opts["meso-tls-penalty"], opts["meso-minor-penalty"],
+            opts["meso-junction-control"]) == ("0.8", "2", "true")
+
+
+def test_supply_table_names_every_problem(tmp_path):
+    with pytest.raises(ScenarioError) as err:
+        check_supply({"signal_penalty": -1, "speed": {"freeway": 0}, "capacity": {"x": "a"},
+                      "calibrate": {"signal_penalty": [2, 1], "speed.freeway": [0.5, 1.5],
+                                    "tau": [0, 1]}, "typo": 1}, tmp_path / "s.toml")
+    msg = str(err.value)
+    for part in ("supply.signal_penalty: must be a number from 0 to 10",
+                 "supply.speed.freeway: must be a factor", "supply.capacity.x: must be a factor",
+                 "supply.calibrate.signal_penalty: expected [lowest, highest]",
+                 "supply.calibrate.tau: not a parameter a calibration can move",
+                 "supply.typo: unknown key"):
+        assert part in msg, msg
+    ok = check_supply({"speed": {"freeway": 1.1},
+                       "calibrate": {"capacity.arterial": [0.5, 1.5]}}, tmp_path / "s.toml")
+    assert ok.value("speed.freeway") == 1.1 and ok.value("capacity.arterial") == 1.0
+    assert ok.with_values({"capacity.arterial": 0.7}).capacity == {"arterial": 0.7}
