@@ -25,8 +25,8 @@ from __future__ import annotations
 
 from .demand import BackgroundSpec, DemandSpec, DepartureProfile, EventSpec, RoutingSpec
 from .scenario import Scenario, Simulation, load_scenario
-from .supply import SupplySpec
 from .schema import format_time, parse_time
+from .supply import SupplySpec
 from .venues import Lot, StudyArea, Venue, Venues, load_venues
 
 __all__ = ["BackgroundSpec", "DemandSpec", "DepartureProfile", "EventSpec", "Lot",
