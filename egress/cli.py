@@ -220,12 +220,14 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
     if args.scenario:
         problem = egress.calibration_problem(
             args.scenario, args.observations, prior=args.prior, mode=args.mode, seed=args.seed,
-            regularization=args.regularization, prior_sd=args.prior_sd)
+            regularization=args.regularization, prior_sd=args.prior_sd,
+            supply=_supply_bounds(args.supply))
     elif all(plain):
         problem = egress.plain_calibration_problem(
             args.net, args.taz, args.od, args.observations, begin=args.begin, end=args.end,
             period=args.period, mode=args.mode, seed=42 if args.seed is None else args.seed,
-            regularization=args.regularization, prior_sd=args.prior_sd)
+            regularization=args.regularization, prior_sd=args.prior_sd,
+            supply=_supply_bounds(args.supply))
     else:
         raise EgressError("calibrate: give a scenario, or all of --net, --taz and --od")
     result = egress.calibrate(problem, args.out, method=args.method, budget=args.budget,
@@ -238,7 +240,30 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
           f"RMSNE {before['rmsne']:.3f} -> {after['rmsne']:.3f}, "
           f"R² {before['r2']:.3f} -> {after['r2']:.3f}, "
           f"GEH<5 {before['geh_share']:.0%} -> {after['geh_share']:.0%}")
+    if "supply" in result.files:
+        values = ", ".join(f"{k} = {v:.3g}" for k, v in result.supply.items())
+        print(f"supply: {values} (wrote {result.files['supply']})")
+    if result.diagnosis is not None and result.diagnosis.message:
+        print(f"diagnosis: {result.diagnosis.message}")
     print(f"wrote {result.files['od']}, {result.files['tazrel']} and the figures in {args.out}")
+
+
+def _supply_bounds(items: list[str] | None) -> dict[str, tuple[float, float]] | None:
+    """``--supply NAME=LOW,HIGH`` (repeated) as bounds; ``--supply none``: OD only."""
+    if not items:
+        return None
+    if items == ["none"]:
+        return {}
+    bounds = {}
+    for item in items:
+        name, _, rng = item.partition("=")
+        try:
+            low, high = (float(v) for v in rng.split(","))
+        except ValueError:
+            raise EgressError(f"--supply: expected NAME=LOW,HIGH (e.g. signal_penalty=0,1.5) "
+                              f"or 'none', got {item!r}") from None
+        bounds[name.strip()] = (low, high)
+    return bounds
 
 
 def _model_noise(text: str):
@@ -290,6 +315,10 @@ def _add_calibrate(sub) -> None:
                    "(the second simulation replicates the start with another seed), "
                    "'none', or a speed sd in km/h, a count sd as a share and the sd of a "
                    "travel time's logarithm, e.g. 6,0.2,0.3")
+    p.add_argument("--supply", action="append", metavar="NAME=LOW,HIGH",
+                   help="a supply parameter to calibrate with the OD, within bounds, e.g. "
+                   "signal_penalty=0,1.5 or capacity.highway.primary=0.7,1.2 (repeat for "
+                   "more; default: the scenario's [supply.calibrate]; 'none': the OD only)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     _add_out(p, "output folder", required=True)
     p.set_defaults(func=_cmd_calibrate)

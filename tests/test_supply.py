@@ -90,3 +90,91 @@ def test_supply_table_names_every_problem(tmp_path):
                        "calibrate": {"capacity.arterial": [0.5, 1.5]}}, tmp_path / "s.toml")
     assert ok.value("speed.freeway") == 1.1 and ok.value("capacity.arterial") == 1.0
     assert ok.with_values({"capacity.arterial": 0.7}).capacity == {"arterial": 0.7}
+
+
+@pytest.fixture(scope="module")
+def arterial_at_60(tmp_path_factory, typed_road):
+    """Speeds observed on `typed_road` whose arterial drives at 60 % of its limit
+    (simulated with that factor and the right OD); returns the TAZ, OD and
+    observations files."""
+    import numpy as np
+    import pandas as pd
+
+    from egress.calibration.observations import (
+        Observations,
+        simulated_values,
+        write_observations,
+    )
+    from egress.calibration.problem import Problem, TazZones
+    from egress.calibration.runs import run_od
+    from egress.config.scenario import Scenario, Simulation
+    from egress.network import read_net
+
+    folder = tmp_path_factory.mktemp("arterial60")
+    taz = write_file(folder / "z.taz.xml", """
+        <additional><taz id="za"><tazSource id="ab" weight="1"/></taz>
+        <taz id="zc"><tazSink id="bc" weight="1"/></taz></additional>""")
+    od = pd.DataFrame({"origin": ["za"], "destination": ["zc"], "begin": [0.0],
+                       "end": [600.0], "trips": [120.0]})
+    od.to_csv(folder / "od.csv", index=False)
+    sim = Simulation(begin=0, end=900, seed=3, mode="meso", edgedata_period=300)
+    truth = Scenario(path=folder / "od.csv", name="t", description="", network=typed_road,
+                     venues=None, simulation=sim, supply=SupplySpec(speed={"arterial": 0.6}))
+    tp = Problem(truth, read_net(typed_road), TazZones(taz), od.assign(kind="background"),
+                 None, routing={"random_factor": 1.0})
+    edges, _, _, _ = run_od(tp, tp.x0, folder / "truth")
+    rows = [{"segment": e, "edges": (e,), "begin": b, "end": b + 300.0, "speed": 1.0,
+             "count": np.nan, "travel_time": np.nan, "speed_sd": 2.0, "count_sd": 5.0,
+             "travel_time_sd": 10.0, "weight": 1.0, "length": 1000.0, "free_speed": 36.0}
+            for e in ("ab", "bc") for b in (0.0, 300.0, 600.0)]
+    table = pd.DataFrame(rows)
+    table["speed"] = simulated_values(edges, Observations(table), read_net(typed_road))[
+        "speed"].to_numpy()
+    return taz, folder / "od.csv", write_observations(table, folder / "obs.csv")
+
+
+def test_calibration_recovers_a_speed_factor(tmp_path, typed_road, arterial_at_60):
+    """With the OD right, the supply step finds the arterial's speed factor
+    (within the model's noise)."""
+    from egress import calibrate, plain_calibration_problem
+
+    taz, od, obs = arterial_at_60
+    problem = plain_calibration_problem(typed_road, taz, od, obs, end=900, seed=3,
+                                        supply={"speed.arterial": (0.3, 1.5)})
+    res = calibrate(problem, tmp_path / "cal", budget=6, model_noise=None, progress=False,
+                    figures=False)
+    assert res.best.theta[0] == pytest.approx(0.6, abs=0.08)
+    assert res.supply == {"speed.arterial": res.best.theta[0]}
+    assert res.best.metrics["rmse_kmh"] < 2.0 < res.prior.metrics["rmse_kmh"]
+    text = (tmp_path / "cal" / "calibrated.supply.toml").read_text()
+    assert "[supply]" in text and "speed = { arterial = " in text
+    assert res.diagnosis.message == ""
+
+
+def test_diagnosis_names_the_misfit_the_od_cannot_explain(tmp_path, typed_road,
+                                                          arterial_at_60):
+    """Calibrating the OD alone leaves the arterial ~14 km/h too fast at every
+    demand: the diagnosis names the class, its bias and the parameter that
+    would close it, and says so in summary.json and diagnosis.csv."""
+    import json
+
+    import pandas as pd
+
+    from egress import calibrate, plain_calibration_problem
+
+    taz, od, obs = arterial_at_60
+    problem = plain_calibration_problem(typed_road, taz, od, obs, end=900, seed=3, supply={})
+    res = calibrate(problem, tmp_path / "cal", budget=4, model_noise=None, progress=False,
+                    figures=False)
+    d = res.diagnosis
+    classes = d.classes.set_index("type")
+    assert classes.loc["arterial", "biased"]
+    assert classes.loc["arterial", "bias_kmh"] == pytest.approx(36 * 0.4, abs=3.0)
+    assert not classes.loc["freeway", "biased"]
+    assert "arterial segments are simulated" in d.message and "faster" in d.message
+    assert "speed.arterial < 1" in d.parameters
+    assert not d.segments.set_index("segment").loc["ab", "reachable"].any()
+    summary = json.loads((tmp_path / "cal" / "summary.json").read_text())
+    assert summary["diagnosis"]["message"] == d.message
+    assert set(pd.read_csv(tmp_path / "cal" / "diagnosis.csv")["type"]) == {"arterial",
+                                                                          "freeway"}

@@ -58,7 +58,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,34 +70,20 @@ from ..demand import od as odmod
 from ..engine import versions
 from ..errors import InputError, Problems
 from ..files import atomic_csv, atomic_json
+from .diagnosis import diagnose
 from .figures import plot_convergence, plot_scatter
 from .metamodel import (
-    Metamodel,
     ModelNoise,
     Targets,
-    assignment_matrix,
     estimate_model_noise,
-    fit_speed_flow,
 )
-from .problem import LEVELS, Problem
+from .problem import Problem
 from .runs import Evaluation, evaluate
-from .spsa import spsa
+from .search import model_around, run_metamodel, run_spsa
 
 log = logging.getLogger(__name__)
 
 METHODS = ("metamodel", "spsa")
-
-
-#: Initial, largest and smallest relative trust-region radius of the metamodel.
-RADIUS = (0.5, 2.0, 0.01)
-
-
-#: Proposals in a row that failed (rejected, or gained less than
-#: :data:`LEVEL_GAIN` of the objective) after which the metamodel refines its level.
-LEVEL_PATIENCE = 2
-
-
-LEVEL_GAIN = 0.01
 
 
 #: Tag of the start OD's second simulation, with seed + :data:`REPLICATE_SEED_OFFSET`,
@@ -122,6 +108,10 @@ class CalibrationResult:
     files : dict
     targets : Targets
         The objective the run used (with its model noise).
+    supply : dict
+        The calibrated supply parameters by name (empty when none were calibrated).
+    diagnosis : egress.calibration.diagnosis.Diagnosis or None
+        What in the misfit the OD cannot explain (None without speeds).
     """
 
     od: pd.DataFrame
@@ -130,6 +120,8 @@ class CalibrationResult:
     best: Evaluation
     files: dict[str, Path]
     targets: Targets | None = None
+    supply: dict[str, float] = field(default_factory=dict)
+    diagnosis: Any = None
 
 
 class _Budget(Exception):
@@ -160,14 +152,17 @@ class _Runner:
         self.evals: list[Evaluation] = []
         self.best: Evaluation | None = None
         self.model_s = 0.0
+        self.objective_noise = 0.0
         self.started = time.perf_counter()
         self.bar = tqdm(total=budget, unit="sim", desc=f"calibrating ({method})",
                         disable=None if progress else True)
         self.seed = seed
 
     def __call__(self, x: np.ndarray, tag: str, *, seed: int | None = None,
-                 candidate: bool = True, info: dict[str, Any] | None = None) -> Evaluation:
-        """Evaluate `x` (once per `tag`); `seed` replaces the simulation seed,
+                 theta: np.ndarray | None = None, candidate: bool = True,
+                 info: dict[str, Any] | None = None) -> Evaluation:
+        """Evaluate `x` with supply parameters `theta` (default: the incumbent's,
+        or the start's) once per `tag`; `seed` replaces the simulation seed,
         an evaluation that is not a `candidate` never becomes the best, and
         `info` goes into its row of the convergence table."""
         if tag in self.done:
@@ -175,18 +170,25 @@ class _Runner:
         if len(self.history) >= self.budget:
             raise _Budget
         x = self.p.feasible(x)
+        if theta is None:
+            theta = self.best.theta if self.best is not None else self.p.theta0
+        theta = np.clip(np.asarray(theta, dtype=float), self.p.supply_bounds[:, 0],
+                        self.p.supply_bounds[:, 1])
         n = len(self.history)
         folder = self.out / "sims" / f"{n:03d}"
         row = self.cached.get(tag)
         ev = None
         if row is not None and (folder / "meta.json").is_file():
             ev = Evaluation.load(folder)
-            if not np.allclose(ev.x, x, rtol=1e-9, atol=1e-9):
+            if not (np.allclose(ev.x, x, rtol=1e-9, atol=1e-9)
+                    and len(ev.theta) == len(theta)
+                    and np.allclose(ev.theta, theta, rtol=1e-9, atol=1e-12)):
                 log.warning("resume: evaluation %s differs from the one on disk; re-simulating",
                             tag)
                 ev = None
         if ev is None:
-            ev = evaluate(self.p, x, folder / "run", keep_runs=self.keep_runs, seed=seed)
+            ev = evaluate(self.p, x, folder / "run", keep_runs=self.keep_runs, seed=seed,
+                          theta=theta)
             ev.save(folder)
             wall = time.perf_counter() - self.started
         else:
@@ -203,7 +205,9 @@ class _Runner:
             "wall_s": wall,
             "sumo_s": ev.info.get("sumo_s", math.nan), "model_s": self.model_s,
             "collect_s": ev.info.get("collect_s", math.nan),
-            "teleports": ev.info.get("teleports", 0), **(info or {})})
+            "teleports": ev.info.get("teleports", 0),
+            **{f"supply.{k}": v for k, v in self.p.supply_values(ev.theta).items()},
+            **(info or {})})
         self.model_s = 0.0
         if self.best is not None:
             self._save()
@@ -236,6 +240,9 @@ class _Runner:
     def _save(self) -> None:
         best_od = self.p.od(self.best.x)
         atomic_csv(best_od, self.out / "calibrated.od.csv")
+        if len(self.p.supply_names):
+            write_supply_toml(self.p.supply_values(self.best.theta),
+                              self.out / "calibrated.supply.toml")
         total = best_od.groupby(["origin", "destination", "begin", "end"], as_index=False,
                                 sort=True)["trips"].sum()
         odmod.write_tazrelation(total[list(odmod.OD_COLUMNS)], self.out / "calibrated.tazrel.tmp")
@@ -299,8 +306,9 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
     run = _Runner(problem, out, method, budget, seed, resume, keep_runs, progress, setting)
     if isinstance(model_noise, ModelNoise):
         run.targets = problem.targets_with(model_noise)
-    _search(run, method, seed, estimate)
-    return _write_results(run, out, figures)
+    stopped = _search(run, method, seed, estimate)
+    log.info("calibration stopped: %s", stopped)
+    return _write_results(run, out, figures, stopped)
 
 
 def _check_args(problem: Problem, method: str, budget: int, model_noise) -> bool:
@@ -322,9 +330,15 @@ def _check_args(problem: Problem, method: str, budget: int, model_noise) -> bool
     return estimate
 
 
-def _search(run: _Runner, method: str, seed: int, estimate: bool) -> None:
+def _search(run: _Runner, method: str, seed: int, estimate: bool) -> str:
     """The start, its replicate (to estimate the model noise), then the optimizer,
-    until the budget is spent or the optimizer stops."""
+    until the budget is spent or the optimizer converges.
+
+    Returns
+    -------
+    str
+        Why the search stopped.
+    """
     problem = run.p
     try:
         start = run(problem.x0, "start")
@@ -335,17 +349,18 @@ def _search(run: _Runner, method: str, seed: int, estimate: bool) -> None:
             log.info("model noise: speed %.2f km/h, counts %.1f %%, travel times %.2f (sd of ln)",
                      noise.speed, 100 * noise.count, noise.travel_time)
             run.set_targets(problem.targets_with(noise))
+            # the objective's own noise: two draws of one OD differ by sqrt(2) of it
+            run.objective_noise = abs(start.objective - rep.objective) / math.sqrt(2)
         if method == "spsa":
-            _run_spsa(run, seed)
-        else:
-            _run_metamodel(run)
+            return run_spsa(run, seed)
+        return run_metamodel(run)
     except _Budget:
-        pass
+        return "budget spent"
     finally:
         run.bar.close()
 
 
-def _write_results(run: _Runner, out: Path, figures: bool) -> CalibrationResult:
+def _write_results(run: _Runner, out: Path, figures: bool, stopped: str) -> CalibrationResult:
     """fit.csv, the figures and summary.json of a finished calibration."""
     problem = run.p
     history = pd.DataFrame(run.history)
@@ -357,6 +372,8 @@ def _write_results(run: _Runner, out: Path, figures: bool) -> CalibrationResult:
     for name, ev in (("prior", prior), ("best", best)):
         for k in ("speed", "count", "travel_time"):
             fit[f"{name}_{k}"] = ev.values[k].to_numpy()
+    if len(problem.supply_names):
+        files["supply"] = out / "calibrated.supply.toml"
     files["fit"] = out / "fit.csv"
     fit.to_csv(files["fit"], index=False)
     if figures:
@@ -369,76 +386,54 @@ def _write_results(run: _Runner, out: Path, figures: bool) -> CalibrationResult:
                "prior": {"objective": prior.objective, **prior.metrics},
                "best": {"objective": best.objective, **best.metrics, "sim": run.best_sim},
                "observations": problem.obs.n_values, "od_rows": len(problem.prior),
+               "stopped": stopped,
+               "supply": {"prior": problem.supply_values(prior.theta),
+                          "best": problem.supply_values(best.theta),
+                          "bounds": {k: list(v) for k, v in problem.supply.items()}},
                "versions": versions()}
+    diagnosis = _diagnose(run)
+    if diagnosis is not None:
+        summary["diagnosis"] = diagnosis.to_dict()
+        files["diagnosis"] = out / "diagnosis.csv"
+        atomic_csv(diagnosis.classes, files["diagnosis"])
+        if diagnosis.message:
+            log.warning("%s", diagnosis.message)
     files["summary"] = out / "summary.json"
     atomic_json(files["summary"], summary)
-    return CalibrationResult(problem.od(best.x), history, prior, best, files, run.targets)
+    return CalibrationResult(problem.od(best.x), history, prior, best, files, run.targets,
+                             problem.supply_values(best.theta), diagnosis)
 
 
-def _run_spsa(run: _Runner, seed: int) -> None:
-    p = run.p
-    spent = len(run.history) - 1  # simulations besides the start (the replicate)
-    spsa(lambda x, tag: run(x, tag).objective, p.x0, run.budget - spent,
-         scale=run.targets.scale, seed=seed)
+def _diagnose(run: _Runner):
+    """The diagnosis of the best fit, with the metamodel around it when one can be
+    fitted; None without speed observations."""
+    if run.p.obs.table["speed"].notna().sum() == 0:
+        return None
+    try:
+        model = model_around(run)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        log.info("diagnosis without the OD's reach: %s", exc)
+        model = None
+    return diagnose(run.p, run.best, model)
 
 
-def _run_metamodel(run: _Runner) -> None:
-    p = run.p
-    best = run(p.x0, "start")
-    radius, r_max, r_min = RADIUS
-    free = p.obs.table["free_speed"].to_numpy(dtype=float)
-    seg = p.obs_key["seg"].to_numpy()
-    it = level = fails = 0
-    last = len(p.levels) - 1
-    round_start = best
-    while len(run.history) < run.budget:
-        if radius < r_min or fails >= LEVEL_PATIENCE:
-            if level == last:
-                if best is round_start:
-                    break  # a whole round of levels improved nothing
-                round_start, level = best, -1
-            # the region says how far the model can be trusted, which regrouping the
-            # rows does not change: after rejections the next level starts from
-            # twice the shrunk radius, after no predicted gain from the initial one
-            radius = RADIUS[0] if radius < r_min else min(RADIUS[0], 2.0 * radius)
-            level, fails = level + 1, 0
-            log.info("metamodel: level %d (%s)", level + 1, ", ".join(LEVELS[level]))
-        it += 1
-        t0 = time.perf_counter()
-        pmat = assignment_matrix([{"crossings": e.crossings, "vehicles": e.vehicles}
-                                  for e in run.evals], p.rows, p.obs_key)
-        pdem = assignment_matrix([{"crossings": e.planned, "vehicles": e.vehicles}
-                                  for e in run.evals], p.rows, p.obs_key)
-        curve = fit_speed_flow(seg, [e.demand(p.per_hour) for e in run.evals],
-                               [e.values["speed"].to_numpy(dtype=float) for e in run.evals], free)
-        model = Metamodel(run.targets, pmat, p.per_hour, curve, best.x, best.sim(),
-                          demand=pdem)
-        # on the finest level the rows no observation sees move per kind and interval
-        x_new, m_new = model.minimize(radius, p.levels[level],
-                                      unseen=p.levels[0] if level == last else None)
-        run.model_s = time.perf_counter() - t0
-        predicted = best.objective - m_new
-        if predicted <= 1e-9 * max(1.0, best.objective):
-            radius = r_min / 2  # nothing to gain at this level: refine
-            log.info("metamodel: no predicted gain at level %d", level + 1)
-            continue
-        ev = run(x_new, f"it{it}", info={"level": level + 1, "radius": radius,
-                                         "predicted": m_new})
-        rho = (best.objective - ev.objective) / predicted
-        if ev.objective < best.objective:
-            # a gain below LEVEL_GAIN of the objective counts as a failure of the level
-            small = best.objective - ev.objective < LEVEL_GAIN * best.objective
-            best, fails = ev, fails + 1 if small else 0
-            if rho > 0.5:
-                radius = min(2.0 * radius, r_max)
-            elif rho < 0.1:
-                radius *= 0.5
-        else:
-            radius *= 0.5
-            fails += 1
-        log.info("metamodel it %d (level %d): J %.4g (model %.4g), rho %.2f, radius %.3g", it,
-                 level + 1, ev.objective, m_new, rho, radius)
+def write_supply_toml(values: dict[str, float], path: Path) -> Path:
+    """The calibrated supply parameters as a ``[supply]`` table to paste into a scenario."""
+    scalars = {k: v for k, v in values.items() if "." not in k}
+    groups: dict[str, dict[str, float]] = {}
+    for k, v in values.items():
+        if "." in k:
+            group, _, kind = k.partition(".")
+            groups.setdefault(group, {})[kind] = v
+    lines = ["# calibrated supply parameters: paste into the scenario's [supply] table", "[supply]"]
+    lines += [f"{k} = {v:.4g}" for k, v in sorted(scalars.items())]
+    for group, table in sorted(groups.items()):
+        inner = ", ".join(f"{k} = {v:.4g}" for k, v in sorted(table.items()))
+        lines.append(f"{group} = {{ {inner} }}")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+    return path
 
 
-
-__all__ = ["CalibrationResult", "METHODS", "calibrate"]
+__all__ = ["CalibrationResult", "METHODS", "calibrate", "write_supply_toml"]

@@ -328,6 +328,23 @@ class Targets:
         """``J`` for simulated values `sim` (kind -> array over observation rows)."""
         return self.misfit(sim) + self.regularizer(x)[0]
 
+    def standardized(self, sim: dict[str, np.ndarray], slope: dict[str, np.ndarray] | None = None
+                     ) -> np.ndarray:
+        """The residuals of `sim` as one vector ``z`` with ``misfit ≈ mean(z²)`` near
+        `sim`: ``sqrt(w · ρ'(w r²)) · r`` per observed value (the robust loss of
+        counts enters through its slope, taken at `slope`'s residuals if given,
+        as iteratively reweighted least squares does)."""
+        parts = []
+        for kind in _KINDS:
+            i = self.idx[kind]
+            if not len(i):
+                continue
+            r = residual(kind, sim[kind][i], self.value[kind])
+            at = r if slope is None else residual(kind, slope[kind][i], self.value[kind])
+            w = self.weight[kind]
+            parts.append(np.sqrt(w * loss_slope(kind, w * at ** 2)) * r)
+        return np.concatenate(parts) if parts else np.zeros(0)
+
 
 # --------------------------------------------------------------------------- assignment
 

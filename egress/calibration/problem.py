@@ -18,10 +18,12 @@ import numpy as np
 import pandas as pd
 
 from ..config.scenario import Scenario, Simulation, load_scenario
+from ..config.supply import check_supply
 from ..demand import build_od
 from ..demand.od import read_kinded_od
 from ..errors import InputError, MissingFileError
 from ..network import read_net
+from ..network.checks import check_edge_types
 from .metamodel import ModelNoise, Targets
 from .observations import Observations, read_observations
 
@@ -94,6 +96,10 @@ class Problem:
     prior_sd : float
         σ of the objective's log-normal prior on the total demand of each
         kind in each interval (see :mod:`egress.calibration.metamodel`); 0 for none.
+    supply : dict
+        Supply parameters the calibration moves along with the OD, by name
+        (``"signal_penalty"``, ``"capacity.arterial_major"``, ...), with their
+        (lowest, highest) values; default the scenario's ``[supply.calibrate]``.
     """
 
     scenario: Scenario
@@ -106,8 +112,15 @@ class Problem:
     routing: dict[str, Any] = field(default_factory=dict)
     regularization: float = 0.01
     prior_sd: float = 0.5
+    supply: dict[str, tuple[float, float]] | None = None
 
     def __post_init__(self) -> None:
+        if self.supply is None:
+            supply = getattr(self.scenario, "supply", None)
+            self.supply = dict(supply.calibrate) if supply is not None else {}
+        self.supply_names = tuple(sorted(self.supply))
+        self.supply_bounds = np.array([self.supply[n] for n in self.supply_names],
+                                      dtype=float).reshape(-1, 2)
         self.prior = self.prior.reset_index(drop=True)
         keys = self.prior[["kind", "origin", "destination"]].astype(str).agg("|".join, axis=1)
         self.rows = pd.DataFrame({"group": pd.factorize(keys)[0],
@@ -132,6 +145,23 @@ class Problem:
     @property
     def x0(self) -> np.ndarray:
         return self.prior["trips"].to_numpy(dtype=float)
+
+    @property
+    def theta0(self) -> np.ndarray:
+        """The start values of the supply parameters (the scenario's, within bounds)."""
+        start = np.array([self.scenario.supply.value(n) for n in self.supply_names])
+        return np.clip(start, self.supply_bounds[:, 0], self.supply_bounds[:, 1])
+
+    def supply_values(self, theta: np.ndarray | None) -> dict[str, float]:
+        """The supply parameters `theta` by name."""
+        if theta is None or not len(self.supply_names):
+            return {}
+        return {n: float(v) for n, v in zip(self.supply_names, theta, strict=True)}
+
+    def scenario_with(self, theta: np.ndarray | None) -> Scenario:
+        """The scenario with supply parameters `theta` (the scenario itself without)."""
+        values = self.supply_values(theta)
+        return self.scenario.with_supply(values) if values else self.scenario
 
     def od(self, x: np.ndarray) -> pd.DataFrame:
         """The OD table with trips `x`."""
@@ -164,7 +194,8 @@ class Problem:
         h.update(pd.util.hash_pandas_object(self.prior, index=False).values.tobytes())
         h.update(self.obs.table.drop(columns=["edges"]).to_csv().encode())
         h.update(json.dumps([str(self.scenario.network), self.scenario.simulation.__dict__,
-                             self.regularization, self.prior_sd, method, extra or {}],
+                             self.regularization, self.prior_sd, method, extra or {},
+                             self.scenario.supply.values(), self.supply],
                             default=str,
                             sort_keys=True).encode())
         return h.hexdigest()[:16]
@@ -181,10 +212,12 @@ def read_prior(path: str | Path, zones=None) -> pd.DataFrame:
     return read_kinded_od(path, zones)
 
 
-def calibration_problem(scenario: Scenario | str | Path, observations: str | Path | Observations, *,
-          prior: str | Path | pd.DataFrame | None = None, mode: str | None = "meso",
-          seed: int | None = None, regularization: float = 0.01,
-          prior_sd: float = 0.5) -> Problem:
+def calibration_problem(scenario: Scenario | str | Path,
+                        observations: str | Path | Observations, *,
+                        prior: str | Path | pd.DataFrame | None = None,
+                        mode: str | None = "meso", seed: int | None = None,
+                        regularization: float = 0.01, prior_sd: float = 0.5,
+                        supply: dict[str, tuple[float, float]] | None = None) -> Problem:
     """Set up a calibration of a scenario's OD.
 
     Parameters
@@ -202,6 +235,10 @@ def calibration_problem(scenario: Scenario | str | Path, observations: str | Pat
         λ of the objective.
     prior_sd : float
         σ of the prior on the total demand per kind and interval (0: none).
+    supply : dict, optional
+        Supply parameters to calibrate with their bounds, e.g.
+        ``{"signal_penalty": (0, 2)}``; default the scenario's
+        ``[supply.calibrate]`` (see :mod:`egress.config.supply`).
     """
     scenario, built = _scenario_od(scenario, mode, seed)
     net = read_net(scenario.network)
@@ -217,7 +254,18 @@ def calibration_problem(scenario: Scenario | str | Path, observations: str | Pat
     lot_exits = list(scenario.venues.lot_exits) if scenario.venues is not None else []
     return Problem(scenario, net, built.zones, od[["origin", "destination", "begin", "end",
                                                    "trips", "kind"]], obs, built.spec.event,
-                   lot_exits, built.spec.routing.kwargs(), regularization, prior_sd)
+                   lot_exits, built.spec.routing.kwargs(), regularization, prior_sd,
+                   _supply_bounds(supply, scenario))
+
+
+def _supply_bounds(supply: dict | None, scenario: Scenario) -> dict[str, tuple[float, float]]:
+    """Checked supply bounds (given, or the scenario's)."""
+    if supply is None:
+        return dict(scenario.supply.calibrate)
+    table = {"calibrate": {k: list(v) for k, v in supply.items()}}
+    spec = check_supply(table, scenario.path)
+    check_edge_types(spec, scenario.network)
+    return dict(spec.calibrate)
 
 
 def _scenario_od(scenario, mode: str | None, seed: int | None):
@@ -246,11 +294,13 @@ def plain_calibration_problem(net: str | Path, taz: str | Path, od: str | Path,
                 observations: str | Path | Observations, *, begin: float | None = None,
                 end: float | None = None, period: float = 300.0, mode: str = "meso",
                 seed: int = 42, regularization: float = 0.01,
-                random_factor: float = 1.3, prior_sd: float = 0.5) -> Problem:
+                random_factor: float = 1.3, prior_sd: float = 0.5,
+                supply: dict[str, tuple[float, float]] | None = None) -> Problem:
     """Set up a calibration of an existing SUMO model: network, TAZ file, OD file.
 
     The window defaults to the OD's first begin until the later of its last
-    end and the observations' last end.
+    end and the observations' last end. `supply` names the supply parameters
+    to calibrate with their bounds (see :func:`calibration_problem`).
     """
     net_path = Path(net)
     netobj = read_net(net_path)
@@ -268,7 +318,8 @@ def plain_calibration_problem(net: str | Path, taz: str | Path, od: str | Path,
                         output_format="csv")
     obs = _observations(observations, netobj, sim)
     return Problem(scenario, netobj, zones, prior, obs, None, [],
-                   {"random_factor": random_factor}, regularization, prior_sd)
+                   {"random_factor": random_factor}, regularization, prior_sd,
+                   _supply_bounds(supply, scenario))
 
 
 def _observations(observations, net, sim: Simulation) -> Observations:

@@ -51,6 +51,9 @@ class Evaluation:
     metrics : dict
     info : dict
         ``inserted, teleports, sumo_s`` (routing + sumo), ``collect_s``.
+    theta : numpy.ndarray
+        The supply parameters it ran with (:attr:`Problem.supply_names`;
+        empty when the calibration moves none).
     """
 
     x: np.ndarray
@@ -61,6 +64,7 @@ class Evaluation:
     objective: float = math.nan
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    theta: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def sim(self) -> dict[str, np.ndarray]:
         return {k: self.values[k].to_numpy(dtype=float)
@@ -73,6 +77,7 @@ class Evaluation:
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "x.npy", self.x)
+        np.save(folder / "theta.npy", self.theta)
         np.save(folder / "vehicles.npy", self.vehicles)
         sparse.save_npz(folder / "crossings.npz", self.crossings.tocsr())
         sparse.save_npz(folder / "planned.npz", self.planned.tocsr())
@@ -83,19 +88,21 @@ class Evaluation:
     @classmethod
     def load(cls, folder: Path) -> Evaluation:
         meta = json.loads((folder / "meta.json").read_text())
+        theta = folder / "theta.npy"
         return cls(np.load(folder / "x.npy"), pd.read_csv(folder / "values.csv"),
                    sparse.load_npz(folder / "crossings.npz").tocsr(),
                    sparse.load_npz(folder / "planned.npz").tocsr(),
                    np.load(folder / "vehicles.npy"), meta["objective"], meta["metrics"],
-                   meta["info"])
+                   meta["info"], np.load(theta) if theta.is_file() else np.zeros(0))
 
 
 def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bool = False,
-           seed: int | None = None
+           seed: int | None = None, theta: np.ndarray | None = None
            ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any], pd.DataFrame]:
     """Sample, route and simulate the OD `x` in `run_dir`.
 
-    `seed` replaces the scenario's seed (sampling, routing and SUMO).
+    `seed` replaces the scenario's seed (sampling, routing and SUMO); `theta`
+    sets the calibrated supply parameters (default: the scenario's values).
 
     Returns
     -------
@@ -113,7 +120,7 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    sc = problem.scenario
+    sc = problem.scenario_with(theta)
     if seed is not None and int(seed) != sc.simulation.seed:
         sc = sc.with_simulation(seed=int(seed))
     seed = sc.simulation.seed
@@ -211,8 +218,10 @@ def planned_crossings(veh: pd.DataFrame, obs: Observations, net, n_rows: int
 
 
 def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs: bool = False,
-             progress: bool = False, seed: int | None = None) -> Evaluation:
-    """Simulate the OD `x` and compare with the observations.
+             progress: bool = False, seed: int | None = None,
+             theta: np.ndarray | None = None) -> Evaluation:
+    """Simulate the OD `x` (with supply parameters `theta`) and compare with the
+    observations.
 
     `seed` replaces the scenario's seed.
 
@@ -222,14 +231,16 @@ def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs:
     """
     run_dir = Path(run_dir)
     x = np.asarray(x, dtype=float)
-    edges, veh, info, vehroutes = run_od(problem, x, run_dir, progress=progress, seed=seed)
+    theta = problem.theta0 if theta is None else np.asarray(theta, dtype=float)
+    edges, veh, info, vehroutes = run_od(problem, x, run_dir, progress=progress, seed=seed,
+                                         theta=theta)
     t0 = time.perf_counter()
     values = simulated_values(edges, problem.obs, problem.net)
     cross = crossings(vehroutes, veh, problem.obs, len(x))
     planned = planned_crossings(veh, problem.obs, problem.net, len(x))
     n = np.bincount(veh["od_row"].to_numpy(), minlength=len(x))
     info["collect_s"] = time.perf_counter() - t0
-    ev = Evaluation(x, values, cross, planned, n.astype(float), info=info)
+    ev = Evaluation(x, values, cross, planned, n.astype(float), info=info, theta=theta)
     ev.objective = problem.targets.objective(ev.sim(), x)
     ev.metrics = fit_metrics(problem.obs, values)
     if not keep_runs:

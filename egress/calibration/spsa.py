@@ -6,11 +6,11 @@ Spall's algorithm on the scaled, non-negative variables ``θ = x / s``:
   standard exponents α = 0.602, γ = 0.101 and ``A`` = 10 % of the iterations
   the budget allows;
 * each iteration draws a Bernoulli ±1 vector Δ, evaluates ``θ ± c_k Δ``
-  (projected onto θ >= 0) and estimates the gradient ``ĝ = (f+ - f-) /
+  (projected onto the bounds, by default θ >= 0) and estimates the gradient ``ĝ = (f+ - f-) /
   (2 c_k) · Δ`` (1/Δ = Δ for ±1 entries);
 * ``a`` is set after the first gradient estimate so that the first step moves
   θ by ``first_step`` on average (Spall's semi-automatic rule), then
-  ``θ <- max(θ - a_k ĝ, 0)``.
+  ``θ <- θ - a_k ĝ``, projected onto the bounds.
 
 Every evaluation counts one against the budget (the start point included);
 the result is the best point evaluated. The perturbation of iteration ``k``
@@ -65,7 +65,8 @@ class SPSAResult:
 
 def spsa(f: Callable[[np.ndarray, str], float], x0: np.ndarray, budget: int, *,
          scale: np.ndarray | None = None, seed: int = 0,
-         settings: SPSASettings = SPSASettings()) -> SPSAResult:
+         settings: SPSASettings = SPSASettings(), lower: np.ndarray | None = None,
+         upper: np.ndarray | None = None) -> SPSAResult:
     """Minimise a noisy function with SPSA under a budget of evaluations.
 
     Parameters
@@ -81,6 +82,9 @@ def spsa(f: Callable[[np.ndarray, str], float], x0: np.ndarray, budget: int, *,
         Per-variable scale ``s`` (default ``max(x0, 1)``).
     seed : int
     settings : SPSASettings
+    lower, upper : numpy.ndarray, optional
+        Bounds of x (default 0 and none); every point evaluated is projected
+        onto them.
 
     Returns
     -------
@@ -88,6 +92,8 @@ def spsa(f: Callable[[np.ndarray, str], float], x0: np.ndarray, budget: int, *,
     """
     x0 = np.asarray(x0, dtype=float)
     s = np.maximum(x0, 1.0) if scale is None else np.asarray(scale, dtype=float)
+    lo = (np.zeros(x0.size) if lower is None else np.asarray(lower, dtype=float)) / s
+    hi = (np.full(x0.size, np.inf) if upper is None else np.asarray(upper, dtype=float)) / s
     theta = x0 / s
     best_x, best_f = x0.copy(), f(x0, "start")
     history = [{"tag": "start", "f": best_f}]
@@ -100,8 +106,8 @@ def spsa(f: Callable[[np.ndarray, str], float], x0: np.ndarray, budget: int, *,
         rng = np.random.default_rng([seed, k])
         delta = rng.choice(np.array([-1.0, 1.0]), size=theta.size)
         ck = settings.c / (k + 1) ** settings.gamma
-        xp = np.maximum(theta + ck * delta, 0.0) * s
-        xm = np.maximum(theta - ck * delta, 0.0) * s
+        xp = np.clip(theta + ck * delta, lo, hi) * s
+        xm = np.clip(theta - ck * delta, lo, hi) * s
         fp = f(xp, f"k{k}+")
         fm = f(xm, f"k{k}-")
         used += 2
@@ -114,7 +120,7 @@ def spsa(f: Callable[[np.ndarray, str], float], x0: np.ndarray, budget: int, *,
             mean_g = float(np.mean(np.abs(ghat)))
             a = settings.first_step * (big_a + 1) ** settings.alpha / mean_g if mean_g > 0 else 0.0
         ak = a / (k + 1 + big_a) ** settings.alpha
-        theta = np.maximum(theta - ak * ghat, 0.0)
+        theta = np.clip(theta - ak * ghat, lo, hi)
         log.debug("spsa k=%d f+=%.4g f-=%.4g a_k=%.3g c_k=%.3g", k, fp, fm, ak, ck)
         k += 1
     return SPSAResult(best_x, float(best_f), used, history)

@@ -1,0 +1,255 @@
+"""The searches a calibration runs: the metamodel with supply steps, and SPSA.
+
+Metamodel search (:func:`run_metamodel`)
+    OD steps: the physics-informed metamodel (:mod:`egress.calibration.metamodel`)
+    proposes a new OD inside a trust region, level by level from coarse
+    groups of OD rows to single rows (:data:`egress.calibration.problem.LEVELS`),
+    as before. The metamodel is fitted only to evaluations that ran with the
+    incumbent's supply parameters: its speed-flow relation is a property of
+    the supply.
+Supply steps (:func:`supply_step`)
+    When the calibration moves supply parameters (signal delay, capacity or
+    speed factors), it starts with a supply step and makes one whenever the
+    OD search finishes a level: each parameter is moved by a finite
+    difference (one simulation each) and a Gauss-Newton step on the
+    standardized residuals, bounded and inside a trust region, is simulated.
+    The OD cannot make a signalised arterial slower than its free flow plus
+    its signal delay, nor a freeway faster than its limits allow; the
+    supply can.
+No giving up early
+    A round of levels that improved nothing does not end the search: the
+    next round starts with a wider trust region (a restart). The search
+    stops before the budget only when it has *converged*: two rounds in a
+    row without an improvement, the last supply step without one, and no
+    level's predicted gain above the objective's own noise (estimated from
+    the start's replicate). The reason is recorded in the summary.
+SPSA (:func:`run_spsa`)
+    The baseline: the OD rows and the supply parameters in one vector, the
+    supply scaled to its range and kept within its bounds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import numpy as np
+from scipy.optimize import lsq_linear
+
+from .metamodel import Metamodel, assignment_matrix, fit_speed_flow
+from .problem import LEVELS
+from .spsa import spsa
+
+log = logging.getLogger(__name__)
+
+#: Initial, largest and smallest relative trust-region radius of the metamodel.
+RADIUS = (0.5, 2.0, 0.01)
+#: Proposals in a row that failed (rejected, or gained less than
+#: :data:`LEVEL_GAIN` of the objective) after which the metamodel refines its level.
+LEVEL_PATIENCE = 2
+LEVEL_GAIN = 0.01
+#: Rounds of levels in a row without an improvement before the search may
+#: declare convergence.
+QUIET_ROUNDS = 2
+#: Finite-difference step of a supply parameter, as a share of its range, and
+#: the initial trust region of a supply step (share of the range).
+SUPPLY_PROBE = 0.15
+SUPPLY_RADIUS = 0.5
+
+
+def same_supply(a: np.ndarray, b: np.ndarray) -> bool:
+    return len(a) == len(b) and bool(np.allclose(a, b, rtol=1e-9, atol=1e-12))
+
+
+class _State:
+    """Where the metamodel search stands."""
+
+    def __init__(self) -> None:
+        self.radius = RADIUS[0]
+        self.level = 0
+        self.fails = 0
+        self.it = 0
+        self.quiet = 0                 # rounds in a row without an improvement
+        self.round_best = math.inf     # the objective when the round started
+        self.round_gain = 0.0          # the largest predicted gain of the round
+        self.supply_radius = SUPPLY_RADIUS
+        self.supply_failed = False
+        self.supply_k = 0
+
+
+def run_metamodel(run) -> str:
+    """The metamodel search on `run` (a calibration's runner) until its budget is
+    spent or it converges.
+
+    Returns
+    -------
+    str
+        Why it stopped.
+    """
+    p = run.p
+    s = _State()
+    s.round_best = run.best.objective
+    moves_supply = len(p.supply_names) > 0
+    if moves_supply:
+        supply_step(run, s)
+    while len(run.history) < run.budget:
+        if s.radius < RADIUS[2] or s.fails >= LEVEL_PATIENCE:
+            if s.level == len(p.levels) - 1:
+                reason = _end_round(run, s, moves_supply)
+                if reason:
+                    return reason
+            else:
+                # the region says how far the model can be trusted, which regrouping the
+                # rows does not change: after rejections the next level starts from
+                # twice the shrunk radius, after no predicted gain from the initial one
+                s.radius = RADIUS[0] if s.radius < RADIUS[2] else min(RADIUS[0], 2 * s.radius)
+                s.level, s.fails = s.level + 1, 0
+            log.info("metamodel: level %d (%s)", s.level + 1, ", ".join(LEVELS[s.level]))
+            if moves_supply and len(run.history) < run.budget:
+                supply_step(run, s)
+        _od_step(run, s)
+    return "budget spent"
+
+
+def _end_round(run, s: _State, moves_supply: bool) -> str | None:
+    """A round of levels ended: declare convergence, or restart wider."""
+    improved = run.best.objective < s.round_best - 1e-12
+    s.quiet = 0 if improved else s.quiet + 1
+    noise = getattr(run, "objective_noise", 0.0)
+    if (s.quiet >= QUIET_ROUNDS and (not moves_supply or s.supply_failed)
+            and s.round_gain <= noise):
+        return (f"converged: {s.quiet} rounds of levels without an improvement and no predicted "
+                f"gain above the objective's noise ({noise:.3g})")
+    # restart: a round that improved nothing starts again wider
+    s.radius = min(RADIUS[1], RADIUS[0] * (2.0 if not improved else 1.0))
+    s.level, s.fails = 0, 0
+    s.round_best, s.round_gain = run.best.objective, 0.0
+    if not improved:
+        log.info("metamodel: a round without an improvement; restarting wider (radius %.2f)",
+                 s.radius)
+    return None
+
+
+def model_around(run) -> Metamodel:
+    """The metamodel around the incumbent, from the evaluations with its supply."""
+    p, best = run.p, run.best
+    evals = [e for e in run.evals if same_supply(e.theta, best.theta)]
+    pmat = assignment_matrix([{"crossings": e.crossings, "vehicles": e.vehicles}
+                              for e in evals], p.rows, p.obs_key)
+    pdem = assignment_matrix([{"crossings": e.planned, "vehicles": e.vehicles}
+                              for e in evals], p.rows, p.obs_key)
+    curve = fit_speed_flow(p.obs_key["seg"].to_numpy(), [e.demand(p.per_hour) for e in evals],
+                           [e.values["speed"].to_numpy(dtype=float) for e in evals],
+                           p.obs.table["free_speed"].to_numpy(dtype=float))
+    return Metamodel(run.targets, pmat, p.per_hour, curve, best.x, best.sim(), demand=pdem)
+
+
+def _od_step(run, s: _State) -> None:
+    """One OD proposal of the metamodel at the current level and radius."""
+    p, best = run.p, run.best
+    s.it += 1
+    t0 = time.perf_counter()
+    model = model_around(run)
+    last = len(p.levels) - 1
+    # on the finest level the rows no observation sees move per kind and interval
+    x_new, m_new = model.minimize(s.radius, p.levels[s.level],
+                                  unseen=p.levels[0] if s.level == last else None)
+    run.model_s += time.perf_counter() - t0
+    predicted = best.objective - m_new
+    s.round_gain = max(s.round_gain, predicted)
+    if predicted <= 1e-9 * max(1.0, best.objective):
+        s.radius = RADIUS[2] / 2  # nothing to gain at this level: refine
+        log.info("metamodel: no predicted gain at level %d", s.level + 1)
+        return
+    ev = run(x_new, f"it{s.it}", theta=best.theta,
+             info={"level": s.level + 1, "radius": s.radius, "predicted": m_new})
+    rho = (best.objective - ev.objective) / predicted
+    if ev.objective < best.objective:
+        # a gain below LEVEL_GAIN of the objective counts as a failure of the level
+        small = best.objective - ev.objective < LEVEL_GAIN * best.objective
+        s.fails = s.fails + 1 if small else 0
+        if rho > 0.5:
+            s.radius = min(2.0 * s.radius, RADIUS[1])
+        elif rho < 0.1:
+            s.radius *= 0.5
+    else:
+        s.radius *= 0.5
+        s.fails += 1
+    log.info("metamodel it %d (level %d): J %.4g (model %.4g), rho %.2f, radius %.3g", s.it,
+             s.level + 1, ev.objective, m_new, rho, s.radius)
+
+
+def supply_step(run, s: _State) -> None:
+    """One Gauss-Newton step on the supply parameters around the incumbent.
+
+    Costs one simulation per parameter (finite differences) and one for the
+    step; stops early if the budget runs out (the runner raises).
+    """
+    p = run.p
+    lo, hi = p.supply_bounds[:, 0], p.supply_bounds[:, 1]
+    width = hi - lo
+    center = run.best
+    theta = center.theta.copy()
+    z0 = run.targets.standardized(center.sim())
+    s.supply_k += 1
+    jac = np.zeros((len(z0), len(theta)))
+    t_start = run.best.objective
+    for i in range(len(theta)):
+        h = SUPPLY_PROBE * width[i]
+        if theta[i] + h > hi[i]:
+            h = -h
+        probe = theta.copy()
+        probe[i] += h
+        ev = run(center.x, f"s{s.supply_k}.{p.supply_names[i]}", theta=probe,
+                 info={"supply_step": s.supply_k, "probe": p.supply_names[i]})
+        jac[:, i] = (run.targets.standardized(ev.sim(), slope=center.sim()) - z0) / h
+    if run.best.objective < t_start:
+        # a probe itself was better: take it as the next step's centre
+        s.supply_failed = False
+        return
+    step = _gauss_newton(z0, jac, theta, lo, hi, s.supply_radius * width)
+    if not np.any(np.abs(step) > 1e-9 * width):
+        s.supply_failed = True
+        return
+    ev = run(center.x, f"s{s.supply_k}", theta=theta + step,
+             info={"supply_step": s.supply_k, "radius": s.supply_radius})
+    if ev.objective < t_start:
+        s.supply_failed = False
+        s.supply_radius = min(1.0, 2 * s.supply_radius)
+    else:
+        s.supply_failed = True
+        s.supply_radius *= 0.5
+    log.info("supply step %d: %s -> J %.4g", s.supply_k,
+             ", ".join(f"{n} {v:.3g}" for n, v in zip(p.supply_names, theta + step,
+                                                        strict=True)), ev.objective)
+
+
+def _gauss_newton(z0: np.ndarray, jac: np.ndarray, theta: np.ndarray, lo: np.ndarray,
+                  hi: np.ndarray, radius: np.ndarray) -> np.ndarray:
+    """The step minimising ``|z0 + J d|²`` within the bounds and the trust region."""
+    lower = np.maximum(lo - theta, -radius)
+    upper = np.minimum(hi - theta, radius)
+    if not np.all(upper > lower):
+        return np.zeros_like(theta)
+    res = lsq_linear(jac, -z0, bounds=(lower, upper))
+    return np.clip(res.x, lower, upper)
+
+
+def run_spsa(run, seed: int) -> str:
+    """SPSA on the OD rows and the supply parameters together."""
+    p = run.p
+    n = len(p.x0)
+    lo, hi = p.supply_bounds[:, 0], p.supply_bounds[:, 1]
+    start = np.concatenate([p.x0, run.best.theta])
+    scale = np.concatenate([run.targets.scale, np.maximum(hi - lo, 1e-9)])
+    lower = np.concatenate([np.zeros(n), lo])
+    upper = np.concatenate([np.full(n, np.inf), hi])
+    spent = len(run.history) - 1  # simulations besides the start (the replicate)
+    spsa(lambda z, tag: run(z[:n], tag, theta=z[n:]).objective, start, run.budget - spent,
+         scale=scale, seed=seed, lower=lower, upper=upper)
+    return "budget spent"
+
+
+__all__ = ["LEVEL_GAIN", "LEVEL_PATIENCE", "QUIET_ROUNDS", "RADIUS", "model_around",
+           "run_metamodel", "run_spsa", "supply_step"]
