@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -231,14 +232,28 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
     result = egress.calibrate(problem, args.out, method=args.method, budget=args.budget,
                               seed=args.seed, resume=args.resume, progress=_progress(args),
                               model_noise=_model_noise(args.model_noise))
-    before, after = result.prior.metrics, result.best.metrics
     print(f"simulations: {len(result.history)}; objective {result.prior.objective:.4g} -> "
           f"{result.best.objective:.4g}")
-    print(f"speed RMSE {before['rmse_kmh']:.2f} -> {after['rmse_kmh']:.2f} km/h, "
-          f"RMSNE {before['rmsne']:.3f} -> {after['rmsne']:.3f}, "
-          f"R² {before['r2']:.3f} -> {after['r2']:.3f}, "
-          f"GEH<5 {before['geh_share']:.0%} -> {after['geh_share']:.0%}")
+    print(_fit_line(result.prior.metrics, result.best.metrics))
     print(f"wrote {result.files['od']}, {result.files['tazrel']} and the figures in {args.out}")
+
+
+#: Fit statistics printed by ``calibrate``: key, label, format, unit; a statistic
+#: of a quantity the observations do not hold (NaN) is left out.
+_FIT_STATS = (("rmse_kmh", "speed RMSE", ".2f", " km/h"), ("rmsne", "RMSNE", ".3f", ""),
+              ("r2", "R²", ".3f", ""), ("geh_share", "GEH<5", ".0%", ""),
+              ("rmse_count", "count RMSE", ".1f", " veh"),
+              ("rmse_travel_time", "travel time RMSE", ".1f", " s"))
+
+
+def _fit_line(before: dict, after: dict) -> str:
+    """'speed RMSE 9.10 -> 4.20 km/h, ...' for the statistics both runs have."""
+    parts = []
+    for key, label, fmt, unit in _FIT_STATS:
+        a, b = before.get(key, math.nan), after.get(key, math.nan)
+        if math.isfinite(a) and math.isfinite(b):
+            parts.append(f"{label} {a:{fmt}} -> {b:{fmt}}{unit}")
+    return ", ".join(parts) or "no fit statistics"
 
 
 def _model_noise(text: str):
