@@ -23,7 +23,7 @@ from ..demand.od import read_kinded_od
 from ..errors import InputError, MissingFileError
 from ..network import read_net
 from .metamodel import ModelNoise, Targets
-from .observations import Observations, read_observations
+from .observations import Observations, observed_end, read_observations
 
 #: The metamodel's search levels, coarse to fine: OD rows sharing these
 #: columns move by one factor (the last level moves every row that reaches an
@@ -184,7 +184,7 @@ def read_prior(path: str | Path, zones=None) -> pd.DataFrame:
 def calibration_problem(scenario: Scenario | str | Path, observations: str | Path | Observations, *,
           prior: str | Path | pd.DataFrame | None = None, mode: str | None = "meso",
           seed: int | None = None, regularization: float = 0.01,
-          prior_sd: float = 0.5) -> Problem:
+          prior_sd: float = 0.5, strict: bool = False) -> Problem:
     """Set up a calibration of a scenario's OD.
 
     Parameters
@@ -202,6 +202,9 @@ def calibration_problem(scenario: Scenario | str | Path, observations: str | Pat
         λ of the objective.
     prior_sd : float
         σ of the prior on the total demand per kind and interval (0: none).
+    strict : bool
+        Segments that cannot be map-matched are errors, not dropped (see
+        :func:`egress.calibration.observations.read_observations`).
     """
     scenario, built = _scenario_od(scenario, mode, seed)
     net = read_net(scenario.network)
@@ -213,7 +216,7 @@ def calibration_problem(scenario: Scenario | str | Path, observations: str | Pat
             od["kind"] = "background"
     else:
         od = read_prior(prior, built.zones)
-    obs = _observations(observations, net, scenario.simulation)
+    obs = _observations(observations, net, scenario.simulation, strict)
     lot_exits = list(scenario.venues.lot_exits) if scenario.venues is not None else []
     return Problem(scenario, net, built.zones, od[["origin", "destination", "begin", "end",
                                                    "trips", "kind"]], obs, built.spec.event,
@@ -246,7 +249,8 @@ def plain_calibration_problem(net: str | Path, taz: str | Path, od: str | Path,
                 observations: str | Path | Observations, *, begin: float | None = None,
                 end: float | None = None, period: float = 300.0, mode: str = "meso",
                 seed: int = 42, regularization: float = 0.01,
-                random_factor: float = 1.3, prior_sd: float = 0.5) -> Problem:
+                random_factor: float = 1.3, prior_sd: float = 0.5,
+                strict: bool = False) -> Problem:
     """Set up a calibration of an existing SUMO model: network, TAZ file, OD file.
 
     The window defaults to the OD's first begin until the later of its last
@@ -259,23 +263,22 @@ def plain_calibration_problem(net: str | Path, taz: str | Path, od: str | Path,
     b = float(prior["begin"].min()) if begin is None else float(begin)
     e = float(prior["end"].max()) if end is None else float(end)
     if end is None and not isinstance(observations, Observations):
-        raw = read_observations(observations, netobj)
-        e = max(e, float(raw.table["end"].max()))
+        e = max(e, observed_end(observations) or e)
     sim = Simulation(begin=b, end=e, seed=int(seed), mode=mode,
                      edgedata_period=float(period))
     scenario = Scenario(path=Path(od).resolve(), name="calibration", description="",
                         network=net_path.resolve(), venues=None, simulation=sim,
                         output_format="csv")
-    obs = _observations(observations, netobj, sim)
+    obs = _observations(observations, netobj, sim, strict)
     return Problem(scenario, netobj, zones, prior, obs, None, [],
                    {"random_factor": random_factor}, regularization, prior_sd)
 
 
-def _observations(observations, net, sim: Simulation) -> Observations:
+def _observations(observations, net, sim: Simulation, strict: bool = False) -> Observations:
     if isinstance(observations, Observations):
         return observations
     return read_observations(observations, net, window=(sim.begin, sim.end),
-                             period=sim.edgedata_period, grid_start=sim.begin)
+                             period=sim.edgedata_period, grid_start=sim.begin, strict=strict)
 
 
 
