@@ -22,7 +22,8 @@ Real segments run past the model's edge or along roads the model lacks
    path on which no edge carries the name (:func:`same_road`) scores
    :data:`OTHER_ROAD` m more: where two roads lie on top of each other (a
    viaduct over a surface street) or side by side, only the name tells them
-   apart.
+   apart. A first or last edge the segment only touches (less than
+   :data:`TRIM` m of it) is left out.
 3. Otherwise the segment is clipped: points every :data:`STEP` metres along
    the straight line between its ends (at most :data:`MAX_POINTS`) are tried
    as its ends, the widest pair with candidates and a car path first. What
@@ -74,6 +75,12 @@ SHORT_DRIVEN = 250.0
 #: their largest number per segment.
 STEP = 25.0
 MAX_POINTS = 41
+
+#: A segment whose end point lies at a junction projects onto the end of the
+#: edge before it (or the start of the edge after it). Such an edge, driven for
+#: less than this many metres (and less than half its length), is not part of
+#: the match: it would make the segment's count that of the road before it.
+TRIM = 20.0
 
 #: Metres added to the score of a path on no road of the segment's name.
 OTHER_ROAD = 200.0
@@ -190,8 +197,20 @@ def same_road(road: str, names) -> bool:
     return bool(want) and any(_norm(n) == want for n in names if n)
 
 
-def _best_pair(net, first, last, straight: float, road: str | None = None):
-    """The best (score, edges, driven, d1, d2) joining candidates `first` to `last`."""
+def _trim(edges: list, o1: float, o2: float) -> list:
+    """`edges` without a first edge the segment only touches at its end, or a last
+    one it only touches at its start (see :data:`TRIM`)."""
+    if len(edges) > 1 and edges[0].getLength() - o1 < min(TRIM, 0.5 * edges[0].getLength()):
+        edges = edges[1:]
+    if len(edges) > 1 and o2 < min(TRIM, 0.5 * edges[-1].getLength()):
+        edges = edges[:-1]
+    return edges
+
+
+def _best_pair(net, first, last, straight: float, road: str | None = None,
+               trim: bool = False):
+    """The best (score, edges, driven, d1, d2) joining candidates `first` to `last`
+    (with `trim`, edges the segment only touches are left out: :func:`_trim`)."""
     graph = car_graph(net)
     best = None
     for d1, e1, o1 in first:
@@ -210,6 +229,8 @@ def _best_pair(net, first, last, straight: float, road: str | None = None):
             score = d1 + d2 + abs(driven - straight)
             if road and not same_road(road, (e.getName() for e in edges)):
                 score += OTHER_ROAD
+            if trim:
+                edges = _trim(edges, o1, o2)
             if best is None or score < best[0]:
                 best = (score, tuple(e.getID() for e in edges), driven, d1, d2)
     return best
@@ -347,7 +368,7 @@ def _try(net, pairs, candidates, fractions, lengths: tuple[float, float], min_sh
     refused = None
     for i, j in pairs:
         expected = (fractions[j] - fractions[i]) * total
-        best = _best_pair(net, candidates(i), candidates(j), expected, road)
+        best = _best_pair(net, candidates(i), candidates(j), expected, road, trim=True)
         if best is None:
             continue
         _, edges, driven, d1, d2 = best
