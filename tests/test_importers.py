@@ -195,3 +195,30 @@ def test_cli_import_commands(tmp_path, capsys):
     assert code == 0 and "0 dropped" in printed
     assert (tmp_path / "m" / "matched_segments.csv").is_file()
     assert (tmp_path / "m" / "matched_segments.png").is_file()
+
+
+def test_what_an_import_skips_it_says():
+    counts = pd.DataFrame({
+        "detector": ["d1"] * 4 + ["d2"] * 2, "dir": ["EB"] * 4 + ["WB"] * 2,
+        "latitude": [47.59] * 4 + [None] * 2, "longitude": [-122.33] * 6,
+        "date": ["2018-05-08", "2018-05-09", "2018-05-10", "2018-05-15"] + ["2018-05-08"] * 2,
+        "hour": [22, 22, 22, 22, 22, 23], "count": [100, 110, None, 90, 50, 60],
+        "flag": ["1", "1", "1", "0", "1", "1"]})
+    got = import_counts(counts)
+    t = got.table
+    assert list(t["segment"]) == ["d1"] and t.loc[0, "days"] == 2
+    assert t.loc[0, "count"] == pytest.approx(105.0)
+    # two days: the sd is at least the Poisson floor and the pooled sd (none: default)
+    assert t.loc[0, "count_sd"] >= math.sqrt(105)
+    assert t.loc[0, "end_lon"] > t.loc[0, "start_lon"]          # eastbound
+    notes = " ".join(got.notes)
+    for part in ("1 flagged values skipped", "2 values of stations without coordinates",
+                 "1 empty or negative values skipped"):
+        assert part in notes, part
+    with pytest.raises(InputError, match="direction 'up' is not one of NB, SB"):
+        import_counts(counts.assign(dir="up"))
+    seg = pd.DataFrame({"tmc": ["s1"], "start_lat": [47.59], "start_lon": [-122.33],
+                        "end_lat": [47.60], "end_lon": [-122.33], "miles": [0.5]})
+    with pytest.raises(InputError, match="no speed or travel time column"):
+        import_probe_speeds(seg, pd.DataFrame({"tmc": ["s1"], "date": ["2018-05-08"],
+                                               "hour": [1], "volume": [3]}))

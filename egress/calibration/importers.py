@@ -427,31 +427,42 @@ def import_counts(counts, *, dates=None, weekdays=None, hours=None,
     dcol = find_column(df, name, DIRECTION, "direction")
     df["key"] = df["station"] + "|" + df[dcol].astype(str).str.strip()
     day, start, period = period_times(df, name)
-    rate = find_column(df, name, ("volume", "flow", "veh_per_hour", "vehicles_per_hour"),
-                   "volume", required=False)
-    per = rate or find_column(df, name, ("count", "vehicles"), "volume (veh/h) or count")
-    value = pd.to_numeric(df[per], errors="coerce") * (period / 3600.0 if rate else 1.0)
-    rec = pd.DataFrame({"key": df["key"], "day": day, "start": start, "value": value})
-    keep = sel.mask(rec["day"], rec["start"])
+    rec = pd.DataFrame({"key": df["key"], "day": day, "start": start,
+                        "value": _vehicles(df, name, period)})
     notes: list[str] = []
-    fcol = find_column(df, name, ("flag", "data_flag", "quality", "status"), "flag", required=False)
-    if fcol:
-        good = _flags_ok(df[fcol], good_flags)
-        if (keep & ~good).any():
-            notes.append(f"{int((keep & ~good).sum())} flagged values skipped (flag not "
-                         f"matching {good_flags!r})")
-        keep &= good
-    bad = keep & (~np.isfinite(value.to_numpy(dtype=float)) | (value < 0).to_numpy())
+    chosen, good = sel.mask(rec["day"], rec["start"]), _good(df, good_flags)
+    if (chosen & ~good).any():
+        notes.append(f"{int((chosen & ~good).sum())} flagged values skipped (flag not "
+                     f"matching {good_flags!r})")
+    keep = chosen & good
+    info = _station_info(df, name)
+    nowhere = keep & rec["key"].isin(info.index[info[["start_lon", "start_lat"]].isna()
+                                                .any(axis=1)]).to_numpy()
+    if nowhere.any():
+        notes.append(f"{int(nowhere.sum())} values of stations without coordinates skipped")
+    value = rec["value"].to_numpy(dtype=float)
+    bad = keep & ~nowhere & ~(np.isfinite(value) & (value >= 0))
     if bad.any():
         notes.append(f"{int(bad.sum())} empty or negative values skipped")
-    info = _station_info(df, name)
-    out = _finish(rec.loc[keep & ~bad], info, "count", period, interval, name, "station",
-                  notes)
+    out = _finish(rec.loc[keep & ~nowhere & ~bad], info, "count", period, interval, name,
+                  "station", notes)
     log.info("%s: %s (%s)", name, out.summary(), sel.describe())
     return out
 
 
+def _vehicles(df: pd.DataFrame, name: str, period: float) -> pd.Series:
+    """Vehicles per record's period: from a rate (``volume``, veh/h) or a count."""
+    rate = find_column(df, name, ("volume", "flow", "veh_per_hour", "vehicles_per_hour"),
+                       "volume", required=False)
+    col = rate or find_column(df, name, ("count", "vehicles"), "volume (veh/h) or count")
+    return pd.to_numeric(df[col], errors="coerce") * (period / 3600.0 if rate else 1.0)
 
+
+def _good(df: pd.DataFrame, good_flags: str) -> np.ndarray:
+    """Which records' flags mark good data (all, without a flag column)."""
+    fcol = next((c for c in ("flag", "data_flag", "quality", "status") if c in df.columns),
+                None)
+    return np.ones(len(df), dtype=bool) if fcol is None else _flags_ok(df[fcol], good_flags)
 
 
 __all__ = ["BEARINGS", "Imported", "MIN_DAYS", "SPEED_SD_FLOOR", "STATION_SEGMENT",

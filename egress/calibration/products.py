@@ -169,7 +169,9 @@ def read_product(source, what: str) -> tuple[pd.DataFrame, str]:
 
 
 def find_column(df: pd.DataFrame, name: str, choices: tuple[str, ...], what: str,
-            required: bool = True) -> str | None:
+                required: bool = True) -> str | None:
+    """The first of `choices` that is a column of `df` (an error naming the file
+    when none is and the column is `required`; else None)."""
     for c in choices:
         if c in df.columns:
             return c
@@ -179,8 +181,8 @@ def find_column(df: pd.DataFrame, name: str, choices: tuple[str, ...], what: str
 
 
 def unit_column(df: pd.DataFrame, name: str, stem: str, units: dict[str, str],
-                 given: str | None, flag: str, bare: str | None = None
-                 ) -> tuple[str | None, str | None]:
+                given: str | None, flag: str, bare: str | None = None
+                ) -> tuple[str | None, str | None]:
     """The first column named `stem` with an optional unit (``speed_kmh``,
     ``speed (mph)``, ``speed(miles/hour)``) and its unit: the name's, else
     `given` (the user's flag), else `bare`; a name and a flag that disagree
@@ -218,7 +220,7 @@ def period_times(df: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series, flo
                              f"{df['hour'].iloc[int(np.flatnonzero(bad)[0])]!r} is not 0-23")
         return day, hour.astype(float) * 3600.0, 3600.0
     col = find_column(df, name, ("measurement_tstamp", "timestamp", "datetime", "time"),
-                  "time (date and hour, or a timestamp)")
+                      "time (date and hour, or a timestamp)")
     try:
         stamp = pd.to_datetime(df[col])
     except (ValueError, TypeError) as exc:
@@ -243,11 +245,16 @@ def rows_per_period(period: float, interval: float | None) -> int:
 
 
 def hhmm(seconds: float) -> str:
+    """``HH:MM`` (``HH:MM:SS`` off the minute) of seconds after midnight; 24:00 for
+    midnight at the end of the day."""
     s = int(round(seconds))
     return f"{s // 3600:02d}:{s // 60 % 60:02d}" + (f":{s % 60:02d}" if s % 60 else "")
 
 
-def length_column(df: pd.DataFrame, name: str, given: str | None):
+def length_column(df: pd.DataFrame, name: str, given: str | None
+                  ) -> tuple[str | None, str | None]:
+    """The segment length's column and unit: ``miles``, ``km``, ``meters`` or
+    ``length`` with a unit (``length_km``) or with `given`."""
     for c in df.columns:
         if c in ("miles", "kilometers", "km", "meters", "metres"):
             unit = LENGTH_UNITS.get(c, "km" if c == "kilometers" else None)
