@@ -320,14 +320,14 @@ def _add_calibrate(sub) -> None:
 def _cmd_import_probe_speeds(args: argparse.Namespace) -> None:
     result = egress.import_probe_speeds(
         args.segments, args.speeds, dates=args.dates, weekdays=args.weekdays, hours=args.hours,
-        interval=args.interval, quantity=args.quantity, speed_unit=args.speed_unit,
-        length_unit=args.length_unit)
+        window=args.window, interval=args.interval, quantity=args.quantity,
+        speed_unit=args.speed_unit, length_unit=args.length_unit)
     _report_import(result, args.out)
 
 
 def _cmd_import_counts(args: argparse.Namespace) -> None:
     result = egress.import_counts(args.counts, dates=args.dates, weekdays=args.weekdays,
-                                  hours=args.hours, interval=args.interval,
+                                  hours=args.hours, window=args.window, interval=args.interval,
                                   good_flags=args.good_flags)
     _report_import(result, args.out)
 
@@ -359,6 +359,8 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
                    "21:00-24:00 (default: all)")
     p.add_argument("--interval", type=float, metavar="S", help="seconds per row; must "
                    "divide the product's period, which each row splits (default: the period)")
+    p.add_argument("--window", metavar="HH:MM-HH:MM", help="keep only rows wholly inside "
+                   "this simulation window, e.g. 21:30-24:00 (default: all)")
     _add_out(p, "observations CSV to write", required=True)
 
 

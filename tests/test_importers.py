@@ -222,3 +222,15 @@ def test_what_an_import_skips_it_says():
     with pytest.raises(InputError, match="no speed or travel time column"):
         import_probe_speeds(seg, pd.DataFrame({"tmc": ["s1"], "date": ["2018-05-08"],
                                                "hour": [1], "volume": [3]}))
+
+
+def test_a_simulation_window_keeps_the_rows_inside_it():
+    """The normal evening runs 21:30-24:00: half hours keep the inside half of 21 h."""
+    t = import_probe_speeds(TMC, NPMRDS, dates=NORMAL, hours="21-23", window="21:30-24:00",
+                            interval=1800).table
+    assert t["begin"].iloc[0] == "21:30" and t["end"].iloc[-1] == "24:00"
+    assert sorted(t["begin"].unique()) == ["21:30", "22:00", "22:30", "23:00", "23:30"]
+    with pytest.raises(InputError, match="no row lies wholly inside the window"):
+        import_counts(LOOPS, hours="21", window="21:30-24:00")
+    with pytest.raises(InputError, match="window: expected BEGIN-END"):
+        import_counts(LOOPS, window="24:00-21:30")

@@ -182,9 +182,10 @@ def _spread(avg: pd.DataFrame, kind: str) -> tuple[np.ndarray, int]:
     return np.fmax(sd, floor), int((~enough).sum())
 
 
-def _rows(avg: pd.DataFrame, info: pd.DataFrame, kind: str, period: float, k: int
-          ) -> pd.DataFrame:
-    """The observations rows: each averaged period split into `k` intervals."""
+def _rows(avg: pd.DataFrame, info: pd.DataFrame, kind: str, period: float, k: int,
+          sel: Selection) -> pd.DataFrame:
+    """The observations rows: each averaged period split into `k` intervals, those
+    inside the selection's window."""
     value = avg["value"].to_numpy(dtype=float)
     sd = avg["sd_final"].to_numpy(dtype=float)
     if kind == "count":  # vehicles in a part of the period; the period weighs as one
@@ -198,6 +199,7 @@ def _rows(avg: pd.DataFrame, info: pd.DataFrame, kind: str, period: float, k: in
         parts.append(pd.DataFrame({"key": avg["key"].to_numpy(), "b": begin, kind: value,
                                    f"{kind}_sd": sd, "days": avg["days"].to_numpy()}))
     rows = pd.concat(parts, ignore_index=True).sort_values(["b", "key"], kind="stable")
+    rows = rows.loc[sel.inside(rows["b"].to_numpy(), rows["b"].to_numpy() + step)]
     rows = rows.merge(info, left_on="key", right_index=True, how="left")
     rows["begin"] = [hhmm(b) for b in rows["b"]]
     rows["end"] = [hhmm(b + step) for b in rows["b"]]
@@ -210,16 +212,20 @@ def _rows(avg: pd.DataFrame, info: pd.DataFrame, kind: str, period: float, k: in
 
 
 def _finish(rec: pd.DataFrame, info: pd.DataFrame, kind: str, period: float,
-            interval: float | None, name: str, label: str, notes: list[str]) -> Imported:
+            interval: float | None, sel: Selection, name: str, notes: list[str]) -> Imported:
     """Average the selected records and write the rows (shared by both importers)."""
     if not len(rec):
         raise InputError(name, "no data in the chosen days and hours")
+    label = "station" if kind == "count" else "segment"
     avg = _average(rec, name, label)
     avg["sd_final"], few = _spread(avg, kind)
     if few:
         notes.append(f"{few} of {len(avg)} rows average fewer than {MIN_DAYS} days: their sd "
                      "is at least the pooled sd of rows with more days")
-    table = _rows(avg, info, kind, period, rows_per_period(period, interval))
+    table = _rows(avg, info, kind, period, rows_per_period(period, interval), sel)
+    if not len(table):
+        raise InputError(name, f"no row lies wholly inside the window ({sel.describe()}); "
+                         "a shorter interval keeps the part of a period inside it")
     return Imported(table, notes)
 
 
@@ -272,7 +278,7 @@ def _probe_values(spd: pd.DataFrame, name: str, info: pd.DataFrame, quantity: st
 
 
 def import_probe_speeds(segments, speeds, *, dates=None, weekdays=None, hours=None,
-                        interval: float | None = None, quantity: str = "speed",
+                        window=None, interval: float | None = None, quantity: str = "speed",
                         speed_unit: str | None = None, length_unit: str | None = None
                         ) -> Imported:
     """Import a probe-speed segment product (NPMRDS, INRIX, HERE style).
@@ -289,6 +295,8 @@ def import_probe_speeds(segments, speeds, *, dates=None, weekdays=None, hours=No
     dates, weekdays, hours : str or sequence, optional
         The selection (:class:`Selection`), e.g. ``"2018-05-07,2018-05-08"``,
         ``"Tue-Thu"``, ``"21-23"``; default everything.
+    window : str or (float, float), optional
+        A simulation window (``"21:30-24:00"``): only rows wholly inside it.
     interval : float, optional
         Seconds per output row (must divide the product's period; default the period).
     quantity : {"speed", "travel_time"}
@@ -310,7 +318,7 @@ def import_probe_speeds(segments, speeds, *, dates=None, weekdays=None, hours=No
     """
     if quantity not in ("speed", "travel_time"):
         raise InputError("quantity", f"must be speed or travel_time, got {quantity!r}")
-    sel = Selection.parse(dates, weekdays, hours)
+    sel = Selection.parse(dates, weekdays, hours, window)
     seg, seg_name = read_product(segments, "segment list")
     spd, name = read_product(speeds, "speed table")
     info = _segment_info(seg, seg_name, length_unit)
@@ -332,7 +340,7 @@ def import_probe_speeds(segments, speeds, *, dates=None, weekdays=None, hours=No
     if bad.any():
         notes.append(f"{int(bad.sum())} empty or non-positive values skipped")
     rec = rec.loc[~unknown & ~nowhere & ~bad]
-    out = _finish(rec, info, quantity, period, interval, name, "segment", notes)
+    out = _finish(rec, info, quantity, period, interval, sel, name, notes)
     log.info("%s: %s (%s)", name, out.summary(), sel.describe())
     return out
 
@@ -385,7 +393,7 @@ def _station_info(df: pd.DataFrame, name: str) -> pd.DataFrame:
     return info
 
 
-def import_counts(counts, *, dates=None, weekdays=None, hours=None,
+def import_counts(counts, *, dates=None, weekdays=None, hours=None, window=None,
                   interval: float | None = None, good_flags: str = r"1+") -> Imported:
     """Import detector counts given by station coordinates and direction.
 
@@ -399,6 +407,8 @@ def import_counts(counts, *, dates=None, weekdays=None, hours=None,
         the period), optional ``road`` and ``flag``.
     dates, weekdays, hours : str or sequence, optional
         The selection (:class:`Selection`).
+    window : str or (float, float), optional
+        A simulation window (``"21:30-24:00"``): only rows wholly inside it.
     interval : float, optional
         Seconds per output row (must divide the product's period; default the period).
     good_flags : str
@@ -417,7 +427,7 @@ def import_counts(counts, *, dates=None, weekdays=None, hours=None,
     ------
     InputError, MissingFileError
     """
-    sel = Selection.parse(dates, weekdays, hours)
+    sel = Selection.parse(dates, weekdays, hours, window)
     df, name = read_product(counts, "counts table")
     try:
         re.compile(good_flags)
@@ -444,8 +454,8 @@ def import_counts(counts, *, dates=None, weekdays=None, hours=None,
     bad = keep & ~nowhere & ~(np.isfinite(value) & (value >= 0))
     if bad.any():
         notes.append(f"{int(bad.sum())} empty or negative values skipped")
-    out = _finish(rec.loc[keep & ~nowhere & ~bad], info, "count", period, interval, name,
-                  "station", notes)
+    out = _finish(rec.loc[keep & ~nowhere & ~bad], info, "count", period, interval, sel,
+                  name, notes)
     log.info("%s: %s (%s)", name, out.summary(), sel.describe())
     return out
 

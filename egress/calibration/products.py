@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..config.schema import time_or_none
 from ..errors import InputError, MissingFileError
 
 #: Metres per mile and per kilometre, and km/h per mph.
@@ -62,23 +63,36 @@ class Selection:
         Monday = 0.
     hours : frozenset of int or None
         Start hours 0-23 of the periods to keep (hour 22 = 22:00-22:59).
+    window : (float, float) or None
+        Begin and end (s after midnight) of a simulation window: only output
+        rows wholly inside it are kept (with a shorter interval than the
+        product's period, a period the window cuts keeps its inside part).
     """
 
     dates: frozenset | None = None
     weekdays: frozenset | None = None
     hours: frozenset | None = None
+    window: tuple[float, float] | None = None
 
     @classmethod
-    def parse(cls, dates=None, weekdays=None, hours=None) -> Selection:
-        """From text (``"2018-05-07,2018-05-08"``, ``"Tue-Thu"``, ``"21-23"``) or
-        sequences; every problem in one :class:`InputError`."""
+    def parse(cls, dates=None, weekdays=None, hours=None, window=None) -> Selection:
+        """From text (``"2018-05-07,2018-05-08"``, ``"Tue-Thu"``, ``"21-23"``,
+        window ``"21:30-24:00"``) or sequences; every problem in one
+        :class:`InputError`."""
         problems: list[str] = []
         sel = cls(_parse_list(dates, _date, "dates", problems),
                   _parse_list(weekdays, _weekday, "weekdays", problems, ranges=True),
-                  _parse_list(hours, _hour, "hours", problems, ranges=True))
+                  _parse_list(hours, _hour, "hours", problems, ranges=True),
+                  _window(window, problems))
         if problems:
             raise InputError("selection", problems)
         return sel
+
+    def inside(self, begin: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Which output rows (their begin and end, s) lie in the window."""
+        if self.window is None:
+            return np.ones(len(begin), dtype=bool)
+        return (begin >= self.window[0] - 1e-6) & (end <= self.window[1] + 1e-6)
 
     def mask(self, day: pd.Series, start: pd.Series) -> np.ndarray:
         """Which records (their day and start time, s) the selection keeps."""
@@ -99,7 +113,21 @@ class Selection:
             parts.append("weekdays " + ",".join(WEEKDAYS[d] for d in sorted(self.weekdays)))
         if self.hours is not None:
             parts.append("hours " + ",".join(str(h) for h in sorted(self.hours)))
+        if self.window is not None:
+            parts.append(f"window {hhmm(self.window[0])}-{hhmm(self.window[1])}")
         return "; ".join(parts) or "every day and hour"
+
+
+def _window(value, problems: list[str]) -> tuple[float, float] | None:
+    """(begin, end) in s from ``"21:30-24:00"`` (or seconds) or a pair; None for None."""
+    if value is None:
+        return None
+    parts = value.split("-") if isinstance(value, str) else list(value)
+    times = [time_or_none(v) for v in parts] if len(parts) == 2 else [None]
+    if any(t is None for t in times) or times[0] >= times[1]:
+        problems.append(f"window: expected BEGIN-END such as 21:30-24:00, got {value!r}")
+        return None
+    return times[0], times[1]
 
 
 def _date(text: str) -> dt.date:
