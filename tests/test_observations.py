@@ -201,7 +201,8 @@ def test_rows_matching_the_same_edges_are_merged(tmp_path, straight_net, caplog)
     assert list(obs.matches["status"]) == ["merged", "merged", "kept"]
     assert list(obs.matches["merged_with"][:2]) == ["3", "2"]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
-    assert len(warnings) == 1 and "lines 2, 3 (segments one, two)" in warnings[0]
+    assert len(warnings) == 1 and "segments one, two match the same edges (ab)" in warnings[0]
+    assert "1 interval(s) (lines 2+3;" in warnings[0]
     with pytest.raises(InputError, match="line 3: matches the same edges as line 2"):
         read_observations(path, straight_net, window=(0, 300), period=100, strict=True)
 

@@ -180,7 +180,10 @@ def plot_matched_segments(obs: Observations, net, path: str | Path) -> Path:
             drawn.add(eid)
             xy = np.array([p[:2] for p in net.getEdge(eid).getShape()])
             ax.plot(xy[:, 0], xy[:, 1], color="tab:orange", lw=4, alpha=0.6, zorder=2)
-        (x1, y1), (x2, y2) = _xy(net, r.start_lon, r.start_lat), _xy(net, r.end_lon, r.end_lat)
+        ends = _xy(net, r.start_lon, r.start_lat), _xy(net, r.end_lon, r.end_lat)
+        if None in ends:
+            continue  # a network without a geo projection: nothing to draw them on
+        (x1, y1), (x2, y2) = ends
         color, style = _STYLE.get(r.status, ("k", ":"))
         ax.annotate("", (x2, y2), (x1, y1), zorder=3, arrowprops={
             "arrowstyle": "->", "color": color, "linestyle": style, "lw": 1.2})
@@ -204,8 +207,11 @@ def plot_matched_segments(obs: Observations, net, path: str | Path) -> Path:
     return Path(path)
 
 
-def _xy(net, lon: float, lat: float) -> tuple[float, float]:
-    x, y = net.convertLonLat2XY(lon, lat)
+def _xy(net, lon: float, lat: float) -> tuple[float, float] | None:
+    try:
+        x, y = net.convertLonLat2XY(lon, lat)
+    except Exception:  # no projection (or pyproj) to place lon/lat on the network
+        return None
     return float(x), float(y)
 
 

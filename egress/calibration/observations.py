@@ -373,20 +373,24 @@ class _Rows:
 
     def merged(self, source: str) -> list[dict]:
         """The kept rows, those matching the same edges and interval merged into one
-        (:func:`egress.calibration.matched.merge_rows`), with a warning each."""
+        (:func:`egress.calibration.matched.merge_rows`), with one warning per set of
+        segments merged (naming their lines in every interval)."""
         gone: set[int] = set()
         out = list(self.rows)
+        said: dict[tuple, list[str]] = {}
         for key, idx in self._same.items():
             group = [_with_default_sds(self.rows[i]) for i in idx]
             lines = [r["_line"] for r in group]
             out[idx[0]] = merge_rows(group, QUANTITIES)
             gone.update(idx[1:])
             self.matcher.merged(lines)
-            log.warning("%s: lines %s (segments %s) match the same edges (%s) in %g-%g: "
-                        "merged into one row (mean; sd from their own and their spread)",
-                        source, ", ".join(map(str, lines)),
-                        ", ".join(dict.fromkeys(r["segment"] for r in group)),
-                        " ".join(key[0]), key[1], key[2])
+            labels = tuple(dict.fromkeys(r["segment"] for r in group))
+            said.setdefault((labels, key[0]), []).append("+".join(map(str, lines)))
+        for (labels, edges), lines in said.items():
+            log.warning("%s: segments %s match the same edges (%s): merged into one row in "
+                        "each of %d interval(s) (lines %s; mean, sd from their own and their "
+                        "spread)", source, ", ".join(labels), " ".join(edges), len(lines),
+                        ", ".join(lines))
         return [r for i, r in enumerate(out) if i not in gone]
 
     def _successors(self, eid: str) -> set[str]:
