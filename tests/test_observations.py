@@ -241,3 +241,26 @@ def test_the_segments_road_name_picks_between_roads_on_top_of_each_other(tmp_pat
     assert not far.ok and "its road SR 99 is not near it" in far.why
     # a road the model has nowhere: names cannot judge, the nearest road matches
     assert match_part(netobj, _lonlat(100, 590), _lonlat(900, 590), road="Elm St").ok
+
+
+def test_calibrate_drops_segments_off_the_model_unless_strict(tmp_path, straight_net, capsys,
+                                                              caplog):
+    taz = write_file(tmp_path / "z.taz.xml", """
+        <additional><taz id="z1" edges="ab"/><taz id="z2" edges="bc"/></additional>""")
+    od = write_file(tmp_path / "od.csv", "origin,destination,begin,end,trips\nz1,z2,0,300,5\n")
+    obs = write_file(tmp_path / "o.csv", f"""
+        segment,begin,end,speed,start_lon,start_lat,end_lon,end_lat
+        inside,0,300,30,{_coords(200, 800)}
+        elsewhere,0,300,30,{_coords(500, 900, 900)}
+        """)
+    args = ["calibrate", "--net", str(straight_net), "--taz", str(taz), "--od", str(od),
+            "--observations", str(obs), "--period", "300", "--budget", "2",
+            "--model-noise", "none"]
+    with caplog.at_level("WARNING", logger="egress"):
+        code = main(["-q", *args, "--out", str(tmp_path / "c")])
+    assert code == 0, capsys.readouterr().err
+    assert any("line 3 (segment elsewhere): dropped" in r.getMessage() for r in caplog.records)
+    capsys.readouterr()
+    code = main([*args, "--strict", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "line 3: cannot map-match" in err
