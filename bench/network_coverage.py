@@ -8,8 +8,9 @@ and the 2018 variant ``networks/sodo-2018/sodo-2018.net.xml`` where it is built)
   end points to the matched edges, its length against the length of the
   matched car path, and the street names along that path;
 * how many TMCs with data match: under this script's rule (below) and under
-  ``egress.network.match_segment`` with its defaults (the matcher that
-  ``egress calibrate`` uses for observations given by lon/lat).
+  ``egress.network.match_part`` with its defaults, the TMC's length and road
+  (the matcher that ``egress calibrate`` uses for observations given by
+  lon/lat).
 
 With ``--demand`` it also builds the demand of the bundled SODO scenarios
 (``egress.build_demand``, about half a minute each) and prints the share
@@ -201,7 +202,7 @@ def same_road(tmc: Tmc, names: tuple[str, ...]) -> bool:
 def report_network(net_path: Path, tmcs: list[Tmc], radius: float, angle: float,
                    verbose: bool) -> dict[str, int]:
     from egress.network import read_net
-    from egress.network.matching import MATCH_ANGLE, MATCH_RADIUS, match_segment
+    from egress.network.matching import MATCH_ANGLE, MATCH_RADIUS, match_part
 
     net = read_net(net_path)
     print(f"\n== {net_path.relative_to(ROOT) if net_path.is_relative_to(ROOT) else net_path}: "
@@ -211,8 +212,7 @@ def report_network(net_path: Path, tmcs: list[Tmc], radius: float, angle: float,
     rows = []
     for tmc in tmcs:
         m = match(net, tmc, radius, angle)
-        legacy = match_segment(net, tmc.start, tmc.end)
-        legacy_ok = not isinstance(legacy, str)
+        legacy_ok = match_part(net, tmc.start, tmc.end, length=tmc.length, road=tmc.road).ok
         if tmc.hours:
             counts["with data"] += 1
             counts["matched"] += m.ok
@@ -242,7 +242,7 @@ def report_network(net_path: Path, tmcs: list[Tmc], radius: float, angle: float,
         print("(h = hours with data; d_start, d_end = distances (m) of the end points to the "
               "matched path; near = to the nearest edge in the TMC's direction; yes* = matched, "
               "but no street on the path carries the TMC's road name; 60m = matched by "
-              "egress.network.match_segment)")
+              "egress.network.match_part)")
     n = counts["with data"]
     print(f"TMCs with data matched: {counts['matched']} of {n} "
           f"(radius {radius:g} m, heading within {angle:g} deg, path length "
@@ -250,7 +250,7 @@ def report_network(net_path: Path, tmcs: list[Tmc], radius: float, angle: float,
           f"{counts['same road']} of them on a road of the TMC's name; "
           f"largest end-point distance of a matched TMC {counts['worst end distance']} m to "
           f"its path, {counts['worst nearest']} m to the nearest edge in its direction")
-    print(f"TMCs with data matched by egress.network.match_segment "
+    print(f"TMCs with data matched by egress.network.match_part "
           f"({MATCH_RADIUS:g} m, {MATCH_ANGLE:g} deg): {counts['egress matcher']} of {n}")
     return counts
 

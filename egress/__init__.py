@@ -63,6 +63,10 @@ _LAZY = {
     "calibration_problem": "calibration.problem",
     "plain_calibration_problem": "calibration.problem",
     "read_observations": "calibration.observations",
+    "Imported": "calibration.importers",
+    "import_counts": "calibration.importers",
+    "import_probe_speeds": "calibration.importers",
+    "write_matched_segments": "calibration.matched",
     "observe": "calibration.synthetic",
     "Policy": "policies.file",
     "load_policies": "policies.file",
@@ -83,6 +87,8 @@ _LAZY = {
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .calibration.driver import CalibrationResult, calibrate
+    from .calibration.importers import Imported, import_counts, import_probe_speeds
+    from .calibration.matched import write_matched_segments
     from .calibration.metamodel import ModelNoise
     from .calibration.observations import read_observations
     from .calibration.problem import calibration_problem, plain_calibration_problem
@@ -126,10 +132,12 @@ __all__ = [
     "__version__", "build_demand", "build_network", "build_od", "build_osm", "calibrate",
     "calibration_problem", "CalibrationResult", "EgressError", "evaluate_policy",
     "EvaluationResult", "format_savings", "format_summary", "format_table", "format_zones",
-    "headline", "InputError", "InvalidRunError", "load_policies", "load_results", "load_scenario",
+    "headline", "import_counts", "import_probe_speeds", "Imported", "InputError",
+    "InvalidRunError", "load_policies", "load_results", "load_scenario",
     "load_sweep", "load_venues", "MissingFileError", "ModelNoise", "NetworkError", "observe",
     "plain_calibration_problem", "plot_demand_scenarios", "Policy", "PolicyError", "read_net",
     "read_observations", "read_od", "run", "run_sweep", "RunConfig", "RunError", "RunResult",
     "savings", "Scenario", "ScenarioError", "simulate", "SimulationResult", "SumoError", "Sweep",
-    "SweepError", "SweepResult", "write_report", "write_zones",
+    "SweepError", "SweepResult", "write_matched_segments", "write_report",
+    "write_zones",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -221,31 +222,45 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
         problem = egress.calibration_problem(
             args.scenario, args.observations, prior=args.prior, mode=args.mode, seed=args.seed,
             regularization=args.regularization, prior_sd=args.prior_sd,
-            supply=_supply_bounds(args.supply))
+            supply=_supply_bounds(args.supply), strict=args.strict)
     elif all(plain):
         problem = egress.plain_calibration_problem(
             args.net, args.taz, args.od, args.observations, begin=args.begin, end=args.end,
             period=args.period, mode=args.mode, seed=42 if args.seed is None else args.seed,
             regularization=args.regularization, prior_sd=args.prior_sd,
-            supply=_supply_bounds(args.supply))
+            supply=_supply_bounds(args.supply), strict=args.strict)
     else:
         raise EgressError("calibrate: give a scenario, or all of --net, --taz and --od")
     result = egress.calibrate(problem, args.out, method=args.method, budget=args.budget,
                               seed=args.seed, resume=args.resume, progress=_progress(args),
                               model_noise=_model_noise(args.model_noise))
-    before, after = result.prior.metrics, result.best.metrics
     print(f"simulations: {len(result.history)}; objective {result.prior.objective:.4g} -> "
           f"{result.best.objective:.4g}")
-    print(f"speed RMSE {before['rmse_kmh']:.2f} -> {after['rmse_kmh']:.2f} km/h, "
-          f"RMSNE {before['rmsne']:.3f} -> {after['rmsne']:.3f}, "
-          f"R² {before['r2']:.3f} -> {after['r2']:.3f}, "
-          f"GEH<5 {before['geh_share']:.0%} -> {after['geh_share']:.0%}")
+    print(_fit_line(result.prior.metrics, result.best.metrics))
     if "supply" in result.files:
         values = ", ".join(f"{k} = {v:.3g}" for k, v in result.supply.items())
         print(f"supply: {values} (wrote {result.files['supply']})")
     if result.diagnosis is not None and result.diagnosis.message:
         print(f"diagnosis: {result.diagnosis.message}")
     print(f"wrote {result.files['od']}, {result.files['tazrel']} and the figures in {args.out}")
+
+
+#: Fit statistics printed by ``calibrate``: key, label, format, unit; a statistic
+#: of a quantity the observations do not hold (NaN) is left out.
+_FIT_STATS = (("rmse_kmh", "speed RMSE", ".2f", " km/h"), ("rmsne", "RMSNE", ".3f", ""),
+              ("r2", "R²", ".3f", ""), ("geh_share", "GEH<5", ".0%", ""),
+              ("rmse_count", "count RMSE", ".1f", " veh"),
+              ("rmse_travel_time", "travel time RMSE", ".1f", " s"))
+
+
+def _fit_line(before: dict, after: dict) -> str:
+    """'speed RMSE 9.10 -> 4.20 km/h, ...' for the statistics both runs have."""
+    parts = []
+    for key, label, fmt, unit in _FIT_STATS:
+        a, b = before.get(key, math.nan), after.get(key, math.nan)
+        if math.isfinite(a) and math.isfinite(b):
+            parts.append(f"{label} {a:{fmt}} -> {b:{fmt}}{unit}")
+    return ", ".join(parts) or "no fit statistics"
 
 
 def _supply_bounds(items: list[str] | None) -> dict[str, tuple[float, float]] | None:
@@ -290,6 +305,10 @@ def _add_calibrate(sub) -> None:
     p.add_argument("scenario", nargs="?", help="scenario file (TOML)")
     p.add_argument("--observations", metavar="FILE", required=True,
                    help="observations table (CSV or Parquet)")
+    p.add_argument("--strict", action="store_true",
+                   help="an observed segment that cannot be map-matched (or rows matching "
+                   "the same edges) is an error, instead of being dropped (merged) with a "
+                   "warning")
     p.add_argument("--prior", metavar="OD", help="OD to start from (default: the scenario's)")
     p.add_argument("--net", metavar="NET", help="SUMO network (plain-SUMO form)")
     p.add_argument("--taz", metavar="TAZ", help="SUMO TAZ file (plain-SUMO form)")
@@ -322,6 +341,110 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     _add_out(p, "output folder", required=True)
     p.set_defaults(func=_cmd_calibrate)
+
+
+# --------------------------------------------------------------------------- observations
+
+
+def _cmd_import_probe_speeds(args: argparse.Namespace) -> None:
+    result = egress.import_probe_speeds(
+        args.segments, args.speeds, dates=args.dates, weekdays=args.weekdays, hours=args.hours,
+        window=args.window, interval=args.interval, quantity=args.quantity,
+        speed_unit=args.speed_unit, length_unit=args.length_unit)
+    _report_import(result, args.out)
+
+
+def _cmd_import_counts(args: argparse.Namespace) -> None:
+    result = egress.import_counts(args.counts, dates=args.dates, weekdays=args.weekdays,
+                                  hours=args.hours, window=args.window, interval=args.interval,
+                                  good_flags=args.good_flags)
+    _report_import(result, args.out)
+
+
+def _report_import(result, out: str) -> None:
+    path = result.write(out)
+    print(result.summary())
+    for note in result.notes:
+        print(note)
+    print(f"wrote {path}")
+
+
+def _cmd_match(args: argparse.Namespace) -> None:
+    obs = egress.read_observations(args.observations, args.net, strict=args.strict)
+    files = egress.write_matched_segments(obs, args.net, args.out)
+    status = obs.matches["status"].value_counts() if len(obs.matches) else {}
+    print(f"{len(obs.matches)} rows given by coordinates: {status.get('kept', 0)} kept, "
+          f"{status.get('merged', 0)} merged, {status.get('dropped', 0)} dropped; "
+          f"{len(obs.table)} observation rows")
+    print("wrote " + ", ".join(str(f) for f in files.values()))
+
+
+def _add_selection(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dates", metavar="D,D,...", help="days to average, e.g. "
+                   "2018-05-07,2018-05-08 (default: all)")
+    p.add_argument("--weekdays", metavar="W,W-W", help="weekdays to average, e.g. Tue-Thu "
+                   "or Mon,Wed (default: all)")
+    p.add_argument("--hours", metavar="H-H,H", help="start hours to keep, e.g. 21-23 for "
+                   "21:00-24:00 (default: all)")
+    p.add_argument("--interval", type=float, metavar="S", help="seconds per row; must "
+                   "divide the product's period, which each row splits (default: the period)")
+    p.add_argument("--window", metavar="HH:MM-HH:MM", help="keep only rows wholly inside "
+                   "this simulation window, e.g. 21:30-24:00 (default: all)")
+    _add_out(p, "observations CSV to write", required=True)
+
+
+def _add_observations(sub) -> None:
+    p = _command(sub, "observations", "import real observation products, check map matching",
+                 "Turn real observation products into an observations table "
+                 "(import-probe-speeds, import-counts), and check how a table's segments "
+                 "map-match onto a network (match).",
+                 "egress observations import-probe-speeds tmc.csv npmrds_hourly.csv "
+                 "--dates 2018-05-07,2018-05-08 --hours 21-23 --out observed.csv")
+    inner = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser)
+    inner.required = True
+    q = _command(inner, "import-probe-speeds", "probe speeds per segment (NPMRDS, INRIX)",
+                 "Average a probe-speed segment product (a segment list with ids, end points "
+                 "and lengths, and speeds or travel times per segment and period) over the "
+                 "chosen days: one row per segment and interval with the mean, the "
+                 "day-to-day sd and the number of days.",
+                 "egress observations import-probe-speeds tmc.csv npmrds_hourly.csv "
+                 "--dates 2018-05-07,2018-05-08,2018-05-09 --hours 21-23 --out observed.csv")
+    q.add_argument("segments", help="segment list (CSV or Parquet): id, end points, length")
+    q.add_argument("speeds", help="speeds or travel times per segment id and period")
+    q.add_argument("--quantity", choices=["speed", "travel_time"], default="speed",
+                   help="what the rows observe")
+    q.add_argument("--speed-unit", choices=["mph", "km/h"], help="unit of a bare 'speed' "
+                   "column (default: from the column's name, e.g. speed_mph)")
+    q.add_argument("--length-unit", choices=["mi", "km", "m"], help="unit of a bare "
+                   "'length' column (default: from the column's name, e.g. miles)")
+    _add_selection(q)
+    q.set_defaults(func=_cmd_import_probe_speeds)
+    c = _command(inner, "import-counts", "detector counts per station (WSDOT loops)",
+                 "Average detector volumes given by station coordinates and direction over "
+                 "the chosen days, skipping flagged values; each station becomes a short "
+                 "segment from its point in its direction, its count the vehicles in each "
+                 "interval.",
+                 "egress observations import-counts loops.csv --weekdays Tue-Thu "
+                 "--hours 21-23 --interval 900 --out counts.csv")
+    c.add_argument("counts", help="counts table (CSV or Parquet): station, direction, lat, "
+                   "lon, date, hour, volume, flag")
+    c.add_argument("--good-flags", default="1+", metavar="REGEX",
+                   help="a flag must match this in full for its value to count (TRACFLOW: "
+                   "one digit per loop, 1 good)")
+    _add_selection(c)
+    c.set_defaults(func=_cmd_import_counts)
+    m = _command(inner, "match", "map-match an observations table onto a network",
+                 "Map-match the segments of an observations table onto a network and write "
+                 "the matched-segments table and map: what is kept, merged and dropped, "
+                 "and why.",
+                 "egress observations match observed.csv --net networks/sodo/sodo.net.xml "
+                 "--out runs/matching")
+    m.add_argument("observations", help="observations table (CSV or Parquet)")
+    m.add_argument("--net", required=True, metavar="NET", help="SUMO network (.net.xml)")
+    m.add_argument("--strict", action="store_true", help="a segment that cannot be matched "
+                   "is an error, not dropped")
+    _add_out(m, "folder for matched_segments.csv and .png", required=True)
+    m.set_defaults(func=_cmd_match)
 
 
 # --------------------------------------------------------------------------- policies
@@ -447,7 +570,8 @@ def _add_report(sub) -> None:
 #: Functions that add one subcommand each, in the order of ``egress --help``.
 COMMANDS: list[Callable] = [
     _add_build_network, _add_zones, _add_build_demand, _add_plot, _add_simulate,
-    _add_observe, _add_calibrate, _add_evaluate_policy, _add_sweep, _add_report,
+    _add_observe, _add_observations, _add_calibrate, _add_evaluate_policy, _add_sweep,
+    _add_report,
 ]
 
 

@@ -332,3 +332,44 @@ def test_event_demand_beyond_the_lots_is_scaled_to_fit():
     assert y[:2].sum() == pytest.approx(148.0) and y[0] / y[1] == pytest.approx(2.0)
     assert list(y[2:]) == [40.0, 30.0]  # background and other origins untouched
     assert p.feasible(np.array([60.0, 60.0, 1.0, 1.0])).tolist() == [60.0, 60.0, 1.0, 1.0]
+
+
+# -------------------------------------------------------------------- any mix of measurements
+
+
+def _mix(case, folder, keep: tuple[str, ...]):
+    """The merge case's observations with only the quantities `keep` (travel times
+    from the observed speeds: a one-edge segment's time is its length over its speed)."""
+    t = pd.read_csv(case["obs"])
+    length = pd.Series({e: read_net(case["net"]).getEdge(e).getLength() for e in "ABC"})
+    t["travel_time"] = length[t["edges"]].to_numpy() / (t["speed"] / 3.6)
+    for k in ("speed", "count", "travel_time"):
+        if k not in keep:
+            t[k] = np.nan
+    t = t[t[list(keep)].notna().any(axis=1)]
+    path = folder / f"{'-'.join(keep)}.csv"
+    t.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("keep", [("count",), ("speed",), ("travel_time",),
+                                  ("count", "travel_time")])
+def test_every_mix_of_measurements_runs_end_to_end(merge_case, tmp_path, capsys, keep):
+    """Counts only, speeds only, travel times only and a mix: the calibration, its
+    printout and its figures (what exists of them) all finish."""
+    c = merge_case
+    obs = _mix(c, tmp_path, keep)
+    out = tmp_path / "cal"
+    code = main(["-q", "calibrate", "--net", str(c["net"]), "--taz", str(c["taz"]), "--od",
+                 str(c["prior"]), "--observations", str(obs), "--end", "1500", "--seed", "3",
+                 "--budget", "3", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "Traceback" not in captured.err
+    for name in ("calibrated.od.csv", "fit.csv", "scatter.png", "convergence.png",
+                 "summary.json"):
+        assert (out / name).is_file(), name
+    printed = captured.out
+    assert ("speed RMSE" in printed) == ("speed" in keep)
+    assert ("GEH<5" in printed) == ("count" in keep)
+    assert ("travel time RMSE" in printed) == ("travel_time" in keep)

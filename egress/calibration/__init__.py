@@ -5,7 +5,15 @@ Modules
 -------
 :mod:`.observations`
     The observations table: reading, validating, map matching segments given
-    by coordinates, the simulated twin of each observed value.
+    by coordinates (dropping and merging what real products need).
+:mod:`.matched`
+    The matching report: which coordinate rows were kept, merged or dropped
+    and why; ``matched_segments.csv`` and its map.
+:mod:`.aggregate`
+    The simulated twin of each observed value, from SUMO's edgeData.
+:mod:`.products`, :mod:`.importers`
+    Real observation products (probe speeds per segment, detector counts per
+    station) into the observations table: ``egress observations import-...``.
 :mod:`.metrics`
     Fit statistics: speed RMSE, R², GEH.
 :mod:`.problem`
@@ -20,7 +28,7 @@ Modules
 :mod:`.driver`
     :func:`calibrate`: the budget, resume, the search, the outputs.
 :mod:`.figures`
-    Observed vs simulated scatter, convergence.
+    Observed vs simulated scatter (speeds, counts, travel times), convergence.
 :mod:`.synthetic`
     Synthetic observations of a "true" OD and a perturbed prior.
 """

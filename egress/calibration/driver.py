@@ -36,7 +36,11 @@ Outputs (`out`)
     rmse_travel_time, accepted, best, wall_s, sumo_s, model_s, collect_s,
     teleports; the metamodel's proposals also its level, trust-region
     radius and predicted objective), ``fit.csv`` (every observation with the prior's
-    and the best simulated value), ``scatter.png`` (observed vs simulated
+    and the best simulated value), ``matched_segments.csv`` and
+    ``matched_segments.png`` (how each observed segment was matched onto the
+    network, and what was merged or dropped), ``diagnosis.csv`` (misfit by road
+    class, see :mod:`egress.calibration.diagnosis`), ``calibrated.supply.toml``
+    (when supply parameters are calibrated), ``scatter.png`` (observed vs simulated
     speeds before and after, with x = y), ``convergence.png``,
     ``summary.json`` and ``state.json`` plus ``sims/NNN/`` (each
     evaluation's OD and aggregated results).
@@ -72,6 +76,7 @@ from ..errors import InputError, Problems
 from ..files import atomic_csv, atomic_json
 from .diagnosis import diagnose
 from .figures import plot_convergence, plot_scatter
+from .matched import write_matched_segments
 from .metamodel import (
     ModelNoise,
     Targets,
@@ -376,6 +381,10 @@ def _write_results(run: _Runner, out: Path, figures: bool, stopped: str) -> Cali
         files["supply"] = out / "calibrated.supply.toml"
     files["fit"] = out / "fit.csv"
     fit.to_csv(files["fit"], index=False)
+    matched = write_matched_segments(problem.obs, problem.net, out, figure=figures)
+    files["matched_segments"] = matched["table"]
+    if "map" in matched:
+        files["matched_segments_map"] = matched["map"]
     if figures:
         files["scatter"] = plot_scatter(problem.obs, prior, best, out / "scatter.png")
         files["convergence_plot"] = plot_convergence(history, out / "convergence.png")

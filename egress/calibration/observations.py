@@ -14,7 +14,13 @@ required):
 ``start_lon, start_lat, end_lon, end_lat``
     Instead of ``edges``: the segment's start and end in WGS84, as
     probe-speed products (TMC or map-provider segments) give them. egress
-    map-matches them onto directed edges (see :func:`match_segment`).
+    map-matches the part of the segment that lies in the model onto directed
+    edges (see :func:`egress.network.matching.match_part`); what happens to
+    segments that do not match is described under *Map matching* below.
+``segment_length``
+    Optional, with coordinates: the segment's length along the road (m), as
+    the product gives it; the matched share is measured against it (default:
+    the straight distance between the end points).
 ``begin, end``
     The interval, seconds after midnight or ``"HH:MM[:SS]"``. It must lie in
     the simulation window and, for the simulated value to be aggregated
@@ -31,19 +37,34 @@ required):
     ``max(5, 0.1 × count)`` vehicles; ``max(10 s, 0.1 × travel_time)``.
 ``weight``
     Optional extra weight (>= 0, default 1) of the row in the objective.
+``days``
+    Optional: the number of days the row's values average (an integer >= 1;
+    the standard deviations are then the day-to-day spread). Kept for the
+    record; the objective does not use it.
+``road, direction``
+    Optional text: the segment's road and direction as the product names
+    them (e.g. ``I-5``, ``NORTHBOUND``). With coordinates, map matching
+    prefers a path on a road of that name (where a viaduct runs over a
+    surface street, the name is all that tells them apart).
 
-Simulated values (:func:`simulated_values`) are aggregated exactly like the
-observations from SUMO's edgeData:
+The importers (:mod:`egress.calibration.importers`) write this format from
+probe-speed products and detector counts.
 
-* speed = Σ sampledSeconds·speed / Σ sampledSeconds over the segment's
-  edges and the edgeData intervals inside the observation interval (the
-  space-mean speed: vehicle-metres over vehicle-seconds), in km/h. A segment
-  that no vehicle was on in the interval gets its **free-flow speed**, the
-  length-weighted harmonic mean of its edges' speed limits.
-* count = ``entered + departed`` of the segment's first edge, summed over the
-  interval.
-* travel time = Σ over edges of ``length / speed``, each edge's speed
-  aggregated as above (its speed limit when no vehicle was on it).
+Map matching
+------------
+A row given by coordinates whose segment cannot be matched, or matches with
+too small a share of its length, is **dropped** with one warning line
+naming the row, the segment and why; rows that match the same edges in the
+same interval are **merged** into one (mean, and an sd that holds their
+own and their disagreement), with one warning line. With ``strict=True``
+either is an error instead. :attr:`Observations.matches` reports every
+coordinate row (see :mod:`egress.calibration.matched`), and
+:func:`egress.calibration.matched.write_matched_segments` writes it as a
+table and a map. Two rows that name the same edges themselves (column
+``edges``) and interval are an error.
+
+Simulated values are aggregated exactly like the observations from SUMO's
+edgeData (:func:`egress.calibration.aggregate.simulated_values`).
 """
 
 
@@ -60,7 +81,9 @@ import pandas as pd
 
 from ..config.schema import time_or_none
 from ..errors import InputError, MissingFileError, Problems
-from ..network import car_link, match_segment, read_net
+from ..network import car_link, read_net
+from .aggregate import simulated_values
+from .matched import Matcher, merge_rows
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +93,25 @@ QUANTITIES = {"speed": "km/h", "count": "veh", "travel_time": "s"}
 
 #: Columns of a clean observations table (:attr:`Observations.table`).
 COLUMNS = ["segment", "edges", "begin", "end", "speed", "count", "travel_time",
-           "speed_sd", "count_sd", "travel_time_sd", "weight", "length", "free_speed"]
+           "speed_sd", "count_sd", "travel_time_sd", "weight", "length", "free_speed",
+           "matched_share", "segment_length", "days", "road", "direction"]
+
+#: Columns of the clean table that are derived from the network, not written back.
+_DERIVED = ("length", "free_speed", "matched_share")
 
 
 _COORDS = ["start_lon", "start_lat", "end_lon", "end_lat"]
 
 
 _KNOWN = {"segment", "edges", "begin", "end", *QUANTITIES, *(f"{k}_sd" for k in QUANTITIES),
-          "weight", *_COORDS}
+          "weight", *_COORDS, "segment_length", "days", "road", "direction"}
 
 
 #: Problems listed in one error at most; the rest are counted.
 MAX_PROBLEMS = 50
+
+#: What :meth:`_Rows._edges` returns for a row whose segment is dropped.
+_DROPPED = ("<dropped>",)
 
 
 def default_sd(kind: str, value: np.ndarray) -> np.ndarray:
@@ -104,11 +134,13 @@ class Observations:
         Columns :data:`COLUMNS`: ``edges`` a tuple of edge ids, times in s,
         ``speed`` km/h, ``count`` veh, ``travel_time`` s (NaN where not
         observed), standard deviations filled with their defaults, ``length``
-        (m) and ``free_speed`` (km/h) of the segment.
+        (m) and ``free_speed`` (km/h) of the segment, ``matched_share`` (NaN
+        for rows that name their edges), the optional record columns.
     source : str
     matches : pandas.DataFrame
-        One row per coordinate-given row: ``row, segment, edges, offset_m``
-        (distance of the ends from the matched edges).
+        The matching report: one row per coordinate-given row, columns
+        :data:`egress.calibration.matched.REPORT_COLUMNS` (status kept,
+        merged or dropped, and why).
     """
 
     table: pd.DataFrame
@@ -126,6 +158,12 @@ class Observations:
         sd = t[f"{kind}_sd"].to_numpy(dtype=float)[idx]
         w = t["weight"].to_numpy(dtype=float)[idx] / sd ** 2
         return idx, val, w
+
+    @property
+    def dropped(self) -> pd.DataFrame:
+        """The report's rows that were dropped (could not be matched)."""
+        m = self.matches
+        return m.loc[m["status"] == "dropped"] if "status" in m.columns else m.iloc[0:0]
 
     @property
     def n_values(self) -> int:
@@ -167,8 +205,8 @@ def _number(v: Any) -> float | None:
 
 
 def read_observations(path: str | Path, net, *, window: tuple[float, float] | None = None,
-                      period: float | None = None, grid_start: float | None = None
-                      ) -> Observations:
+                      period: float | None = None, grid_start: float | None = None,
+                      strict: bool = False) -> Observations:
     """Read and validate an observations file (see the module docstring).
 
     Parameters
@@ -182,6 +220,10 @@ def read_observations(path: str | Path, net, *, window: tuple[float, float] | No
     period : float, optional
         The edge-statistics period; intervals must start and end on the grid
         ``grid_start + k × period`` (default ``grid_start`` = window begin).
+    strict : bool
+        Make a segment that cannot be map-matched (or only with too small a
+        share), and rows that match the same edges and interval, errors
+        instead of dropping (merging) them with a warning.
 
     Returns
     -------
@@ -194,22 +236,40 @@ def read_observations(path: str | Path, net, *, window: tuple[float, float] | No
     InputError
         Naming the file and, for each problem, the line (CSV line number,
         header = line 1) and column: unknown edge, non-consecutive segment,
-        unmatched coordinates, bad or inverted times, intervals outside the
-        window or off the grid, negative or non-numeric values, rows without
-        any value, duplicate segment and interval.
+        bad or inverted times, intervals outside the window or off the grid,
+        negative or non-numeric values, rows without any value, duplicate
+        edges and interval; with `strict`, unmatched coordinates and rows
+        matching the same edges too. Also when every row was dropped.
     """
     path = Path(path)
     if not path.is_file():
         raise MissingFileError(path, "observations file")
     df = _read_table(path)
     return validate_observations(df, net, source=str(path), window=window, period=period,
-                                 grid_start=grid_start)
+                                 grid_start=grid_start, strict=strict)
+
+
+def observed_end(path: str | Path) -> float | None:
+    """The latest interval end of an observations file (s), without validating or
+    map-matching it (None when the file gives no readable end; reading it in
+    full reports why)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        df = _read_table(path)
+    except InputError:
+        return None
+    df.columns = [str(c).strip() for c in df.columns]
+    ends = [time_or_none(v) for v in df["end"]] if "end" in df.columns else []
+    ends = [e for e in ends if e is not None]
+    return max(ends) if ends else None
 
 
 def validate_observations(df: pd.DataFrame, net, *, source: str = "observations",
                           window: tuple[float, float] | None = None,
-                          period: float | None = None, grid_start: float | None = None
-                          ) -> Observations:
+                          period: float | None = None, grid_start: float | None = None,
+                          strict: bool = False) -> Observations:
     """Validate an observations table already in memory; see :func:`read_observations`."""
     if not hasattr(net, "getEdge"):
         net = read_net(net)
@@ -221,19 +281,34 @@ def validate_observations(df: pd.DataFrame, net, *, source: str = "observations"
     if grid_start is None and window is not None:
         grid_start = window[0]
     rows = _Rows(net, problems, window, period, grid_start, "edges" in df.columns,
-                 all(c in df.columns for c in _COORDS))
+                 all(c in df.columns for c in _COORDS), strict)
     for pos, rec in enumerate(df.to_dict("records")):
         rows.add(pos, rec)
     if len(problems.items) > MAX_PROBLEMS:
         extra = len(problems.items) - MAX_PROBLEMS
         problems.items = problems.items[:MAX_PROBLEMS] + [f"... and {extra} more problems"]
     problems.raise_if_any(InputError)
-    if not rows.rows:
-        raise InputError(source, "no observations")
-    matches = pd.DataFrame(rows.matches, columns=["row", "edges", "offset_m"])
-    if len(matches):
-        log.info("%s: map-matched %d coordinate segments", source, len(matches))
-    return Observations(_table(rows.rows), source, matches)
+    kept = rows.merged(source)
+    report = rows.matcher.table()
+    dropped = int((report["status"] == "dropped").sum())
+    if not kept:
+        raise InputError(source, f"no observations left: all {dropped} rows dropped, their "
+                         "segments cannot be map-matched (see the warnings)" if dropped
+                         else "no observations")
+    _warn_dropped(source, report)
+    table = _table(kept)
+    if len(report):
+        log.info("%s: map-matched %d of %d coordinate rows (%d dropped, %d merged)", source,
+                 len(report) - dropped, len(report), dropped,
+                 int((report["status"] == "merged").sum()))
+    return Observations(table, source, report)
+
+
+def _warn_dropped(source: str, report: pd.DataFrame) -> None:
+    """One warning line per dropped row: the row, its segment and why."""
+    for r in report.loc[report["status"] == "dropped"].itertuples():
+        log.warning("%s: line %d (segment %s): dropped, cannot be map-matched: %s", source,
+                    r.row, r.segment, r.why)
 
 
 def _check_columns(df: pd.DataFrame, problems: Problems) -> None:
@@ -255,39 +330,68 @@ class _Rows:
     ones and every problem (each naming its CSV line)."""
 
     def __init__(self, net, problems: Problems, window, period, grid_start,
-                 has_edges: bool, has_coords: bool):
+                 has_edges: bool, has_coords: bool, strict: bool = False):
         self.net, self.problems = net, problems
         self.window, self.period, self.grid_start = window, period, grid_start
-        self.has_edges, self.has_coords = has_edges, has_coords
+        self.has_edges, self.has_coords, self.strict = has_edges, has_coords, strict
         self.rows: list[dict] = []
-        self.matches: list[dict] = []
-        self._seen: dict[tuple, str] = {}
+        self.matcher = Matcher(net)
+        self._seen: dict[tuple, int] = {}
+        self._same: dict[tuple, list[int]] = {}
         self._succ: dict[str, set[str]] = {}
 
     def add(self, pos: int, rec: dict) -> None:
         """Check one record (table row `pos`) and keep it if it has no problem."""
         where = f"line {pos + 2}"
-        edges = self._edges(where, pos, rec)
+        label = str(rec.get("segment")).strip() if not _blank(rec.get("segment")) else None
+        edges, share = self._edges(where, pos, rec, label)
         interval = self._interval(where, rec)
         values = self._values(where, rec)
         extras = self._extras(where, rec)
-        if edges is None or interval is None or values is None or extras is None:
+        if edges is None or interval is None or values is None or extras is None \
+                or edges is _DROPPED:
             return
         b, e = interval
         key = (edges, b, e)
         if key in self._seen:
-            self.problems.add(f"{where}: duplicate of {self._seen[key]} (segment "
-                              f"{' '.join(edges)}, interval {b:g}-{e:g})")
-            return
-        self._seen[key] = where
-        label = rec.get("segment")
+            first = self.rows[self._seen[key]]
+            if self.strict or (math.isnan(share) and math.isnan(first["matched_share"])):
+                how = "matches the same edges as" if not math.isnan(share) else "duplicate of"
+                self.problems.add(f"{where}: {how} line {first['_line']} (segment "
+                                  f"{' '.join(edges)}, interval {b:g}-{e:g})")
+                return
+            self._same.setdefault(key, [self._seen[key]]).append(len(self.rows))
+        else:
+            self._seen[key] = len(self.rows)
         lengths = [self.net.getEdge(x).getLength() for x in edges]
         limits = [self.net.getEdge(x).getSpeed() for x in edges]
         length = float(sum(lengths))
         free = length / sum(L / v for L, v in zip(lengths, limits, strict=True)) * 3.6
-        self.rows.append({"segment": str(label).strip() if not _blank(label)
-                          else " ".join(edges), "edges": edges, "begin": b, "end": e,
-                          **values, **extras, "length": length, "free_speed": free})
+        self.rows.append({"segment": label or " ".join(edges), "edges": edges, "begin": b,
+                          "end": e, **values, **extras, "length": length, "free_speed": free,
+                          "matched_share": share, "_line": pos + 2})
+
+    def merged(self, source: str) -> list[dict]:
+        """The kept rows, those matching the same edges and interval merged into one
+        (:func:`egress.calibration.matched.merge_rows`), with one warning per set of
+        segments merged (naming their lines in every interval)."""
+        gone: set[int] = set()
+        out = list(self.rows)
+        said: dict[tuple, list[str]] = {}
+        for key, idx in self._same.items():
+            group = [_with_default_sds(self.rows[i]) for i in idx]
+            lines = [r["_line"] for r in group]
+            out[idx[0]] = merge_rows(group, QUANTITIES)
+            gone.update(idx[1:])
+            self.matcher.merged(lines)
+            labels = tuple(dict.fromkeys(r["segment"] for r in group))
+            said.setdefault((labels, key[0]), []).append("+".join(map(str, lines)))
+        for (labels, edges), lines in said.items():
+            log.warning("%s: segments %s match the same edges (%s): merged into one row in "
+                        "each of %d interval(s) (lines %s; mean, sd from their own and their "
+                        "spread)", source, ", ".join(labels), " ".join(edges), len(lines),
+                        ", ".join(lines))
+        return [r for i, r in enumerate(out) if i not in gone]
 
     def _successors(self, eid: str) -> set[str]:
         if eid not in self._succ:
@@ -295,8 +399,11 @@ class _Rows:
                                self.net.getEdge(eid).getOutgoing().items() if car_link(conns)}
         return self._succ[eid]
 
-    def _edges(self, where: str, pos: int, rec: dict) -> tuple[str, ...] | None:
-        """The row's edges: given, or map-matched from its coordinates."""
+    def _edges(self, where: str, pos: int, rec: dict, label: str | None
+               ) -> tuple[tuple[str, ...] | None, float]:
+        """The row's edges (None on a problem, :data:`_DROPPED` for a segment that
+        cannot be matched) and matched share: given (share NaN), or map-matched
+        from its coordinates."""
         raw = rec.get("edges") if self.has_edges else None
         if not _blank(raw):
             edges = tuple(str(raw).split())
@@ -304,28 +411,32 @@ class _Rows:
             for e in unknown:
                 self.problems.add(f"{where}: edges: unknown edge {e!r}")
             if unknown:
-                return None
+                return None, math.nan
             for a, b in zip(edges[:-1], edges[1:], strict=True):
                 if b not in self._successors(a):
                     self.problems.add(f"{where}: edges: not consecutive, no car connection "
                                       f"from {a!r} to {b!r}")
-                    return None
-            return edges
+                    return None, math.nan
+            return edges, math.nan
         if not self.has_coords:
             self.problems.add(f"{where}: edges missing")
-            return None
+            return None, math.nan
         pts = [_number(rec.get(c)) for c in _COORDS]
         if any(p is None for p in pts):
             bad = [c for c, p in zip(_COORDS, pts, strict=True) if p is None]
             self.problems.add(f"{where}: no edges and no valid {', '.join(bad)}")
-            return None
-        got = match_segment(self.net, (pts[0], pts[1]), (pts[2], pts[3]))
-        if isinstance(got, str):
+            return None, math.nan
+        given = _number(rec.get("segment_length"))
+        road = None if _blank(rec.get("road")) else str(rec.get("road")).strip()
+        m = self.matcher.match(pos + 2, label or "", pts, given if given and given > 0 else None,
+                               road)
+        if m.ok:
+            return m.edges, m.share
+        if self.strict:
             self.problems.add(f"{where}: cannot map-match segment ({pts[0]:.6f},{pts[1]:.6f})"
-                              f"->({pts[2]:.6f},{pts[3]:.6f}): {got}")
-            return None
-        self.matches.append({"row": pos + 2, "edges": " ".join(got[0]), "offset_m": got[1]})
-        return got[0]
+                              f"->({pts[2]:.6f},{pts[3]:.6f}): {m.why}")
+            return None, math.nan
+        return _DROPPED, math.nan
 
     def _interval(self, where: str, rec: dict) -> tuple[float, float] | None:
         """The row's interval: times in order, in the window, on the edgeData grid."""
@@ -373,9 +484,10 @@ class _Rows:
             ok = False
         return values if ok else None
 
-    def _extras(self, where: str, rec: dict) -> dict[str, float] | None:
-        """Standard deviations (NaN: the default) and the weight (default 1)."""
-        extras, ok = {}, True
+    def _extras(self, where: str, rec: dict) -> dict[str, Any] | None:
+        """Standard deviations (NaN: the default), the weight (default 1) and the
+        record columns."""
+        extras, ok = _record(where, rec, self.problems), True
         for col, default in (("speed_sd", math.nan), ("count_sd", math.nan),
                              ("travel_time_sd", math.nan), ("weight", 1.0)):
             v = rec.get(col)
@@ -388,7 +500,36 @@ class _Rows:
                                   f"{'>= 0' if col == 'weight' else '> 0'}")
                 ok = False
             extras[col] = x if x is not None else math.nan
-        return extras if ok else None
+        return extras if ok and extras.pop("_ok") else None
+
+
+def _record(where: str, rec: dict, problems: Problems) -> dict[str, Any]:
+    """The record columns: segment length, days, road, direction (``_ok``: valid)."""
+    out: dict[str, Any] = {"_ok": True, "road": "", "direction": ""}
+    for col in ("road", "direction"):
+        if not _blank(rec.get(col)):
+            out[col] = str(rec.get(col)).strip()
+    for col, integer in (("segment_length", False), ("days", True)):
+        v = rec.get(col)
+        x = _number(v)
+        if _blank(v):
+            out[col] = math.nan
+        elif x is None or x <= 0 or (integer and x != int(x)):
+            problems.add(f"{where}: {col} {v!r} must be "
+                         f"{'an integer >= 1' if integer else 'a number > 0'}")
+            out["_ok"] = False
+        else:
+            out[col] = x
+    return out
+
+
+def _with_default_sds(row: dict) -> dict:
+    """`row` with the default standard deviation where it gives none."""
+    row = dict(row)
+    for kind in QUANTITIES:
+        if math.isnan(row[f"{kind}_sd"]) and not math.isnan(row[kind]):
+            row[f"{kind}_sd"] = float(default_sd(kind, np.array([row[kind]]))[0])
+    return row
 
 
 def _table(rows: list[dict]) -> pd.DataFrame:
@@ -405,7 +546,7 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 def write_observations(obs: Observations | pd.DataFrame, path: str | Path) -> Path:
     """Write observations as CSV or Parquet (by suffix), edges space-separated."""
     table = obs.table if isinstance(obs, Observations) else obs
-    out = table.drop(columns=[c for c in ("length", "free_speed") if c in table.columns]).copy()
+    out = table.drop(columns=[c for c in _DERIVED if c in table.columns]).copy()
     out["edges"] = [" ".join(e) if isinstance(e, tuple | list) else e for e in out["edges"]]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -416,65 +557,6 @@ def write_observations(obs: Observations | pd.DataFrame, path: str | Path) -> Pa
     return path
 
 
-def simulated_values(edges: pd.DataFrame, obs: Observations, net) -> pd.DataFrame:
-    """Aggregate SUMO edgeData like the observations (see the module docstring).
-
-    Parameters
-    ----------
-    edges : pandas.DataFrame
-        From :func:`egress.engine.outputs.read_edgedata`.
-    obs : Observations
-    net : sumolib.net.Net
-        For edge lengths and speed limits.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per observation row (same order): ``speed`` (km/h),
-        ``count`` (veh), ``travel_time`` (s), ``sampled_seconds``.
-    """
-    t = obs.table
-    # Explode observations to (row, edge, position) and join edge-intervals inside them.
-    rec = [(i, e, k) for i, es in enumerate(t["edges"]) for k, e in enumerate(es)]
-    ex = pd.DataFrame(rec, columns=["row", "edge", "pos"])
-    ex["obegin"] = t["begin"].to_numpy()[ex["row"]]
-    ex["oend"] = t["end"].to_numpy()[ex["row"]]
-    ed = edges[["begin", "end", "edge", "sampled_seconds", "speed", "entered", "departed"]]
-    j = ex.merge(ed, on="edge", how="left")
-    inside = (j["begin"] >= j["obegin"] - 1e-6) & (j["end"] <= j["oend"] + 1e-6)
-    j = j.loc[inside].copy()
-    ss = j["sampled_seconds"].fillna(0.0).to_numpy()
-    sp = np.nan_to_num(j["speed"].to_numpy(dtype=float))
-    j["vm"] = ss * sp
-    j["ss"] = ss
-    j["cnt"] = j["entered"].fillna(0.0) + j["departed"].fillna(0.0)
-    per_edge = j.groupby(["row", "pos"], sort=True)[["vm", "ss"]].sum()
-    # per-(row, edge) speed for travel times; unsampled edges at their limit
-    pe = ex.set_index(["row", "pos"]).join(per_edge, how="left").fillna({"vm": 0.0, "ss": 0.0})
-    limit = np.array([net.getEdge(e).getSpeed() for e in pe["edge"]])
-    length = np.array([net.getEdge(e).getLength() for e in pe["edge"]])
-    v_edge = np.where(pe["ss"].to_numpy() > 0,
-                      pe["vm"].to_numpy() / np.maximum(pe["ss"].to_numpy(), 1e-12), limit)
-    v_edge = np.maximum(v_edge, 0.1)
-    pe["tt"] = length / v_edge
-    rows = pe.index.get_level_values("row")
-    tt = pd.Series(pe["tt"].to_numpy()).groupby(rows).sum()
-    tot = per_edge.groupby(level="row")[["vm", "ss"]].sum()
-    n = len(t)
-    vm = np.zeros(n)
-    ssum = np.zeros(n)
-    vm[tot.index.to_numpy()] = tot["vm"].to_numpy()
-    ssum[tot.index.to_numpy()] = tot["ss"].to_numpy()
-    speed = np.where(ssum > 0, vm / np.maximum(ssum, 1e-12) * 3.6, t["free_speed"].to_numpy())
-    first = j.loc[j["pos"] == 0].groupby("row")["cnt"].sum()
-    count = np.zeros(n)
-    count[first.index.to_numpy()] = first.to_numpy()
-    travel = np.zeros(n)
-    travel[tt.index.to_numpy()] = tt.to_numpy()
-    return pd.DataFrame({"speed": speed, "count": count, "travel_time": travel,
-                         "sampled_seconds": ssum})
-
-
-
-__all__ = ["COLUMNS", "QUANTITIES", "Observations", "default_sd", "read_observations",
-           "simulated_values", "validate_observations", "write_observations"]
+__all__ = ["COLUMNS", "QUANTITIES", "Observations", "default_sd", "observed_end",
+           "read_observations", "simulated_values", "validate_observations",
+           "write_observations"]

@@ -25,7 +25,7 @@ from ..errors import InputError, MissingFileError
 from ..network import read_net
 from ..network.checks import check_edge_types
 from .metamodel import ModelNoise, Targets
-from .observations import Observations, read_observations
+from .observations import Observations, observed_end, read_observations
 
 #: The metamodel's search levels, coarse to fine: OD rows sharing these
 #: columns move by one factor (the last level moves every row that reaches an
@@ -217,7 +217,8 @@ def calibration_problem(scenario: Scenario | str | Path,
                         prior: str | Path | pd.DataFrame | None = None,
                         mode: str | None = "meso", seed: int | None = None,
                         regularization: float = 0.01, prior_sd: float = 0.5,
-                        supply: dict[str, tuple[float, float]] | None = None) -> Problem:
+                        supply: dict[str, tuple[float, float]] | None = None,
+                        strict: bool = False) -> Problem:
     """Set up a calibration of a scenario's OD.
 
     Parameters
@@ -239,6 +240,9 @@ def calibration_problem(scenario: Scenario | str | Path,
         Supply parameters to calibrate with their bounds, e.g.
         ``{"signal_penalty": (0, 2)}``; default the scenario's
         ``[supply.calibrate]`` (see :mod:`egress.config.supply`).
+    strict : bool
+        Segments that cannot be map-matched are errors, not dropped (see
+        :func:`egress.calibration.observations.read_observations`).
     """
     scenario, built = _scenario_od(scenario, mode, seed)
     net = read_net(scenario.network)
@@ -250,7 +254,7 @@ def calibration_problem(scenario: Scenario | str | Path,
             od["kind"] = "background"
     else:
         od = read_prior(prior, built.zones)
-    obs = _observations(observations, net, scenario.simulation)
+    obs = _observations(observations, net, scenario.simulation, strict)
     lot_exits = list(scenario.venues.lot_exits) if scenario.venues is not None else []
     return Problem(scenario, net, built.zones, od[["origin", "destination", "begin", "end",
                                                    "trips", "kind"]], obs, built.spec.event,
@@ -295,7 +299,8 @@ def plain_calibration_problem(net: str | Path, taz: str | Path, od: str | Path,
                 end: float | None = None, period: float = 300.0, mode: str = "meso",
                 seed: int = 42, regularization: float = 0.01,
                 random_factor: float = 1.3, prior_sd: float = 0.5,
-                supply: dict[str, tuple[float, float]] | None = None) -> Problem:
+                supply: dict[str, tuple[float, float]] | None = None,
+                strict: bool = False) -> Problem:
     """Set up a calibration of an existing SUMO model: network, TAZ file, OD file.
 
     The window defaults to the OD's first begin until the later of its last
@@ -309,25 +314,23 @@ def plain_calibration_problem(net: str | Path, taz: str | Path, od: str | Path,
     b = float(prior["begin"].min()) if begin is None else float(begin)
     e = float(prior["end"].max()) if end is None else float(end)
     if end is None and not isinstance(observations, Observations):
-        raw = read_observations(observations, netobj)
-        e = max(e, float(raw.table["end"].max()))
+        e = max(e, observed_end(observations) or e)
     sim = Simulation(begin=b, end=e, seed=int(seed), mode=mode,
                      edgedata_period=float(period))
     scenario = Scenario(path=Path(od).resolve(), name="calibration", description="",
                         network=net_path.resolve(), venues=None, simulation=sim,
                         output_format="csv")
-    obs = _observations(observations, netobj, sim)
+    obs = _observations(observations, netobj, sim, strict)
     return Problem(scenario, netobj, zones, prior, obs, None, [],
                    {"random_factor": random_factor}, regularization, prior_sd,
                    _supply_bounds(supply, scenario))
 
 
-def _observations(observations, net, sim: Simulation) -> Observations:
+def _observations(observations, net, sim: Simulation, strict: bool = False) -> Observations:
     if isinstance(observations, Observations):
         return observations
     return read_observations(observations, net, window=(sim.begin, sim.end),
-                             period=sim.edgedata_period, grid_start=sim.begin)
-
+                             period=sim.edgedata_period, grid_start=sim.begin, strict=strict)
 
 
 __all__ = ["LEVELS", "Problem", "TazZones", "calibration_problem", "read_prior", "scenario_problem",

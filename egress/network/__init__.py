@@ -11,7 +11,8 @@ Modules
 :mod:`.geometry`
     Midpoints, point-in-polygon, the study area's edges.
 :mod:`.matching`
-    Segments given by WGS84 end points onto directed edges.
+    Segments given by WGS84 end points onto directed edges; the part of a
+    real segment that lies in the model and its matched share.
 :mod:`.zones`
     S2 level-13 cells and the edges trips start and end on.
 :mod:`.checks`
@@ -33,12 +34,13 @@ from .graph import (
     reachable,
     read_net,
 )
-from .matching import match_segment
+from .matching import SegmentMatch, match_part, match_segment
 from .zones import Zones, build_zones, cell_of, write_zones, zones_table
 
 __all__ = [
-    "CAR", "CarGraph", "Zones", "boundary_edges", "build_network", "build_osm", "build_zones",
+    "CAR", "CarGraph", "SegmentMatch", "Zones", "boundary_edges", "build_network", "build_osm",
+    "build_zones",
     "car_graph", "car_link", "car_successors", "cell_of", "check_route_files", "check_venues",
-    "inside_polygon", "match_segment", "midpoint", "reachable", "read_net",
+    "inside_polygon", "match_part", "match_segment", "midpoint", "reachable", "read_net",
     "study_area_edges", "write_zones", "zones_table",
 ]
