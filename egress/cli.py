@@ -44,7 +44,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in every option's help, examples kept as written."""
+    """Defaults in every option's help, examples kept as written; no default is
+    shown where there is none (None, a flag's False) or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return text
+        return super()._get_help_string(action)
 
 
 def _command(sub, name: str, summary: str, description: str, example: str):
@@ -52,8 +59,9 @@ def _command(sub, name: str, summary: str, description: str, example: str):
                           epilog=f"example:\n  {example}\n\n{_EPILOG}", formatter_class=_Help)
 
 
-def _add_out(p: argparse.ArgumentParser, what: str, required: bool = False) -> None:
-    p.add_argument("--out", metavar="DIR", required=required, help=what,
+def _add_out(p: argparse.ArgumentParser, what: str, required: bool = False,
+             metavar: str = "DIR") -> None:
+    p.add_argument("--out", metavar=metavar, required=required, help=what,
                    default=None if not required else argparse.SUPPRESS)
     p.add_argument("-o", "--output", dest="out", default=argparse.SUPPRESS,
                    help=argparse.SUPPRESS)
@@ -390,7 +398,7 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
                    "divide the product's period, which each row splits (default: the period)")
     p.add_argument("--window", metavar="HH:MM-HH:MM", help="keep only rows wholly inside "
                    "this simulation window, e.g. 21:30-24:00 (default: all)")
-    _add_out(p, "observations CSV to write", required=True)
+    _add_out(p, "observations CSV to write", required=True, metavar="FILE")
 
 
 def _add_observations(sub) -> None:

@@ -6,6 +6,7 @@ import pytest
 from conftest import write_file
 
 from egress.config.scenario import load_scenario
+from egress.config.supply import check_supply
 from egress.errors import MissingFileError, ScenarioError
 
 VENUES = """
@@ -147,3 +148,41 @@ def test_venues_file_problems(folder, venue_net):
     assert "venues[0].lon: expected a number" in msg
     assert "venues[0].lots[0].capacity: must be > 0" in msg
     assert "venues[0].lots[0].exits: expected a non-empty list" in msg
+
+
+def test_supply_table_names_every_problem(tmp_path):
+    with pytest.raises(ScenarioError) as err:
+        check_supply({"signal_penalty": -1, "speed": {"freeway": 0}, "capacity": {"x": "a"},
+                      "calibrate": {"signal_penalty": [2, 1], "speed.freeway": [0.5, 1.5],
+                                    "tau": [0, 1]}, "typo": 1}, tmp_path / "s.toml")
+    msg = str(err.value)
+    for part in ("supply.signal_penalty: must be a number from 0 to 10",
+                 "supply.speed.freeway: must be a factor", "supply.capacity.x: must be a factor",
+                 "supply.calibrate.signal_penalty: expected [lowest, highest]",
+                 "supply.calibrate.tau: not a parameter a calibration can move",
+                 "supply.typo: unknown key"):
+        assert part in msg, msg
+    ok = check_supply({"speed": {"freeway": 1.1},
+                       "calibrate": {"capacity.arterial": [0.5, 1.5]}}, tmp_path / "s.toml")
+    assert ok.value("speed.freeway") == 1.1 and ok.value("capacity.arterial") == 1.0
+    assert ok.with_values({"capacity.arterial": 0.7}).capacity == {"arterial": 0.7}
+
+
+def test_supply_from_a_file_with_overrides(tmp_path):
+    """[supply] file = ... reads a calibrated set; keys beside it replace its values
+    factor by factor; the file's own problems name the file."""
+    write_file(tmp_path / "cal.supply.toml", """
+        [supply]
+        signal_penalty = 0.6
+        speed = { freeway = 1.1, arterial = 0.8 }""")
+    spec = check_supply({"file": "cal.supply.toml", "speed": {"freeway": 1.0}},
+                        tmp_path / "s.toml")
+    assert spec.signal_penalty == 0.6 and spec.speed == {"freeway": 1.0, "arterial": 0.8}
+    with pytest.raises(MissingFileError, match="nope.toml"):
+        check_supply({"file": "nope.toml"}, tmp_path / "s.toml")
+    write_file(tmp_path / "bad.toml", "[supply]\nsignal_penalty = -2\n")
+    with pytest.raises(ScenarioError, match=r"bad.toml.*supply.signal_penalty"):
+        check_supply({"file": "bad.toml"}, tmp_path / "s.toml")
+    write_file(tmp_path / "empty.toml", "x = 1\n")
+    with pytest.raises(ScenarioError, match="expected a \\[supply\\] table"):
+        check_supply({"file": "empty.toml"}, tmp_path / "s.toml")

@@ -9,8 +9,7 @@ import pytest
 from conftest import EXACT_VTYPE, write_file, write_plain_net
 
 from egress import engine
-from egress.config.supply import SupplySpec, check_supply
-from egress.errors import ScenarioError
+from egress.config.supply import SupplySpec
 
 pytestmark = pytest.mark.sumo
 
@@ -72,24 +71,6 @@ def test_meso_options_only_in_meso(tmp_path, typed_road):
     opts = engine.config.sumo_options(meso)
     assert (opts["meso-tls-penalty"], opts["meso-minor-penalty"],
             opts["meso-junction-control"]) == ("0.8", "2", "true")
-
-
-def test_supply_table_names_every_problem(tmp_path):
-    with pytest.raises(ScenarioError) as err:
-        check_supply({"signal_penalty": -1, "speed": {"freeway": 0}, "capacity": {"x": "a"},
-                      "calibrate": {"signal_penalty": [2, 1], "speed.freeway": [0.5, 1.5],
-                                    "tau": [0, 1]}, "typo": 1}, tmp_path / "s.toml")
-    msg = str(err.value)
-    for part in ("supply.signal_penalty: must be a number from 0 to 10",
-                 "supply.speed.freeway: must be a factor", "supply.capacity.x: must be a factor",
-                 "supply.calibrate.signal_penalty: expected [lowest, highest]",
-                 "supply.calibrate.tau: not a parameter a calibration can move",
-                 "supply.typo: unknown key"):
-        assert part in msg, msg
-    ok = check_supply({"speed": {"freeway": 1.1},
-                       "calibrate": {"capacity.arterial": [0.5, 1.5]}}, tmp_path / "s.toml")
-    assert ok.value("speed.freeway") == 1.1 and ok.value("capacity.arterial") == 1.0
-    assert ok.with_values({"capacity.arterial": 0.7}).capacity == {"arterial": 0.7}
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,14 @@ and an additional file)::
     signal_penalty = [0.0, 2.0]
     "capacity.arterial_major" = [0.6, 1.4]
 
+A calibrated set can live in a file of its own (``egress calibrate`` writes
+``calibrated.supply.toml``) and be shared by several scenarios; keys given
+next to ``file`` replace the file's values::
+
+    [supply]
+    file = "sodo-2018.supply.toml"   # its [supply] table
+    speed = { freeway = 1.05 }        # replaces the file's freeway factor only
+
 What each parameter means
     ``signal_penalty``
         The mesoscopic model does not stop vehicles at red lights; with a
@@ -55,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Problems, ScenarioError
-from .schema import Field, check_table
+from .schema import Field, check_table, read_toml
 
 #: Scalar parameters and their (type, default, lowest, highest allowed value).
 SCALARS: dict[str, tuple[str, Any, float, float]] = {
@@ -70,6 +78,7 @@ _FIELDS = {
     **{k: Field(kind, default=default) for k, (kind, default, _, _) in SCALARS.items()},
     **{k: Field("table", default={}) for k in FACTORS},
     "calibrate": Field("table", default={}),
+    "file": Field("path", doc="a TOML file with a [supply] table to start from"),
 }
 
 
@@ -143,13 +152,17 @@ def parameter_range(name: str) -> tuple[float, float] | None:
 def check_supply(table: Any, source: str | Path) -> SupplySpec:
     """Validate a ``[supply]`` table (every problem named by its key).
 
+    A ``file`` key names a TOML file whose ``[supply]`` table (e.g. the
+    ``calibrated.supply.toml`` a calibration writes) gives the values; the
+    other keys of `table` replace its values, factor by factor.
+
     Raises
     ------
     ScenarioError
     """
+    table = _with_file(table if table is not None else {}, Path(source))
     problems = Problems(source)
-    v = check_table(table if table is not None else {}, _FIELDS, "supply", problems,
-                    Path(source).parent)
+    v = check_table(table, _FIELDS, "supply", problems, Path(source).parent)
     for name, (_, _, lo, hi) in SCALARS.items():
         x = v[name]
         if isinstance(x, float) and not (math.isfinite(x) and lo <= x <= hi):
@@ -183,6 +196,26 @@ def check_supply(table: Any, source: str | Path) -> SupplySpec:
     problems.raise_if_any(ScenarioError)
     return SupplySpec(v["signal_penalty"], v["minor_penalty"], v["junction_control"],
                       v["capacity"], v["speed"], calibrate)
+
+
+def _with_file(table: Any, source: Path) -> Any:
+    """`table` on top of the ``[supply]`` table of the file its ``file`` key names."""
+    if not isinstance(table, dict) or "file" not in table:
+        return table
+    name = table["file"]
+    if not isinstance(name, str):
+        raise ScenarioError(str(source), f"supply.file: expected a path, got {name!r}")
+    path = (source.parent / name).resolve()
+    data = read_toml(path, "supply file (supply.file)", ScenarioError)
+    base = data.get("supply")
+    if not isinstance(base, dict) or "file" in base:
+        raise ScenarioError(str(path), "expected a [supply] table without a 'file' key")
+    check_supply(base, path)  # its own problems, named with its own path
+    merged = {**base, **{k: v for k, v in table.items() if k != "file"}}
+    for group in (*FACTORS, "calibrate"):
+        if isinstance(base.get(group), dict) and isinstance(table.get(group), dict):
+            merged[group] = {**base[group], **table[group]}
+    return merged
 
 
 __all__ = ["FACTORS", "SCALARS", "SupplySpec", "check_supply", "parameter_range"]
