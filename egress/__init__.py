@@ -8,7 +8,8 @@ The package follows the stages of the pipeline::
     network     networks, their car graph, geometry, map matching, S2 zones
     demand      OD tables, demand models, sampling, routing
     engine      one SUMO run: configuration, run, vehicle table, invariants
-    calibration fitting the OD to observations; synthetic observations
+    calibration fitting the OD and supply to observations; importers of real ones
+    validation  a run against real observations, by road class
     policies    measures, their SUMO inputs, paired evaluation
     sweep       batches of runs on Dask
     reporting   figures and the HTML report
@@ -68,6 +69,9 @@ _LAZY = {
     "import_probe_speeds": "calibration.importers",
     "write_matched_segments": "calibration.matched",
     "observe": "calibration.synthetic",
+    "Validation": "validation.validate",
+    "validate": "validation.validate",
+    "format_validation": "validation.validate",
     "Policy": "policies.file",
     "load_policies": "policies.file",
     "EvaluationResult": "policies.comparison",
@@ -112,6 +116,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .sweep.file import Sweep, load_sweep
     from .sweep.runner import SweepResult, run_sweep
     from .sweep.store import load_results
+    from .validation.validate import Validation, format_validation, validate
 
 
 def __getattr__(name: str) -> Any:
@@ -131,13 +136,14 @@ def __dir__() -> list[str]:
 __all__ = [
     "__version__", "build_demand", "build_network", "build_od", "build_osm", "calibrate",
     "calibration_problem", "CalibrationResult", "EgressError", "evaluate_policy",
-    "EvaluationResult", "format_savings", "format_summary", "format_table", "format_zones",
+    "EvaluationResult", "format_savings", "format_summary", "format_table",
+    "format_validation", "format_zones",
     "headline", "import_counts", "import_probe_speeds", "Imported", "InputError",
     "InvalidRunError", "load_policies", "load_results", "load_scenario",
     "load_sweep", "load_venues", "MissingFileError", "ModelNoise", "NetworkError", "observe",
     "plain_calibration_problem", "plot_demand_scenarios", "Policy", "PolicyError", "read_net",
     "read_observations", "read_od", "run", "run_sweep", "RunConfig", "RunError", "RunResult",
     "savings", "Scenario", "ScenarioError", "simulate", "SimulationResult", "SumoError", "Sweep",
-    "SweepError", "SweepResult", "write_matched_segments", "write_report",
-    "write_zones",
+    "SweepError", "SweepResult", "validate", "Validation", "write_matched_segments",
+    "write_report", "write_zones",
 ]

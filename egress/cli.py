@@ -559,6 +559,34 @@ def _add_sweep(sub) -> None:
     p.set_defaults(func=_cmd_sweep)
 
 
+def _cmd_validate(args: argparse.Namespace) -> None:
+    result = egress.validate(args.run, args.observations, hours=args.hours, out=args.out,
+                             strict=args.strict)
+    print(egress.format_validation(result))
+    print("wrote " + ", ".join(str(p) for p in result.files.values()))
+
+
+def _add_validate(sub) -> None:
+    p = _command(sub, "validate", "compare a finished run with real observations",
+                 "Compare a run's simulated speeds and counts with a real observations table "
+                 "(e.g. from 'egress observations import-probe-speeds'): speed RMSE and R², "
+                 "mean speeds by road class, the share of hourly flows with GEH < 5, and an "
+                 "observed-vs-simulated scatter coloured by road class. A fit to synthetic "
+                 "observations of the same model is not validation.",
+                 "egress validate runs/sodo-normal-evening --observations "
+                 "scenarios/observations/seattle-2018/normal-validate.csv --hours 21-22")
+    p.add_argument("run", help="run folder (egress simulate)")
+    p.add_argument("--observations", metavar="FILE", required=True,
+                   help="observations table (CSV or Parquet)")
+    p.add_argument("--hours", metavar="H-H,H",
+                   help="start hours the statistics cover, e.g. 21-22 for 21:00-23:00 "
+                   "(default: every row in the run's window)")
+    p.add_argument("--strict", action="store_true",
+                   help="a segment that cannot be map-matched is an error, not dropped")
+    _add_out(p, "folder for validation.csv, .json and .png (default: the run folder)")
+    p.set_defaults(func=_cmd_validate)
+
+
 def _cmd_report(args: argparse.Namespace) -> None:
     path = egress.write_report(args.folder, args.out)
     print(f"wrote {path}")
@@ -578,8 +606,8 @@ def _add_report(sub) -> None:
 #: Functions that add one subcommand each, in the order of ``egress --help``.
 COMMANDS: list[Callable] = [
     _add_build_network, _add_zones, _add_build_demand, _add_plot, _add_simulate,
-    _add_observe, _add_observations, _add_calibrate, _add_evaluate_policy, _add_sweep,
-    _add_report,
+    _add_observe, _add_observations, _add_calibrate, _add_validate, _add_evaluate_policy,
+    _add_sweep, _add_report,
 ]
 
 

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..network.classes import segment_type
+
 #: Smallest mean speed residual (km/h) of a road class that counts as a bias.
 MIN_BIAS = 5.0
 #: Worst segments whose reach by the OD is checked.
@@ -71,16 +73,7 @@ class Diagnosis:
 
 def segment_types(problem) -> list[str]:
     """The edge type covering most of each observation row's segment."""
-    net = problem.net
-    out = []
-    for edges in problem.obs.table["edges"]:
-        length: dict[str, float] = {}
-        for e in edges:
-            edge = net.getEdge(e)
-            length[edge.getType() or "(none)"] = length.get(edge.getType() or "(none)", 0.0) \
-                + edge.getLength()
-        out.append(max(length, key=length.get))
-    return out
+    return [segment_type(problem.net, edges) for edges in problem.obs.table["edges"]]
 
 
 def _classes(problem, values: pd.DataFrame, types: list[str]) -> pd.DataFrame:

@@ -174,6 +174,23 @@ def sumo_options(cfg: RunConfig) -> dict[str, str]:
     return options
 
 
+def configured_network(run_dir: str | Path) -> Path:
+    """The network a run folder's ``run.sumocfg`` names (resolved).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the folder has no ``run.sumocfg`` or it names no network.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    for el in ET.parse(path).getroot().iter("net-file"):
+        return (run_dir / el.get("value", "")).resolve()
+    raise FileNotFoundError(f"{path}: no net-file")
+
+
 def write_config(cfg: RunConfig) -> Path:
     """Write ``run.sumocfg`` (and the edgeData definition) into the run folder.
 
