@@ -70,6 +70,8 @@ _LAZY = {
     "format_table": "policies.comparison",
     "headline": "policies.comparison",
     "evaluate_policy": "policies.evaluation",
+    "format_measures": "policies.measures",
+    "set_units": "units",
     "Sweep": "sweep.file",
     "load_sweep": "sweep.file",
     "SweepResult": "sweep.runner",
@@ -100,12 +102,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .policies.comparison import EvaluationResult, format_table, headline
     from .policies.evaluation import evaluate_policy
     from .policies.file import Policy, load_policies
+    from .policies.measures import format_measures
     from .reporting.plots import plot_demand_scenarios
     from .reporting.report import write_report
     from .sweep.analysis import format_savings, savings
     from .sweep.file import Sweep, load_sweep
     from .sweep.runner import SweepResult, run_sweep
     from .sweep.store import load_results
+    from .units import set_units
 
 
 def __getattr__(name: str) -> Any:
@@ -125,11 +129,12 @@ def __dir__() -> list[str]:
 __all__ = [
     "__version__", "build_demand", "build_network", "build_od", "build_osm", "calibrate",
     "calibration_problem", "CalibrationResult", "EgressError", "evaluate_policy",
-    "EvaluationResult", "format_savings", "format_summary", "format_table", "format_zones",
+    "EvaluationResult", "format_measures", "format_savings", "format_summary", "format_table",
+    "format_zones",
     "headline", "InputError", "InvalidRunError", "load_policies", "load_results", "load_scenario",
     "load_sweep", "load_venues", "MissingFileError", "ModelNoise", "NetworkError", "observe",
     "plain_calibration_problem", "plot_demand_scenarios", "Policy", "PolicyError", "read_net",
     "read_observations", "read_od", "run", "run_sweep", "RunConfig", "RunError", "RunResult",
     "savings", "Scenario", "ScenarioError", "simulate", "SimulationResult", "SumoError", "Sweep",
-    "SweepError", "SweepResult", "write_report", "write_zones",
+    "SweepError", "SweepResult", "set_units", "write_report", "write_zones",
 ]
