@@ -62,6 +62,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import units
 from ..network import read_net
 
 #: Seconds between samples of a queue.
@@ -386,6 +387,49 @@ def queue_summary(queues: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def slice_name(t: float) -> str:
+    """``HHMM`` of a slice start, hours past midnight counting on (``2415`` is 00:15
+    the next day), for field names of the GIS layers."""
+    s = int(round(t))
+    return f"{s // 3600:02d}{s // 60 % 60:02d}"
+
+
+def slice_speeds(frames: Iterable[pd.DataFrame | None], begin: float,
+                 period: float = THROUGHPUT_PERIOD) -> pd.DataFrame:
+    """Edge × time-slice space-mean speeds (display unit) over runs.
+
+    Parameters
+    ----------
+    frames : iterable of pandas.DataFrame
+        Per run: ``edge, begin, speed, sampled_seconds`` (edgeData intervals).
+    begin : float
+        Start of the window (slices count from it).
+    period : float, default 15 minutes
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by edge; ``speed_<HHMM>`` per slice with data (the mean
+        weighted by the seconds vehicles spent on the edge, SUMO's
+        ``sampledSeconds``, as a space-mean speed must be) and
+        ``speed_window`` over the whole window.
+    """
+    got = [f for f in frames if f is not None and len(f)]
+    if not got:
+        return pd.DataFrame()
+    e = pd.concat(got, ignore_index=True)
+    e = e[e["sampled_seconds"] > 0]
+    e = e.assign(slice=begin + np.floor((e["begin"] - begin) / period) * period,
+                 w=e["speed"] * e["sampled_seconds"])
+    per = e.groupby(["edge", "slice"])[["w", "sampled_seconds"]].sum()
+    speed = (per["w"] / per["sampled_seconds"]).map(units.speed).unstack("slice")
+    speed.columns = [f"speed_{slice_name(c)}" for c in speed.columns]
+    whole = e.groupby("edge")[["w", "sampled_seconds"]].sum()
+    speed["speed_window"] = (whole["w"] / whole["sampled_seconds"]).map(units.speed)
+    return speed.round(1)
+
+
 __all__ = ["GROUP_MEASURES", "Places", "QUEUE_STEP", "RAMP_SUFFIXES", "RAMP_TYPES",
            "THROUGHPUT_PERIOD", "clearance", "driven_free_flow", "group_measures",
-           "is_ramp", "percentile", "place_flows", "places", "queue_summary"]
+           "is_ramp", "percentile", "place_flows", "places", "queue_summary", "slice_name",
+           "slice_speeds"]

@@ -31,11 +31,10 @@ import math
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .. import units
-from ..engine.measures import THROUGHPUT_PERIOD, queue_summary
+from ..engine.measures import queue_summary, slice_speeds
 from ..network.gis import (
     edge_features,
     edge_geometry,
@@ -45,39 +44,6 @@ from ..network.gis import (
     write_geojson,
 )
 from .comparison import BASELINE, Outcome, Plan, Variant
-
-#: Seconds per time slice of the edge layers (15 minutes).
-SLICE = THROUGHPUT_PERIOD
-
-
-def slice_name(t: float) -> str:
-    """``HHMM`` of a slice start, hours past midnight counting on (``2415``)."""
-    s = int(round(t))
-    return f"{s // 3600:02d}{s // 60 % 60:02d}"
-
-
-def slice_speeds(outcomes: Sequence[Outcome], begin: float) -> pd.DataFrame:
-    """Edge × slice mean speeds (display unit) over `outcomes`, weighted by sampled seconds.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Indexed by edge; one column ``speed_<HHMM>`` per slice with data and
-        ``speed_window``.
-    """
-    frames = [o.edge_speed for o in outcomes if o.valid and o.edge_speed is not None]
-    if not frames:
-        return pd.DataFrame()
-    e = pd.concat(frames, ignore_index=True)
-    e = e[e["sampled_seconds"] > 0]
-    e = e.assign(slice=begin + np.floor((e["begin"] - begin) / SLICE) * SLICE,
-                 w=e["speed"] * e["sampled_seconds"])
-    per = e.groupby(["edge", "slice"])[["w", "sampled_seconds"]].sum()
-    speed = (per["w"] / per["sampled_seconds"]).map(units.speed).unstack("slice")
-    speed.columns = [f"speed_{slice_name(c)}" for c in speed.columns]
-    whole = e.groupby("edge")[["w", "sampled_seconds"]].sum()
-    speed["speed_window"] = (whole["w"] / whole["sampled_seconds"]).map(units.speed)
-    return speed.round(1)
 
 
 def _outcomes(plan: Plan, results: dict, policy: str, fraction: float | None,
@@ -94,10 +60,12 @@ def write_layers(folder: Path, plans: Sequence[Plan], results: dict) -> list[Pat
         geometry = edge_geometry(plan.scen.network)
         begin = plan.scen.simulation.begin
         ks = sorted({k for v in plan.variants for k in plan.ran[v.key]})
-        base = slice_speeds(_outcomes(plan, results, BASELINE, None, ks), begin)
+        base = slice_speeds([o.edge_speed for o in _outcomes(plan, results, BASELINE, None, ks)],
+                            begin)
         paths.append(_edges(out / "edges_baseline.geojson", geometry, base, "baseline"))
         for v in plan.variants:
-            pol = slice_speeds(_outcomes(plan, results, v.name, v.fraction, plan.ran[v.key]),
+            pol = slice_speeds([o.edge_speed for o in _outcomes(plan, results, v.name,
+                                                                 v.fraction, plan.ran[v.key])],
                                begin)
             if pol.empty:
                 continue
@@ -173,5 +141,4 @@ def _tag(fraction: float | None) -> str:
     return "all" if fraction is None else f"f{fraction:.2f}"
 
 
-__all__ = ["SLICE", "place_features", "sign_features", "slice_name", "slice_speeds",
-           "write_layers"]
+__all__ = ["place_features", "sign_features", "write_layers"]

@@ -232,7 +232,7 @@ LABELS = {
 }
 
 
-def _value(measure: str, v: float, end: float | None) -> str:
+def format_value(measure: str, v: float, end: float | None) -> str:
     if measure.startswith("clear"):
         return units.clock(v) if not math.isnan(v) else (
             f"not cleared by {units.clock(end)}" if end is not None else "not cleared")
@@ -243,7 +243,7 @@ def _value(measure: str, v: float, end: float | None) -> str:
     return f"{v:.1f} min"
 
 
-def _change(r: pd.Series) -> str:
+def format_change(r: pd.Series) -> str:
     m, lo, hi = r["change"], r["ci_low"], r["ci_high"]
     unit = "min" if r["unit"] == "min" else r["unit"]
     digits = 1 if unit == "min" else 0
@@ -286,9 +286,10 @@ def format_measures(measures: pd.DataFrame, places: pd.DataFrame, *, group: str 
         lines.append(f"{scen} · {pol} · {tag}")
         for r in g.to_dict("records"):
             r = pd.Series(r)
-            before = _value(r["measure"], r["baseline_value"], end)
-            after = _value(r["measure"], r["policy_value"], end)
-            lines.append(f"  {LABELS[r['measure']]:<32} {before:>24} → {after:<24} {_change(r)}")
+            before = format_value(r["measure"], r["baseline_value"], end)
+            after = format_value(r["measure"], r["policy_value"], end)
+            lines.append(f"  {LABELS[r['measure']]:<32} {before:>24} → {after:<24} "
+                         f"{format_change(r)}")
         lines += _place_lines(places, scen, pol, frac, top)
     return "\n".join(lines)
 
@@ -305,9 +306,10 @@ def _place_lines(places: pd.DataFrame, scen: str, pol: str, frac, top: int) -> l
             r = pd.Series(r)
             lines.append(f"  longest queue, {what} {r['label'][:40]:<40} "
                          f"{r['baseline_value']:>6,.0f} → {r['policy_value']:<6,.0f} veh  "
-                         f"{_change(r)}")
+                         f"{format_change(r)}")
     return lines
 
 
-__all__ = ["LABELS", "MEASURES", "MEASURE_GROUPS", "PLACE_MEASURES", "format_measures",
+__all__ = ["LABELS", "MEASURES", "MEASURE_GROUPS", "PLACE_MEASURES", "format_change",
+           "format_measures", "format_value",
            "measure_pairs", "measures_table", "pair_measures", "per_run_series", "summarise"]
