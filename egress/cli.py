@@ -332,13 +332,17 @@ def _cmd_evaluate_policy(args: argparse.Namespace) -> None:
     print()
     print(egress.format_measures(result.measures, result.places,
                                  end=_window_end(args.scenario[0])))
-    print(f"measures: {result.out / 'measures.csv'}, {result.out / 'places.csv'}, "
-          f"{result.out / 'throughput.csv'}")
-    if result.layers:
-        print(f"GIS layers (GeoJSON, WGS84; open in QGIS): {result.out / 'gis'}")
+    print()
     print(f"tables: {result.out / 'table.csv'}, {result.out / 'savings.csv'}, "
           f"{result.out / 'runs.csv'}")
+    print(f"measures: {result.out / 'measures.csv'}, {result.out / 'places.csv'}, "
+          f"{result.out / 'throughput.csv'}")
     print("figures: " + ", ".join(str(f) for f in result.figures))
+    if result.layers:
+        print(f"GIS layers (GeoJSON, WGS84; open in QGIS): {result.out / 'gis'}")
+    if (result.out / "snapped.csv").is_file():
+        print(f"places given by coordinates and the edges they were snapped to: "
+              f"{result.out / 'snapped.csv'}")
 
 
 def _add_evaluate_policy(sub) -> None:

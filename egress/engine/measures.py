@@ -93,7 +93,7 @@ class Places:
     free_flow : dict
         Edge id -> free-flow time, s (length / speed limit).
     lot_exits : dict
-        Lot exit edge -> the lot's id.
+        Lot exit edge -> the lot's name.
     ramps : dict
         Ramp edge -> its street name (the edge id where it has none).
     """
@@ -135,7 +135,7 @@ def _places(path: str, mtime: int, venues) -> Places:
         for venue in venues.venues.values():
             for lot in venue.lots:
                 for x in lot.exits:
-                    lots.setdefault(x, lot.id)
+                    lots.setdefault(x, lot.name or lot.id)
     out = Places(free_flow, lots, {e: n for e, n in ramps.items() if e not in lots})
     if len(_CACHE) > 8:
         _CACHE.clear()

@@ -129,7 +129,10 @@ def venue_features(geometry: pd.DataFrame, venues) -> dict[str, list[dict]]:
                 if (lot.id, x) in seen or x not in geometry.index:
                     continue
                 seen.add((lot.id, x))
-                lon, lat = geometry.loc[x, "lonlat"][0]
+                # where the lot is when it was given by coordinates, else where its
+                # exit edge starts (the facility's gate)
+                lon, lat = (lot.lon, lot.lat) if lot.lon is not None else \
+                    geometry.loc[x, "lonlat"][0]
                 out["lots"].append(feature(point(lon, lat), {
                     "lot": lot.id, "name": lot.name, "capacity": lot.capacity,
                     "exit_edge": x, "street": geometry.loc[x, "name"]}))

@@ -237,7 +237,7 @@ def format_value(measure: str, v: float, end: float | None) -> str:
         return units.clock(v) if not math.isnan(v) else (
             f"not cleared by {units.clock(end)}" if end is not None else "not cleared")
     if measure.endswith("_vh") or measure == "vehicle_hours":
-        return f"{units.count(v)} veh·h"
+        return f"{v:,.1f} veh·h" if abs(v) < 100 else f"{units.count(v)} veh·h"
     if measure in PLACE_MEASURES:
         return f"{v:,.0f} veh"
     return f"{v:.1f} min"
@@ -245,8 +245,8 @@ def format_value(measure: str, v: float, end: float | None) -> str:
 
 def format_change(r: pd.Series) -> str:
     m, lo, hi = r["change"], r["ci_low"], r["ci_high"]
-    unit = "min" if r["unit"] == "min" else r["unit"]
-    digits = 1 if unit == "min" else 0
+    unit = r["unit"]
+    digits = 1 if unit == "min" or abs(r["change"]) < 100 else 0
     if math.isnan(m):
         return f"censored in {r['censored']} of {r['censored'] + r['replications']} pairs"
     text = f"{m:+,.{digits}f} {unit}"

@@ -27,6 +27,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .. import units
@@ -85,10 +86,11 @@ class Study:
                 continue
         self.policies = {}
         pf = self.info.get("policy_file")
+        net = next((s.network for s in self.scenarios.values()), None)
         if pf and Path(pf).is_file():
-            try:
-                self.policies = load_policies(pf)
-            except Exception:  # noqa: BLE001
+            try:  # with the network: places given by coordinates are snapped
+                self.policies = load_policies(pf, net)
+            except Exception:  # noqa: BLE001 - a report describes what it can
                 self.policies = {}
 
     def end(self, scenario: str) -> float | None:
@@ -132,10 +134,8 @@ def _answer(study: Study, r: pd.Series) -> str:
     extra = []
     if len(ev) and "vehicle_hours_saved" in ev:
         e = ev.iloc[0]
-        extra.append(f"{e['vehicle_hours_saved']:,.0f} vehicle-hours saved in all "
-                     f"[{e['vh_ci_low']:,.0f}, {e['vh_ci_high']:,.0f}]"
-                     if not math.isnan(e["vh_ci_low"]) else
-                     f"{e['vehicle_hours_saved']:,.0f} vehicle-hours saved in all")
+        extra.append("vehicle-hours saved by all event vehicles together: " + _interval(
+            e["vehicle_hours_saved"], e["vh_ci_low"], e["vh_ci_high"], "veh·h", 0))
     c = _measure(study, r, "clear_95")
     if c is not None:
         extra.append("95% of event vehicles out by " + esc(format_value(
@@ -415,7 +415,8 @@ def _throughput_figure(study: Study, top: int = 6) -> str | None:
             ax.plot(per.index, per.to_numpy(), style, marker="o", ms=3,
                     label="baseline" if policy == "baseline" else f"{policy} {_short(frac)}")
         ax.set_title(label[:48], fontsize=8)
-        ticks = ax.get_xticks()
+        lo, hi = ax.get_xlim()
+        ticks = np.arange(np.ceil(lo / 1800) * 1800, hi, 1800)
         ax.set_xticks(ticks, [units.clock(x) for x in ticks], fontsize=7)
         ax.set_ylabel("vehicles per 15 min", fontsize=8)
     for ax in list(axes.flat)[len(busiest):]:

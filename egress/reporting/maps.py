@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import units
+from ..network.geometry import midpoint
 from .html import fig_png
 from .plots import pyplot
 
@@ -84,8 +85,7 @@ def _street_labels(ax, edges: list[dict]) -> None:
                                                   for f in by_name[n]))
     for name in longest[:LABELLED_STREETS]:
         f = max(by_name[name], key=lambda f: f["properties"]["length_m"])
-        pts = np.asarray(f["geometry"]["coordinates"])
-        x, y = pts[len(pts) // 2]
+        x, y = midpoint(f["geometry"]["coordinates"])
         ax.text(x, y, name, fontsize=6.5, color="0.15", ha="center", va="center",
                 path_effects=[pe.withStroke(linewidth=2.5, foreground="white")], zorder=8)
 

@@ -335,7 +335,9 @@ def write_report(folder: str | Path, output: str | Path | None = None) -> Path:
             figures += sorted(f.glob("*.png"))
     # the whole-window speed maps are replaced by the maps per time slice
     fig_html = "".join(_png(f) for f in figures if not f.name.startswith("speed_change_"))
-    title = f"egress report: {folder.resolve().name}"
+    names = [Path(s).stem for s in dict.fromkeys(scenarios) if s]
+    title = (f"Event egress study: {', '.join(names)}" if names else
+             f"egress report: {folder.resolve().name}")
     doc = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
            f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
            *sections]
