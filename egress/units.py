@@ -82,14 +82,17 @@ def to_si(value: float, unit: str) -> float:
         raise ValueError(f"unknown unit {unit!r}; known: {', '.join(TO_SI)}") from None
 
 
-def clock(seconds: float, *, seconds_too: bool = False) -> str:
-    """Seconds after midnight as a clock time: ``23:41``, ``01:00 (+1 day)``."""
+def clock(seconds: float, *, seconds_too: bool = False, day: bool = True) -> str:
+    """Seconds after midnight as a clock time: ``23:41``, ``01:00 (+1 day)``
+    (without the day with ``day=False``, for axis ticks)."""
     if seconds is None or not math.isfinite(seconds):
         return "–"
     s = int(round(seconds))
-    day, s = divmod(s, 86400)
+    days, s = divmod(s, 86400)
     text = f"{s // 3600:02d}:{s // 60 % 60:02d}" + (f":{s % 60:02d}" if seconds_too else "")
-    return text + (f" (+{day} day)" if day == 1 else f" (+{day} days)" if day else "")
+    if not day:
+        return text
+    return text + (f" (+{days} day)" if days == 1 else f" (+{days} days)" if days else "")
 
 
 def window(begin: float, end: float) -> str:

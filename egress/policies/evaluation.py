@@ -78,7 +78,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
 from .. import engine
 from ..config.scenario import Scenario, load_scenario
@@ -87,6 +86,7 @@ from ..engine.config import sumo_options
 from ..engine.measures import Places, driven_free_flow, place_flows, places
 from ..errors import InputError, PolicyError, Problems, RunError
 from ..network import study_area_edges
+from ..progress import bar as progress_bar
 from ..stats import mean_ci, replications_needed
 from .comparison import (
     BASELINE,
@@ -488,8 +488,7 @@ class _Runner:
     def __init__(self, workers: int, progress: bool):
         self.workers = workers
         self.results: dict[tuple, Outcome] = {}
-        self.bar = tqdm(total=0, unit="run", desc="evaluating",
-                        disable=None if progress else True)
+        self.bar = progress_bar(progress, total=0, unit="run", desc="evaluating")
 
     def run(self, batches: Iterable[list[EvalRun]]) -> None:
         """Run every run of `batches` (planned one batch at a time)."""

@@ -243,12 +243,23 @@ def format_value(measure: str, v: float, end: float | None) -> str:
     return f"{v:.1f} min"
 
 
-def format_change(r: pd.Series) -> str:
+def format_change(r: pd.Series, end: float | None = None) -> str:
+    """The change of a summarised measure with its interval, in words where censored.
+
+    When every pair is censored because the baseline never reached a
+    clearance the policy reached, the change is only bounded: the policy
+    clears at least (window end − its clearance) earlier.
+    """
     m, lo, hi = r["change"], r["ci_low"], r["ci_high"]
     unit = r["unit"]
     digits = 1 if unit == "min" or abs(r["change"]) < 100 else 0
     if math.isnan(m):
-        return f"censored in {r['censored']} of {r['censored'] + r['replications']} pairs"
+        text = f"censored in {r['censored']} of {r['censored'] + r['replications']} pairs"
+        if str(r["measure"]).startswith("clear") and end is not None and \
+                math.isnan(r["baseline_value"]) and not math.isnan(r["policy_value"]):
+            text = (f"at least {(end - r['policy_value']) / 60:.0f} min earlier (the baseline "
+                    f"did not clear by {units.clock(end)}); {text}")
+        return text
     text = f"{m:+,.{digits}f} {unit}"
     if not math.isnan(lo):
         text += f" [{lo:+,.{digits}f}, {hi:+,.{digits}f}]"
@@ -289,7 +300,7 @@ def format_measures(measures: pd.DataFrame, places: pd.DataFrame, *, group: str 
             before = format_value(r["measure"], r["baseline_value"], end)
             after = format_value(r["measure"], r["policy_value"], end)
             lines.append(f"  {LABELS[r['measure']]:<32} {before:>24} → {after:<24} "
-                         f"{format_change(r)}")
+                         f"{format_change(r, end)}")
         lines += _place_lines(places, scen, pol, frac, top)
     return "\n".join(lines)
 

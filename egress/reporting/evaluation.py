@@ -138,10 +138,14 @@ def _answer(study: Study, r: pd.Series) -> str:
             e["vehicle_hours_saved"], e["vh_ci_low"], e["vh_ci_high"], "veh·h", 0))
     c = _measure(study, r, "clear_95")
     if c is not None:
-        extra.append("95% of event vehicles out by " + esc(format_value(
-            "clear_95", c["baseline_value"], study.end(r["scenario"]))) + " without and "
-            + esc(format_value("clear_95", c["policy_value"], study.end(r["scenario"])))
-            + " with the policy")
+        end = study.end(r["scenario"])
+
+        def out_by(v: float) -> str:
+            return f"out by {units.clock(v)}" if not math.isnan(v) else (
+                f"not out by {units.clock(end)}, the end of the simulated window"
+                if end is not None else "not out by the end of the simulated window")
+        extra.append(f"95% of event vehicles {out_by(c['baseline_value'])} without the "
+                     f"policy, {out_by(c['policy_value'])} with it")
     warn = ""
     if r.get("relies_on_teleports"):
         warn = (" <span class='badword'>Not a valid result: more than 1% of the vehicles "
@@ -355,7 +359,7 @@ def measures_tables(study: Study) -> str:
                          "measure": LABELS[r["measure"]],
                          "baseline": format_value(r["measure"], r["baseline_value"], end),
                          "with the policy": format_value(r["measure"], r["policy_value"], end),
-                         "change [95% interval]": format_change(r)})
+                         "change [95% interval]": format_change(r, end)})
         table = text_table(pd.DataFrame(rows))
         parts.append(f"<h3>{esc(title.capitalize())}</h3>" + (
             table if group == "event" else f"<details><summary>show</summary>{table}</details>"))
@@ -417,7 +421,7 @@ def _throughput_figure(study: Study, top: int = 6) -> str | None:
         ax.set_title(label[:48], fontsize=8)
         lo, hi = ax.get_xlim()
         ticks = np.arange(np.ceil(lo / 1800) * 1800, hi, 1800)
-        ax.set_xticks(ticks, [units.clock(x) for x in ticks], fontsize=7)
+        ax.set_xticks(ticks, [units.clock(x, day=False) for x in ticks], fontsize=7)
         ax.set_ylabel("vehicles per 15 min", fontsize=8)
     for ax in list(axes.flat)[len(busiest):]:
         ax.axis("off")

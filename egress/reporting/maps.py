@@ -63,10 +63,10 @@ def _markers(ax, folder: Path, labels: bool) -> None:
         xy = np.array([f["geometry"]["coordinates"] for f in signs])
         ax.scatter(xy[:, 0], xy[:, 1], marker="^", s=40, color="#ff7f00", edgecolor="k",
                    zorder=6, label="message sign")
-    for f in read_layer(folder / "venues.geojson"):
+    for i, f in enumerate(read_layer(folder / "venues.geojson")):
         x, y = f["geometry"]["coordinates"]
         ax.scatter([x], [y], marker="*", s=180, color="#e31a1c", edgecolor="k", zorder=7,
-                   label="venue")
+                   label="venue" if i == 0 else None)
         if labels:
             ax.annotate(f["properties"]["name"], (x, y), xytext=(6, 6),
                         textcoords="offset points", fontsize=8, weight="bold")
@@ -98,7 +98,7 @@ def overview(folder: Path) -> bytes | None:
     plt = pyplot()
     from matplotlib.collections import LineCollection
 
-    fig, ax = plt.subplots(figsize=(8, 8))
+    fig, ax = plt.subplots(figsize=(9, 11))
     widths = [0.4 + 0.5 * f["properties"]["lanes"] for f in edges]
     ax.add_collection(LineCollection(_lines(edges), colors="0.55", linewidths=widths))
     ax.autoscale()
@@ -176,7 +176,7 @@ def slice_map(folder: Path, layer: str, prefix: str, title: str,
         _aspect(ax)
         t = names[i].rsplit("_", 1)[1]
         begin = int(t[:2]) * 3600 + int(t[2:]) * 60
-        ax.set_title(f"{units.clock(begin)}–{units.clock(begin + 900)}", fontsize=9)
+        ax.set_title(f"{units.clock(begin, day=False)}–{units.clock(begin + 900)}", fontsize=9)
     if lc is not None:
         fig.colorbar(lc, ax=axes, shrink=0.6, label=label)
     fig.suptitle(title)
