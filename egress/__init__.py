@@ -71,6 +71,7 @@ _LAZY = {
     "headline": "policies.comparison",
     "evaluate_policy": "policies.evaluation",
     "format_measures": "policies.measures",
+    "format_run_measures": "engine.measures",
     "set_units": "units",
     "Sweep": "sweep.file",
     "load_sweep": "sweep.file",
@@ -94,6 +95,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .demand.build import build_demand, build_od
     from .demand.od import read_od
     from .engine.config import RunConfig
+    from .engine.measures import format_run_measures
     from .engine.run import RunResult, format_summary, run
     from .engine.simulate import SimulationResult, simulate
     from .network.build import build_network, build_osm
@@ -129,8 +131,8 @@ def __dir__() -> list[str]:
 __all__ = [
     "__version__", "build_demand", "build_network", "build_od", "build_osm", "calibrate",
     "calibration_problem", "CalibrationResult", "EgressError", "evaluate_policy",
-    "EvaluationResult", "format_measures", "format_savings", "format_summary", "format_table",
-    "format_zones",
+    "EvaluationResult", "format_measures", "format_run_measures", "format_savings",
+    "format_summary", "format_table", "format_zones",
     "headline", "InputError", "InvalidRunError", "load_policies", "load_results", "load_scenario",
     "load_sweep", "load_venues", "MissingFileError", "ModelNoise", "NetworkError", "observe",
     "plain_calibration_problem", "plot_demand_scenarios", "Policy", "PolicyError", "read_net",

@@ -172,6 +172,11 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     result = egress.simulate(args.scenario, args.out, seed=args.seed, mode=args.mode,
                              progress=_progress(args))
     print(egress.format_summary({**result.summary, "run_dir": result.run_dir}))
+    measures = Path(result.run_dir) / "measures.csv"
+    if result.valid and measures.is_file():
+        print(egress.format_run_measures(measures, result.summary.get("end")))
+        print(f"measures: {measures}, {measures.with_name('places.csv')}; GIS layers: "
+              f"{Path(result.run_dir) / 'gis'}")
     if not result.valid:
         raise InvalidRunError(str(result.run_dir), result.summary["problems"])
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from tqdm import tqdm
+from tqdm.auto import tqdm as auto_tqdm
+
 
 def in_notebook() -> bool:
     """Whether the code runs in a Jupyter kernel."""
@@ -39,18 +42,13 @@ def shown(progress: bool) -> bool:
 
 def bar(progress: bool, **kwargs: Any):
     """A tqdm progress bar (disabled unless :func:`shown`); `kwargs` go to tqdm."""
-    if in_notebook():
-        from tqdm.auto import tqdm
-    else:
-        from tqdm import tqdm
-    return tqdm(disable=not shown(progress), **kwargs)
+    cls = auto_tqdm if in_notebook() else tqdm
+    return cls(disable=not shown(progress), **kwargs)
 
 
 def note(message: str, progress: bool) -> None:
     """A line above any bar (e.g. the Dask dashboard's address), where bars show."""
     if shown(progress):
-        from tqdm import tqdm
-
         tqdm.write(message, file=sys.stderr)
 
 

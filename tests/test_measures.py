@@ -133,3 +133,20 @@ def test_units_and_clock_times():
     assert units.speed(10) == pytest.approx(36)
     assert units.to_si(60, "mph") == pytest.approx(26.8224)
     assert units.to_si(1, "mi") == pytest.approx(1609.344)
+
+
+def test_gis_speeds_per_slice_follow_the_units_setting():
+    from egress.engine.measures import slice_speeds
+
+    e = pd.DataFrame({"edge": ["a", "a", "a"], "begin": [0.0, 300.0, 900.0],
+                      "speed": [10.0, 20.0, 5.0], "sampled_seconds": [100.0, 300.0, 50.0]})
+    s = slice_speeds([e], 0.0)
+    # 00:00 slice: (10*100 + 20*300) / 400 = 17.5 m/s = 63 km/h
+    assert s.loc["a", "speed_0000"] == pytest.approx(63.0)
+    assert s.loc["a", "speed_0015"] == pytest.approx(18.0)
+    try:
+        units.set_units("us")
+        s = slice_speeds([e], 0.0)
+        assert s.loc["a", "speed_0000"] == pytest.approx(39.1, abs=0.05)
+    finally:
+        units.set_units("si")

@@ -429,7 +429,39 @@ def slice_speeds(frames: Iterable[pd.DataFrame | None], begin: float,
     return speed.round(1)
 
 
+
+
+def format_run_measures(table: pd.DataFrame | str | Path, end: float | None = None) -> str:
+    """The measures of one run per vehicle kind (``measures.csv`` of a run folder, or
+    its path) as text."""
+    if isinstance(table, str | Path):
+        try:
+            table = pd.read_csv(table)
+        except pd.errors.EmptyDataError:
+            return ""
+    if table is None or table.empty:
+        return ""
+
+    def clear(v: float, censored: bool) -> str:
+        if censored or (isinstance(v, float) and math.isnan(v)):
+            return (f"not by {units.clock(end)} (the end of the window)" if end is not None
+                    else "not by the end of the window")
+        return f"by {units.clock(v)}"
+
+    lines = []
+    for r in table.to_dict("records"):
+        bound = " (a lower bound: some are still driving)"
+        lines.append(
+            f"{r['kind']} vehicles ({r['vehicles']:,}): 95% out "
+            f"{clear(r['clear_95'], r['clear_95_censored'])}, all out "
+            f"{clear(r['clear_100'], r['clear_100_censored'])}; time to leave median "
+            f"{r['median_min']:.1f} min, 95th percentile {r['p95_min']:.1f} min"
+            f"{bound if r['p95_censored'] else ''}; delay against free flow "
+            f"{r['delay_vh']:,.1f} veh·h of {r['vehicle_hours']:,.1f} veh·h in the area")
+    return "\n".join(lines)
+
+
 __all__ = ["GROUP_MEASURES", "Places", "QUEUE_STEP", "RAMP_SUFFIXES", "RAMP_TYPES",
            "THROUGHPUT_PERIOD", "clearance", "driven_free_flow", "group_measures",
            "is_ramp", "percentile", "place_flows", "places", "queue_summary", "slice_name",
-           "slice_speeds"]
+           "slice_speeds", "format_run_measures"]

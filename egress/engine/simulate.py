@@ -51,6 +51,7 @@ from .measures import (
     slice_speeds,
 )
 from .run import RunResult, format_summary, run
+from .vehicles import KINDS
 
 
 @dataclass
@@ -152,7 +153,7 @@ def write_run_measures(result: RunResult, scenario: Scenario, inside: frozenset[
     ff = driven_free_flow(records, result.vehicles, watch.free_flow, inside)
     v = result.vehicles.set_index("vehicle")
     rows = [{"kind": k, **group_measures(v[v["kind"] == k], ff)}
-            for k in ("event", "background") if (v["kind"] == k).any()]
+            for k in KINDS if (v["kind"] == k).any()]
     queues, flows = place_flows(records, result.vehicles, watch, begin=cfg.begin, end=cfg.end)
     out = {"measures": cfg.run_dir / "measures.csv", "places": cfg.run_dir / "places.csv",
            "throughput": cfg.run_dir / "throughput.csv"}

@@ -37,6 +37,7 @@ from .. import units
 from .._version import __version__
 from ..config.scenario import load_scenario
 from ..engine import format_summary, read_state
+from ..engine.measures import format_run_measures
 from ..errors import MissingFileError, ReportError
 from ..sweep import load_failures, load_results, savings
 from .evaluation import evaluation_section
@@ -238,6 +239,9 @@ def _run_section(folder: Path) -> tuple[str, list[str], dict]:
                 f"<p class='bad'><b>Not a result: this run is {html.escape(str(state))}.</b> "
                 f"{html.escape(why)}</p>", scen, summary.get("versions") or {})
     parts = ["<h2>Simulation run</h2>", _pre(format_summary(summary))]
+    if (folder / "measures.csv").is_file():
+        parts.append("<h3>Engineering measures</h3>" + _pre(format_run_measures(
+            folder / "measures.csv", summary.get("end"))))
     trips = _read_table(folder, "vehicles")
     plt = pyplot()
     if trips is not None and not trips.empty:
