@@ -60,6 +60,7 @@ Output folder::
     <out>/queues.csv     queue per place every minute, mean over replications
     <out>/throughput.csv vehicles leaving each ramp and lot exit per 15 min and kind
     <out>/gis/           GeoJSON layers in WGS84 for QGIS (egress.policies.layers)
+    <out>/snapped.csv    places given by coordinates and the edges they were snapped to
     <out>/*.png          figures
     <out>/evaluation.json  inputs, seeds, modes SUMO ran, replications and versions
 """
@@ -67,7 +68,6 @@ Output folder::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -82,7 +82,6 @@ import pandas as pd
 from .. import engine
 from ..config.scenario import Scenario, load_scenario
 from ..demand import build_demand
-from ..engine.config import sumo_options
 from ..engine.measures import Places, driven_free_flow, place_flows, places
 from ..errors import InputError, PolicyError, Problems, RunError
 from ..network import study_area_edges
@@ -99,9 +98,10 @@ from .comparison import (
     summary_table,
 )
 from .figures import figures
-from .file import Policy, check_against_network, load_policies, select
+from .file import Policy, check_against_network, load_policies, select, write_snapped
 from .layers import write_layers
 from .measures import measure_pairs, per_run_series, summarise
+from .reuse import inputs_digest, reusable
 from .variants import (
     Infrastructure,
     Sign,
@@ -194,7 +194,7 @@ def evaluate_policy(scenario: Scenario | str | Path | Sequence[Scenario | str | 
         check_against_network(chosen, scen.network, chosen[0].source or "policies")
         _warn_meso(scen, chosen)
         plans.append(ScenarioPlan(scen, chosen, fractions, out / scen.name, od, resume))
-    _write_snapped(out, plans, chosen)
+    write_snapped(out / "snapped.csv", [p.scen.venues for p in plans], chosen)
     runner = _Runner(workers or os.cpu_count() or 1, progress)
     runner.run(plan.replicate([k], plan.variants) for plan in plans
                for k in range(replications))
@@ -243,20 +243,6 @@ def _chosen(policies: Sequence[Policy | str] | str, policy_file: str | Path | No
     names = policies if isinstance(policies, str) else [
         p if isinstance(p, str) else p.name for p in policies]
     return select(known, names, str(policy_file))
-
-
-def _write_snapped(out: Path, plans: list, chosen: list[Policy]) -> None:
-    """snapped.csv: every place given by coordinates and the edge it was snapped to."""
-    rows = [vars(s) | {"source": "venues"} for p in plans if p.scen.venues is not None
-            for s in p.scen.venues.snapped]
-    rows += [vars(s) | {"source": "policies"} for pol in chosen for q in pol.leaves()
-             for s in q.snapped]
-    path = out / "snapped.csv"
-    path.unlink(missing_ok=True)
-    if rows:
-        pd.DataFrame(rows).drop_duplicates().to_csv(path, index=False)
-        for r in rows:
-            log.info("snapped %s", r)
 
 
 def _record(out: Path, plans: list[ScenarioPlan], chosen: list[Policy],
@@ -552,27 +538,6 @@ def execute(run: EvalRun, *, speeds: bool = True, save: bool = True) -> Outcome:
                    result.mode, reached, list(run.signs), speed, result.sumo_seconds,
                    result.read_seconds, free_flow, queues, throughput, edge_speed,
                    run.config.begin, run.config.end)
-
-
-def inputs_digest(config: engine.RunConfig) -> str:
-    """A digest of everything a run reads: its SUMO options and the contents of
-    its network, route and additional files."""
-    h = hashlib.sha256(json.dumps(sumo_options(config), sort_keys=True).encode())
-    for path in (config.network, *config.routes, *config.additional):
-        h.update(Path(path).read_bytes())
-    return h.hexdigest()
-
-
-def reusable(config: engine.RunConfig, digest: str) -> bool:
-    """Whether the run folder holds a complete, valid run of exactly these inputs
-    (``--resume``): its ``summary.json`` says ``complete`` and records the same
-    inputs digest, and SUMO's outputs are there."""
-    state = engine.read_state(config.run_dir) or {}
-    if state.get("state") != "complete" or state.get("inputs") != digest:
-        return False
-    needed = ["vehroutes", "statistics", "log"] + (
-        ["edgedata"] if config.edgedata_period is not None else [])
-    return all(config.output(name).is_file() for name in needed)
 
 
 def _reached(records: list[tuple] | None, watch: dict[str, str]) -> set[str]:

@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ..config.schema import Field, check_table, read_toml
 from ..errors import NetworkError, PolicyError, Problems
 from ..network import car_successors, read_net
@@ -281,4 +283,21 @@ def check_against_network(policies, network: str | Path, source: str) -> None:
     problems.raise_if_any(PolicyError)
 
 
-__all__ = ["Policy", "check_against_network", "load_policies", "select"]
+def write_snapped(path: Path, venues: list, policies: list[Policy]) -> Path | None:
+    """A table (CSV) of every place given by coordinates and the edge it was snapped
+    to: the lots of `venues` (:class:`egress.config.venues.Venues` or None) and the
+    points of `policies`. Nothing is written (and an old table is removed) when
+    no place was given by coordinates."""
+    rows = [vars(s) | {"source": "venues"} for v in venues if v is not None
+            for s in v.snapped]
+    rows += [vars(s) | {"source": "policies"} for pol in policies for q in pol.leaves()
+             for s in q.snapped]
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    if not rows:
+        return None
+    pd.DataFrame(rows).drop_duplicates().to_csv(path, index=False)
+    return path
+
+
+__all__ = ["Policy", "check_against_network", "load_policies", "select", "write_snapped"]

@@ -195,15 +195,14 @@ def _item(ok: bool, text: str) -> str:
 def validity_box(study: Study) -> str:
     """Checks a reader needs before trusting the answer."""
     info, runs = study.info, study.runs
-    reps = info.get("replications", {})
-    nrep = sum(reps.values()) if isinstance(reps, dict) else int(reps or 0)
-    variants = len(study.table)
-    total = nrep * (1 + variants / max(1, len(study.scenarios) or 1))
     bad = int(info.get("invalid_runs", 0))
+    pairs = runs[runs["group"] == "all"] if len(runs) else runs
+    total = len(pairs) + (len(pairs[["scenario", "replication"]].drop_duplicates())
+                          if len(pairs) else 0) + bad
     items = [_item(bad == 0, f"{total - bad:.0f} of {total:.0f} simulation runs passed every "
                    "physical invariant (each vehicle counted once, times in order and inside "
                    "the window, teleports attributed)" + (
-                       f"; {bad} broke one and are left out" if bad else ""))]
+                       f"; {bad} broke one and their pairs are left out" if bad else ""))]
     allv = runs[runs["group"] == "all"] if len(runs) else runs
     if len(allv):
         n = allv["vehicles"].mean()
