@@ -171,3 +171,26 @@ def test_the_report_in_a_real_browser(town, tmp_path):
     shot = tmp_path / "report.png"
     _chromium(tmp_path, f"--screenshot={shot}", report.as_uri())
     assert shot.is_file() and shot.stat().st_size > 10_000
+
+
+def test_a_single_run_writes_its_measures_and_layers(town, tmp_path):
+    from egress import cli
+
+    folder, _, _ = town
+    code = cli.main(["-q", "--units", "us", "simulate", str(folder / "town-event.toml"),
+                     "--out", str(tmp_path / "run")])
+    assert code == 0
+    try:
+        m = pd.read_csv(tmp_path / "run" / "measures.csv").set_index("kind")
+        assert m.loc["event", "vehicles"] == 750 and not m.loc["event", "clear_95_censored"]
+        places = pd.read_csv(tmp_path / "run" / "places.csv")
+        assert {"lot_exit", "ramp"} == set(places["place_kind"])
+        edges = json.loads((tmp_path / "run" / "gis" / "edges.geojson").read_text())
+        units = {f["properties"].get("speed_unit") for f in edges["features"]}
+        assert units == {"mph"}
+        page = write_report(tmp_path / "run").read_text()
+        assert "95% out by" in page and "Engineering measures" in page
+    finally:
+        from egress.units import set_units
+
+        set_units("si")
