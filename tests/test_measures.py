@@ -150,3 +150,23 @@ def test_gis_speeds_per_slice_follow_the_units_setting():
         assert s.loc["a", "speed_0000"] == pytest.approx(39.1, abs=0.05)
     finally:
         units.set_units("si")
+
+
+def test_a_car_that_never_left_its_lot_queues_there_to_the_end(tmp_path):
+    from egress.engine.measures import first_edges
+
+    routes = tmp_path / "r.rou.xml"
+    routes.write_text('<routes>\n<vehicle id="c1" depart="0"><route edges="x r"/></vehicle>\n'
+                      '<vehicle id="stuck" type="event" depart="30">\n  <route edges="x r"/>'
+                      '\n</vehicle>\n<trip id="t" depart="0" from="r" to="x"/>\n</routes>\n')
+    assert first_edges([routes]) == {"c1": "x", "stuck": "x", "t": "r"}
+    watch = Places({"x": 10.0, "r": 5.0}, {"x": "lot1"}, {"r": "On-ramp"})
+    records = [("c1", "event", "0", "200", "x r", "10 15", "")]
+    v = _vehicles([("c1", "event", 0, 0, 200, "arrived"),
+                   ("stuck", "event", 30, math.nan, 120, "not_inserted")])
+    queues, _ = place_flows(records, v, watch, begin=0, end=120,
+                            origins=first_edges([routes]))
+    x = queues[queues["place"] == "x"].set_index("time")["queue"]
+    assert x[0.0] == 0 and x[60.0] == 1 and x[120.0] == 1
+    queues, _ = place_flows(records, v, watch, begin=0, end=120)
+    assert queues[queues["place"] == "x"]["queue"].max() == 0   # without the route file

@@ -55,6 +55,7 @@ Which edges are ramps
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -298,7 +299,8 @@ def _queue(starts: np.ndarray, stops: np.ndarray, grid: np.ndarray) -> np.ndarra
 
 
 def place_flows(records: Iterable[tuple], vehicles: pd.DataFrame, watch: Places, *,
-                begin: float, end: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+                begin: float, end: float, origins: Mapping[str, str] | None = None
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Queues over time at every lot exit and ramp, and ramp throughput per 15 min.
 
     Parameters
@@ -310,6 +312,9 @@ def place_flows(records: Iterable[tuple], vehicles: pd.DataFrame, watch: Places,
     watch : Places
     begin, end : float
         The simulated window.
+    origins : dict, optional
+        Vehicle -> first edge (:func:`first_edges` of the route files): places
+        the cars that never got onto the network in their lot's queue.
 
     Returns
     -------
@@ -325,7 +330,7 @@ def place_flows(records: Iterable[tuple], vehicles: pd.DataFrame, watch: Places,
     kinds = dict(zip(vehicles["vehicle"], vehicles["kind"], strict=True))
     grid = np.arange(begin, end + 1e-9, QUEUE_STEP)
     queue_rows, flow_rows = [], []
-    waiting = _lot_waiting(records, vehicles, watch)
+    waiting = _lot_waiting(records, vehicles, watch, origins)
     for place in sorted(watched):
         rows = on_edge[place]
         entered = np.array([r[2] for r in rows], dtype=float)
@@ -357,13 +362,33 @@ def place_flows(records: Iterable[tuple], vehicles: pd.DataFrame, watch: Places,
     return queues, flows
 
 
-def _lot_waiting(records: Iterable[tuple], vehicles: pd.DataFrame, watch: Places
+_FIRST_EDGE = re.compile(rb'<vehicle\s[^>]*?\bid="([^"]*)"[^>]*>\s*<route\s[^>]*?'
+                         rb'\bedges="([^"\s]+)'
+                         rb'|<trip\s[^>]*?\bid="([^"]*)"[^>]*?\bfrom="([^"]*)"')
+
+
+def first_edges(routes: Iterable[str | Path]) -> dict[str, str]:
+    """Vehicle id -> the first edge of its route, from route files (vehicles with a
+    ``<route>`` and trips with ``from``). The vehroutes know it only for vehicles
+    SUMO inserted; a car that never got out of its lot is in the route file."""
+    out: dict[str, str] = {}
+    for path in routes:
+        for m in _FIRST_EDGE.finditer(Path(path).read_bytes()):
+            vid, edge = (m.group(1), m.group(2)) if m.group(1) is not None else \
+                (m.group(3), m.group(4))
+            out[vid.decode("utf-8", "replace")] = edge.decode("utf-8", "replace")
+    return out
+
+
+def _lot_waiting(records: Iterable[tuple], vehicles: pd.DataFrame, watch: Places,
+                 origins: Mapping[str, str] | None = None
                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per lot exit: (planned departure, insertion) of the vehicles that start on it;
     insertion NaN for a vehicle never inserted (it waits to the end)."""
     if not watch.lot_exits:
         return {}
-    first = {r[0]: r[4].split(" ", 1)[0] for r in records}
+    first = dict(origins or {})
+    first.update({r[0]: r[4].split(" ", 1)[0] for r in records})
     v = vehicles[["vehicle", "ready", "depart"]]
     start = v["vehicle"].map(first)
     out = {}
@@ -464,4 +489,4 @@ def format_run_measures(table: pd.DataFrame | str | Path, end: float | None = No
 __all__ = ["GROUP_MEASURES", "Places", "QUEUE_STEP", "RAMP_SUFFIXES", "RAMP_TYPES",
            "THROUGHPUT_PERIOD", "clearance", "driven_free_flow", "group_measures",
            "is_ramp", "percentile", "place_flows", "places", "queue_summary", "slice_name",
-           "slice_speeds", "format_run_measures"]
+           "slice_speeds", "format_run_measures", "first_edges"]

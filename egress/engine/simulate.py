@@ -44,6 +44,7 @@ from ..network.gis import edge_features, edge_geometry, venue_features, write_ge
 from .config import RunConfig
 from .measures import (
     driven_free_flow,
+    first_edges,
     group_measures,
     place_flows,
     places,
@@ -154,7 +155,8 @@ def write_run_measures(result: RunResult, scenario: Scenario, inside: frozenset[
     v = result.vehicles.set_index("vehicle")
     rows = [{"kind": k, **group_measures(v[v["kind"] == k], ff)}
             for k in KINDS if (v["kind"] == k).any()]
-    queues, flows = place_flows(records, result.vehicles, watch, begin=cfg.begin, end=cfg.end)
+    queues, flows = place_flows(records, result.vehicles, watch, begin=cfg.begin, end=cfg.end,
+                                origins=first_edges(cfg.routes))
     out = {"measures": cfg.run_dir / "measures.csv", "places": cfg.run_dir / "places.csv",
            "throughput": cfg.run_dir / "throughput.csv"}
     pd.DataFrame(rows).to_csv(out["measures"], index=False)

@@ -82,7 +82,7 @@ import pandas as pd
 from .. import engine
 from ..config.scenario import Scenario, load_scenario
 from ..demand import build_demand
-from ..engine.measures import Places, driven_free_flow, place_flows, places
+from ..engine.measures import Places, driven_free_flow, first_edges, place_flows, places
 from ..errors import InputError, PolicyError, Problems, RunError
 from ..network import study_area_edges
 from ..progress import bar as progress_bar
@@ -532,7 +532,8 @@ def execute(run: EvalRun, *, speeds: bool = True, save: bool = True) -> Outcome:
         free_flow = driven_free_flow(result.records, result.vehicles, run.places.free_flow,
                                      run.inside)
         queues, throughput = place_flows(result.records, result.vehicles, run.places,
-                                         begin=run.config.begin, end=run.config.end)
+                                         begin=run.config.begin, end=run.config.end,
+                                         origins=first_edges(run.config.routes))
     return Outcome(result.run_dir, result.vehicles.set_index("vehicle"), result.valid,
                    list(result.problems), result.teleports, result.relies_on_teleports,
                    result.mode, reached, list(run.signs), speed, result.sumo_seconds,
