@@ -194,3 +194,17 @@ def test_a_single_run_writes_its_measures_and_layers(town, tmp_path):
         from egress.units import set_units
 
         set_units("si")
+
+
+def test_a_point_far_from_any_street_is_refused(town):
+    from egress.errors import NetworkError
+    from egress.network import read_net
+    from egress.network.snapping import snap
+
+    folder, _, _ = town
+    net = read_net(folder / "town.net.xml")
+    with pytest.raises(NetworkError, match="no street edge within 150 m"):
+        snap(net, -93.30, 44.90, "lot 'far'")
+    # a ramp asked for where there is only a street
+    with pytest.raises(NetworkError, match="no ramp edge"):
+        snap(net, -93.2575, 44.9727, "to_ramp", kind="ramp", radius=50)
