@@ -54,6 +54,7 @@ Which edges are ramps
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -112,16 +113,20 @@ class Places:
 
 def places(network: str | Path, venues=None) -> Places:
     """The free-flow times, lot exits (from `venues`) and ramps of a network."""
-    return _places(str(Path(network).resolve()), Path(network).stat().st_mtime_ns, venues)
+    path = Path(network).resolve()
+    free_flow, ramps = _network_facts(str(path), path.stat().st_mtime_ns)
+    lots: dict[str, str] = {}
+    if venues is not None:
+        for venue in venues.venues.values():
+            for lot in venue.lots:
+                for x in lot.exits:
+                    lots.setdefault(x, lot.name or lot.id)
+    return Places(free_flow, lots, {e: n for e, n in ramps.items() if e not in lots})
 
 
-_CACHE: dict[tuple, Places] = {}
-
-
-def _places(path: str, mtime: int, venues) -> Places:
-    key = (path, mtime, id(venues))
-    if key in _CACHE:
-        return _CACHE[key]
+@functools.lru_cache(maxsize=8)
+def _network_facts(path: str, _mtime: int) -> tuple[dict[str, float], dict[str, str]]:
+    """Free-flow time per edge and the ramps with their names (cached per file)."""
     net = read_net(path)
     free_flow, ramps = {}, {}
     for e in net.getEdges():
@@ -131,17 +136,7 @@ def _places(path: str, mtime: int, venues) -> Places:
         free_flow[e.getID()] = e.getLength() / speed if speed > 0 else 0.0
         if is_ramp(e.getType() or ""):
             ramps[e.getID()] = e.getName() or e.getID()
-    lots = {}
-    if venues is not None:
-        for venue in venues.venues.values():
-            for lot in venue.lots:
-                for x in lot.exits:
-                    lots.setdefault(x, lot.name or lot.id)
-    out = Places(free_flow, lots, {e: n for e, n in ramps.items() if e not in lots})
-    if len(_CACHE) > 8:
-        _CACHE.clear()
-    _CACHE[key] = out
-    return out
+    return free_flow, ramps
 
 
 # --------------------------------------------------------------------------- per vehicle
