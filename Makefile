@@ -16,13 +16,16 @@ $(STAMP): pyproject.toml
 
 # The main job: minutes saved per event vehicle by the two message-sign diversions
 # deployed in Seattle (and their combination) after a football game at Lumen Field,
-# at 30% compliance; mesoscopic, 3 replications, so that it takes a few minutes.
+# at 30% compliance; mesoscopic, 3 replications, so that it takes a few minutes. It prints the
+# savings and the engineering measures, and writes the tables, the GIS layers (runs/demo/gis)
+# and the report (runs/demo/report.html). A rerun reuses the runs that finished (--resume).
 demo: $(STAMP)
 	@echo "egress demo: sodo-large-event, policies cherry_st_nb, spokane_st_sb, deployed_pair;"
 	@echo "30% compliance, mesoscopic simulation, 3 paired replications (a few minutes on 2 cores)"
 	$(BIN)/egress evaluate-policy scenarios/sodo-large-event.toml \
 		--policy cherry_st_nb,spokane_st_sb,deployed_pair --fractions 0.3 \
-		--replications 3 --out runs/demo
+		--replications 3 --out runs/demo --resume
+	$(BIN)/egress report runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -78,6 +78,9 @@ _LAZY = {
     "format_table": "policies.comparison",
     "headline": "policies.comparison",
     "evaluate_policy": "policies.evaluation",
+    "format_measures": "policies.measures",
+    "format_run_measures": "engine.measures",
+    "set_units": "units",
     "Sweep": "sweep.file",
     "load_sweep": "sweep.file",
     "SweepResult": "sweep.runner",
@@ -102,6 +105,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .demand.build import build_demand, build_od
     from .demand.od import read_od
     from .engine.config import RunConfig
+    from .engine.measures import format_run_measures
     from .engine.run import RunResult, format_summary, run
     from .engine.simulate import SimulationResult, simulate
     from .network.build import build_network, build_osm
@@ -110,12 +114,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and editors
     from .policies.comparison import EvaluationResult, format_table, headline
     from .policies.evaluation import evaluate_policy
     from .policies.file import Policy, load_policies
+    from .policies.measures import format_measures
     from .reporting.plots import plot_demand_scenarios
     from .reporting.report import write_report
     from .sweep.analysis import format_savings, savings
     from .sweep.file import Sweep, load_sweep
     from .sweep.runner import SweepResult, run_sweep
     from .sweep.store import load_results
+    from .units import set_units
     from .validation.validate import Validation, format_validation, validate
 
 
@@ -136,14 +142,14 @@ def __dir__() -> list[str]:
 __all__ = [
     "__version__", "build_demand", "build_network", "build_od", "build_osm", "calibrate",
     "calibration_problem", "CalibrationResult", "EgressError", "evaluate_policy",
-    "EvaluationResult", "format_savings", "format_summary", "format_table",
-    "format_validation", "format_zones",
+    "EvaluationResult", "format_measures", "format_run_measures", "format_savings",
+    "format_summary", "format_table", "format_validation", "format_zones",
     "headline", "import_counts", "import_probe_speeds", "Imported", "InputError",
     "InvalidRunError", "load_policies", "load_results", "load_scenario",
     "load_sweep", "load_venues", "MissingFileError", "ModelNoise", "NetworkError", "observe",
     "plain_calibration_problem", "plot_demand_scenarios", "Policy", "PolicyError", "read_net",
     "read_observations", "read_od", "run", "run_sweep", "RunConfig", "RunError", "RunResult",
     "savings", "Scenario", "ScenarioError", "simulate", "SimulationResult", "SumoError", "Sweep",
-    "SweepError", "SweepResult", "validate", "Validation", "write_matched_segments",
-    "write_report", "write_zones",
+    "SweepError", "SweepResult", "set_units", "validate", "Validation",
+    "write_matched_segments", "write_report", "write_zones",
 ]

@@ -28,6 +28,7 @@ from pathlib import Path
 import egress
 
 from .errors import EXIT_INPUT, EXIT_RUN, EgressError, InvalidRunError, RunError
+from .units import set_units
 
 EXIT_USER_ERROR = EXIT_INPUT
 EXIT_INTERRUPTED = 130
@@ -180,6 +181,11 @@ def _cmd_simulate(args: argparse.Namespace) -> None:
     result = egress.simulate(args.scenario, args.out, seed=args.seed, mode=args.mode,
                              progress=_progress(args))
     print(egress.format_summary({**result.summary, "run_dir": result.run_dir}))
+    measures = Path(result.run_dir) / "measures.csv"
+    if result.valid and measures.is_file():
+        print(egress.format_run_measures(measures, result.summary.get("end")))
+        print(f"measures: {measures}, {measures.with_name('places.csv')}; GIS layers: "
+              f"{Path(result.run_dir) / 'gis'}")
     if not result.valid:
         raise InvalidRunError(str(result.run_dir), result.summary["problems"])
 
@@ -483,13 +489,25 @@ def _cmd_evaluate_policy(args: argparse.Namespace) -> None:
                                     mode=args.mode, progress=_progress(args),
                                     workers=args.workers,
                                     target_halfwidth=args.target_halfwidth,
-                                    max_replications=args.max_replications)
+                                    max_replications=args.max_replications,
+                                    resume=args.resume)
     print(egress.format_table(result.table))
     for i in range(len(result.table)):
         print(egress.headline(result.table.iloc[[i]]))
+    print()
+    print(egress.format_measures(result.measures, result.places,
+                                 end=_window_end(args.scenario[0])))
+    print()
     print(f"tables: {result.out / 'table.csv'}, {result.out / 'savings.csv'}, "
           f"{result.out / 'runs.csv'}")
+    print(f"measures: {result.out / 'measures.csv'}, {result.out / 'places.csv'}, "
+          f"{result.out / 'throughput.csv'}")
     print("figures: " + ", ".join(str(f) for f in result.figures))
+    if result.layers:
+        print(f"GIS layers (GeoJSON, WGS84; open in QGIS): {result.out / 'gis'}")
+    if (result.out / "snapped.csv").is_file():
+        print(f"places given by coordinates and the edges they were snapped to: "
+              f"{result.out / 'snapped.csv'}")
 
 
 def _add_evaluate_policy(sub) -> None:
@@ -522,8 +540,19 @@ def _add_evaluate_policy(sub) -> None:
                    help="calibrated OD table for the demand (default: the scenario's OD)")
     _add_mode(p)
     p.add_argument("--workers", type=int, help="SUMO runs at a time (default: CPUs)")
+    p.add_argument("--resume", action="store_true",
+                   help="reuse the runs in --out that finished with exactly the same inputs "
+                   "and run only the others (continue an interrupted evaluation)")
     _add_out(p, "output folder", required=True)
     p.set_defaults(func=_cmd_evaluate_policy)
+
+
+def _window_end(scenario: str) -> float | None:
+    """The end of a scenario's window (for "not cleared by HH:MM")."""
+    try:
+        return egress.load_scenario(scenario, check_network=False).simulation.end
+    except EgressError:
+        return None
 
 
 # --------------------------------------------------------------------------- sweep, report
@@ -618,6 +647,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"egress {egress.__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--units", choices=["si", "us"], default=None,
+                        help="show speeds and distances in km/h and km (si) or mph and miles "
+                        "(us); default: $EGRESS_UNITS, else si")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for add in COMMANDS:
@@ -631,6 +663,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    if args.units:
+        set_units(args.units)
     try:
         args.func(args)
     except RunError as exc:

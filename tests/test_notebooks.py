@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -90,4 +91,10 @@ def test_notebook_runs(path, small, monkeypatch, tmp_path):
     images = sum(1 for c in nb.cells if c.cell_type == "code" for o in c.outputs
                  if "image/png" in o.get("data", {}))
     assert images >= 1, f"{path.name} drew no figure"
+    # progress bars show in a notebook (tqdm's default hid them: no terminal there)
+    text = " ".join(str(o.get("text", "")) + str(o.get("data", {}))
+                    for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    if path.name[0] in "23":
+        assert re.search(r"(calibrating|evaluating|simulating)\b.*\d+/\d+", text), \
+            f"{path.name} showed no progress bar"
     assert not list(Path(path).parent.glob("*.nbconvert.ipynb"))

@@ -39,7 +39,7 @@ def test_sweep_report(tmp_path, fork_net):
     text = path.read_text()
     _self_contained(text)
     for part in ("<h2>Sweep</h2>", "Savings per event vehicle", "divert", "95%",
-                 "<h2>Scenario</h2>", "fork", "sweep file", "Inputs and versions"):
+                 "<h2>Scenario details</h2>", "fork", "sweep file", "Inputs and versions"):
         assert part in text
 
 

@@ -68,12 +68,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from ..demand import od as odmod
 from ..engine import versions
 from ..errors import InputError, Problems
 from ..files import atomic_csv, atomic_json
+from ..progress import bar as progress_bar
 from .diagnosis import diagnose
 from .figures import plot_convergence, plot_scatter
 from .matched import write_matched_segments
@@ -159,8 +159,8 @@ class _Runner:
         self.model_s = 0.0
         self.objective_noise = 0.0
         self.started = time.perf_counter()
-        self.bar = tqdm(total=budget, unit="sim", desc=f"calibrating ({method})",
-                        disable=None if progress else True)
+        self.bar = progress_bar(progress, total=budget, unit="sim",
+                                desc=f"calibrating ({method})")
         self.seed = seed
 
     def __call__(self, x: np.ndarray, tag: str, *, seed: int | None = None,

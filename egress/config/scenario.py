@@ -40,12 +40,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import Problems, ScenarioError
+from ..errors import EgressError, Problems, ScenarioError
 from ..network.checks import check_edge_types, check_venues
 from .demand import DEMAND_FIELDS, DemandSpec, check_demand
 from .schema import Field, check_table, non_negative, one_of, positive, read_toml
 from .supply import SupplySpec, check_supply
-from .venues import Venues, load_venues
+from .venues import Venues, load_venues, snap_venues
 
 _TOP = {
     "name": Field("str", required=True, doc="short name, used for run folders"),
@@ -195,6 +195,13 @@ def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
                 venues = load_venues(net["venues"])
             except ScenarioError as exc:
                 problems.add(f"network.venues: {exc}")
+    if venues is not None and net["file"] is not None and net["file"].is_file():
+        try:
+            venues = snap_venues(venues, net["file"])
+        except ScenarioError as exc:
+            problems.add(f"network.venues: {exc}")
+        except EgressError as exc:
+            problems.add(f"network.file: {exc}")
     for i, route in enumerate(demand["routes"] or []):
         if not route.is_file():
             problems.add(f"demand.routes[{i}]: {route} not found")

@@ -21,14 +21,32 @@ event traffic leaves from::
 
 A lot exit is a network edge on which vehicles leaving the facility are
 inserted.
+
+Lots by coordinates
+    For one's own city the edge ids are not known in advance. A lot may give
+    where its exit is instead of ``exits``::
+
+        [[venues.lots]]
+        id = "north_lot"
+        name = "North Lot"
+        capacity = 400
+        lon = -122.3321
+        lat = 47.5987
+        heading = 90        # optional: direction of the traffic leaving, degrees from north
+
+    and the scenario snaps it to the nearest street edge of its network
+    (:func:`snap_venues`, :mod:`egress.network.snapping`), recording what was
+    snapped where in :attr:`Venues.snapped`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..errors import Problems, ScenarioError
+from ..errors import NetworkError, Problems, ScenarioError
+from ..network.graph import read_net
+from ..network.snapping import Snap, snap
 from .schema import Field, check_table, positive, read_toml
 
 
@@ -40,6 +58,9 @@ class Lot:
     name: str
     capacity: int
     exits: tuple[str, ...]
+    lon: float | None = None
+    lat: float | None = None
+    heading: float | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +99,7 @@ class Venues:
     path: Path
     venues: dict[str, Venue] = field(default_factory=dict)
     study_area: StudyArea | None = None
+    snapped: tuple[Snap, ...] = ()
 
     def __getitem__(self, venue_id: str) -> Venue:
         return self.venues[venue_id]
@@ -99,7 +121,10 @@ _LOT = {
     "id": Field("str", required=True),
     "name": Field("str", required=True),
     "capacity": Field("int", required=True, check=positive),
-    "exits": Field("list", required=True),
+    "exits": Field("list"),
+    "lon": Field("float"),
+    "lat": Field("float"),
+    "heading": Field("float"),
 }
 _AREA = {"name": Field("str", default="study area"), "polygon": Field("list", required=True)}
 
@@ -141,15 +166,60 @@ def load_venues(path: str | Path) -> Venues:
             lw = f"{where}.lots[{j}]"
             lot = check_table(rawlot, _LOT, lw, problems, path.parent)
             exits = lot["exits"] or []
-            if not exits or not all(isinstance(e, str) for e in exits):
-                problems.add(f"{lw}.exits: expected a non-empty list of edge ids")
+            by_point = lot["lon"] is not None and lot["lat"] is not None
+            if (lot["lon"] is None) != (lot["lat"] is None):
+                problems.add(f"{lw}: give both lon and lat, or exits")
+            if by_point and exits:
+                problems.add(f"{lw}: give either exits or lon/lat, not both")
+            elif not by_point and (not exits or not all(isinstance(e, str) for e in exits)):
+                problems.add(f"{lw}.exits: expected a non-empty list of edge ids (or lon and "
+                             "lat of the lot's exit)")
                 exits = []
-            lots.append(Lot(lot["id"], lot["name"], lot["capacity"] or 0, tuple(exits)))
+            lots.append(Lot(lot["id"], lot["name"], lot["capacity"] or 0, tuple(exits),
+                            lot["lon"], lot["lat"], lot["heading"]))
         if v["id"] in venues:
             problems.add(f"{where}.id: duplicate venue id {v['id']!r}")
         venues[v["id"]] = Venue(v["id"], v["name"], v["lon"], v["lat"], tuple(lots))
     problems.raise_if_any(ScenarioError)
     return Venues(path, venues, area)
+
+
+def snap_venues(venues: Venues, network: str | Path) -> Venues:
+    """`venues` with every lot given by coordinates snapped to a street edge of `network`.
+
+    A lot exit stands on a street, so freeways and ramps are not candidates;
+    with a ``heading`` only edges running that way are (module docstring).
+    The same lot listed under two venues is snapped once.
+
+    Raises
+    ------
+    ScenarioError
+        Naming each lot that no edge fits.
+    """
+    if not any(lot.exits == () for v in venues.venues.values() for lot in v.lots):
+        return venues
+    net = read_net(network)
+    problems = Problems(venues.path)
+    done: dict[str, Snap] = {}
+    new = {}
+    for vid, venue in venues.venues.items():
+        lots = []
+        for lot in venue.lots:
+            if lot.exits or lot.lon is None or lot.lat is None:
+                lots.append(lot)
+                continue
+            if lot.id not in done:
+                try:
+                    done[lot.id] = snap(net, lot.lon, lot.lat, f"lot {lot.id!r}",
+                                        heading=lot.heading)
+                except NetworkError as exc:
+                    problems.add(f"venue {vid} lot {lot.id}: {exc}")
+                    lots.append(lot)
+                    continue
+            lots.append(replace(lot, exits=(done[lot.id].edge,)))
+        new[vid] = replace(venue, lots=tuple(lots))
+    problems.raise_if_any(ScenarioError)
+    return replace(venues, venues=new, snapped=venues.snapped + tuple(done.values()))
 
 
 def _polygon(raw: list, where: str, problems: Problems) -> tuple[tuple[float, float], ...]:
@@ -166,4 +236,4 @@ def _polygon(raw: list, where: str, problems: Problems) -> tuple[tuple[float, fl
     return tuple(ring)
 
 
-__all__ = ["Lot", "StudyArea", "Venue", "Venues", "load_venues"]
+__all__ = ["Lot", "StudyArea", "Venue", "Venues", "load_venues", "snap_venues"]

@@ -7,10 +7,9 @@ import re
 import subprocess
 from pathlib import Path
 
-from tqdm import tqdm
-
 from .. import sumo
 from ..errors import SumoError
+from ..progress import bar as progress_bar
 from .config import OUTPUTS
 
 
@@ -31,8 +30,8 @@ def run_sumo(config: Path, begin: float, end: float, *, progress: bool = True) -
     log_path = config.parent / OUTPUTS["log"]
     cmd = [sumo.binary("sumo"), "-c", config.name]
     env = {**os.environ, "SUMO_HOME": str(sumo.sumo_home())}
-    bar = tqdm(total=round(end - begin), unit="sim s", desc="simulating",
-               disable=None if progress else True, leave=False)
+    bar = progress_bar(progress, total=round(end - begin), unit="sim s", desc="simulating",
+                       leave=False)
     with open(log_path, "wb") as log_file:
         if bar.disable:
             code = subprocess.run(cmd, cwd=config.parent, stdout=log_file,

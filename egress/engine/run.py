@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 SUMMARY = "summary.json"
 #: Tables written into a run folder (with the extension of the chosen format).
 TABLES = ("vehicles", "edges")
+#: What egress derives from a valid run (engineering measures; with ``gis/``).
+DERIVED = ("measures.csv", "places.csv", "throughput.csv")
 
 
 @dataclass
@@ -244,11 +247,13 @@ def _clear(run_dir: Path, keep: tuple[str, ...] = ()) -> None:
     nothing stale or half-written may survive."""
     if not run_dir.is_dir():
         return
-    names = [*OUTPUTS.values(), SUMMARY, *(f"{t}.{ext}" for t in TABLES
-                                            for ext in ("parquet", "csv"))]
+    names = [*OUTPUTS.values(), SUMMARY, *DERIVED, *(f"{t}.{ext}" for t in TABLES
+                                                      for ext in ("parquet", "csv"))]
     for name in names:
         if name not in keep:
             (run_dir / name).unlink(missing_ok=True)
+    if (run_dir / "gis").is_dir():
+        shutil.rmtree(run_dir / "gis")
 
 
 def _write_state(run_dir: Path, record: dict[str, Any]) -> None:

@@ -16,6 +16,13 @@ self-describing run folder::
     edges.parquet        one row per edge and interval (space-mean speed, ...)
     summary.json         state (complete / invalid / failed), counts, checks,
                          scenario, seed, mode and versions
+    measures.csv         engineering measures per vehicle kind: clearance 95/100 %,
+                         delay against free flow, median and p95 time to leave,
+                         vehicle-hours (egress.engine.measures); valid runs only
+    places.csv           per lot exit and ramp: longest and mean queue, vehicles out
+    throughput.csv       vehicles leaving each ramp and lot exit per 15 min and kind
+    gis/                 GeoJSON layers in WGS84 for QGIS: edges.geojson (speed per
+                         15-minute slice), lots, venues, study_area
 
 (``.csv`` instead of ``.parquet`` when the scenario asks for CSV.) Paths in
 the configuration are relative to the run folder.
@@ -29,11 +36,23 @@ from typing import Any
 
 import pandas as pd
 
+from .. import units
 from ..config.scenario import Scenario, load_scenario
 from ..demand import build_demand
 from ..network import check_route_files, study_area_edges
+from ..network.gis import edge_features, edge_geometry, venue_features, write_geojson
 from .config import RunConfig
-from .run import format_summary, run
+from .measures import (
+    driven_free_flow,
+    first_edges,
+    group_measures,
+    place_flows,
+    places,
+    queue_summary,
+    slice_speeds,
+)
+from .run import RunResult, format_summary, run
+from .vehicles import KINDS
 
 
 @dataclass
@@ -116,9 +135,43 @@ def simulate(scenario: Scenario | str | Path, out: str | Path | None = None, *,
                                    seed=scenario.simulation.seed).routes)
     config = RunConfig.from_scenario(scenario, run_dir, routes, tripinfo=True)
     inside = study_area_edges(scenario.network, scenario.venues)
-    result = run(config, inside=inside, progress=progress,
-                        table_format=scenario.output_format,
-                        extra={"scenario": str(scenario.path), "name": scenario.name})
+    result = run(config, inside=inside, progress=progress, keep_records=True,
+                 table_format=scenario.output_format,
+                 extra={"scenario": str(scenario.path), "name": scenario.name})
     summary = {**result.summary(), "scenario": str(scenario.path), "name": scenario.name}
+    if result.valid:
+        write_run_measures(result, scenario, inside)
     return SimulationResult(run_dir, config.file, result.vehicles, result.edges, summary,
                      result.valid)
+
+
+def write_run_measures(result: RunResult, scenario: Scenario, inside: frozenset[str]
+                       ) -> dict[str, Path]:
+    """measures.csv, places.csv, throughput.csv and the GIS layers of a valid run."""
+    cfg = result.config
+    watch = places(scenario.network, scenario.venues)
+    records = result.records or []
+    ff = driven_free_flow(records, result.vehicles, watch.free_flow, inside)
+    v = result.vehicles.set_index("vehicle")
+    rows = [{"kind": k, **group_measures(v[v["kind"] == k], ff)}
+            for k in KINDS if (v["kind"] == k).any()]
+    queues, flows = place_flows(records, result.vehicles, watch, begin=cfg.begin, end=cfg.end,
+                                origins=first_edges(cfg.routes))
+    out = {"measures": cfg.run_dir / "measures.csv", "places": cfg.run_dir / "places.csv",
+           "throughput": cfg.run_dir / "throughput.csv"}
+    pd.DataFrame(rows).to_csv(out["measures"], index=False)
+    summary = queue_summary(queues)
+    summary["vehicles_out"] = summary["place"].map(
+        flows.groupby("place")["vehicles"].sum()).fillna(0) if len(flows) else 0
+    summary.to_csv(out["places"], index=False)
+    flows.to_csv(out["throughput"], index=False)
+    gis = cfg.run_dir / "gis"
+    geometry = edge_geometry(cfg.network)
+    speeds = slice_speeds([result.edges], cfg.begin) if result.edges is not None else None
+    if speeds is not None and not speeds.empty:
+        speeds["speed_unit"] = units.speed_unit()
+    out["edges_layer"] = write_geojson(gis / "edges.geojson",
+                                       edge_features(geometry, speeds), "edges")
+    for name, feats in venue_features(geometry, scenario.venues).items():
+        out[name] = write_geojson(gis / f"{name}.geojson", feats, name)
+    return out

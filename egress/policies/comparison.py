@@ -52,6 +52,15 @@ class EvaluationResult:
         Runs that broke an invariant: scenario, policy, fraction,
         replication, run folder, problems.
     figures : list of pathlib.Path
+    measures : pandas.DataFrame
+        Engineering measures per scenario × policy × fraction × group
+        (:func:`egress.policies.measures.summarise`): clearance, delay,
+        times to leave, vehicle-hours, each with its paired change and
+        95 % interval.
+    places : pandas.DataFrame
+        Queues and vehicles out per lot exit and ramp, the same way.
+    layers : list of pathlib.Path
+        GIS layers (GeoJSON, WGS84) written with the evaluation.
     """
 
     out: Path
@@ -60,6 +69,9 @@ class EvaluationResult:
     runs: pd.DataFrame
     invalid: pd.DataFrame = field(default_factory=pd.DataFrame)
     figures: list[Path] = field(default_factory=list)
+    measures: pd.DataFrame = field(default_factory=pd.DataFrame)
+    places: pd.DataFrame = field(default_factory=pd.DataFrame)
+    layers: list[Path] = field(default_factory=list)
 
     def __str__(self) -> str:
         return format_table(self.table)
@@ -106,6 +118,17 @@ class Outcome:
     speed : pandas.Series or None
         Sampled-seconds-weighted mean speed per edge (m/s).
     sumo_seconds, read_seconds : float
+    free_flow : pandas.Series or None
+        Per vehicle: free-flow time of the part of its route it drove
+        (:func:`egress.engine.measures.driven_free_flow`).
+    queues, throughput : pandas.DataFrame or None
+        Queues over time at lot exits and ramps, ramp throughput per 15 min
+        (:func:`egress.engine.measures.place_flows`).
+    edge_speed : pandas.DataFrame or None
+        ``edge, begin, speed, sampled_seconds`` per edgeData interval (for
+        the GIS layers per time slice).
+    begin, end : float
+        The simulated window.
     """
 
     run_dir: Path
@@ -120,6 +143,12 @@ class Outcome:
     speed: pd.Series | None = None
     sumo_seconds: float = math.nan
     read_seconds: float = math.nan
+    free_flow: pd.Series | None = None
+    queues: pd.DataFrame | None = None
+    throughput: pd.DataFrame | None = None
+    edge_speed: pd.DataFrame | None = None
+    begin: float = math.nan
+    end: float = math.nan
 
 
 class Plan(Protocol):
@@ -168,21 +197,9 @@ def compare_pair(scenario: str, variant: Variant, k: int, seed: int, base: Outco
     and per run those teleported, still inside at the end and never inserted.
     """
     b, p = base.vehicles, pol.vehicles
-    common = b.index.intersection(p.index)
     signs = variant.policy.uses_signs
-    rerouters = {r for s in pol.signs for r in s.rerouters}
-    labelled = {v for s in pol.signs for v in s.vehicles}
-    eligible = pd.Index(sorted(labelled & base.reached)).intersection(common)
-    complied = p.loc[eligible, "rerouted_by"].isin(rerouters).to_numpy() if len(eligible) \
-        else np.zeros(0, dtype=bool)
-    bc = b.loc[common]
-    members = {
-        "event": bc.index[bc["kind"] == "event"],
-        "compliers": eligible[complied],
-        "noncompliers": eligible[~complied],
-        "background": bc.index[bc["kind"] == "background"],
-        "all": bc.index,
-    }
+    members = group_members(variant, base, pol)
+    eligible = members["compliers"].union(members["noncompliers"])
     n_event = len(members["event"])
     run = {
         "scenario": scenario, "policy": variant.name, "fraction": variant.fraction,
@@ -207,8 +224,35 @@ def compare_pair(scenario: str, variant: Variant, k: int, seed: int, base: Outco
         dropped, why = _dropped(b, p, group)
         rows.append({**run, "group": group, "vehicles": len(ids), "dropped": dropped,
                      "dropped_why": why, "baseline_min": bm, "policy_min": pm,
-                     "saving_min": bm - pm, **_ends(bg, "baseline"), **_ends(pg, "policy")})
+                     "saving_min": bm - pm,
+                     "vehicle_hours_saved": (bm - pm) * len(ids) / 60,
+                     **_ends(bg, "baseline"), **_ends(pg, "policy")})
     return rows
+
+
+def group_members(variant: Variant, base: Outcome, pol: Outcome) -> dict[str, pd.Index]:
+    """The vehicles of each group (:data:`GROUPS`) among those present in both runs.
+
+    A vehicle is *eligible* when a sign of the variant addresses it and its
+    baseline route reached the sign edge; eligible vehicles the sign's
+    rerouter rerouted in the policy run are *compliers*, the others
+    *non-compliers*.
+    """
+    b, p = base.vehicles, pol.vehicles
+    common = b.index.intersection(p.index)
+    rerouters = {r for s in pol.signs for r in s.rerouters}
+    labelled = {v for s in pol.signs for v in s.vehicles}
+    eligible = pd.Index(sorted(labelled & base.reached)).intersection(common)
+    complied = p.loc[eligible, "rerouted_by"].isin(rerouters).to_numpy() if len(eligible) \
+        else np.zeros(0, dtype=bool)
+    bc = b.loc[common]
+    return {
+        "event": bc.index[bc["kind"] == "event"],
+        "compliers": eligible[complied],
+        "noncompliers": eligible[~complied],
+        "background": bc.index[bc["kind"] == "background"],
+        "all": bc.index,
+    }
 
 
 def _dropped(b: pd.DataFrame, p: pd.DataFrame, group: str) -> tuple[int, str]:
@@ -245,8 +289,10 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     keys = ["scenario", "policy", "fraction", "group"]
     for key, g in runs.groupby(keys, sort=False, dropna=False):
         m, lo, hi = mean_ci(g["saving_min"])
+        vh, vh_lo, vh_hi = mean_ci(g["vehicle_hours_saved"])
         rows.append({**dict(zip(keys, key, strict=True)), "saving_min": m, "ci_low": lo,
-                     "ci_high": hi, "replications": int(g["saving_min"].notna().sum()),
+                     "ci_high": hi, "vehicle_hours_saved": vh, "vh_ci_low": vh_lo,
+                     "vh_ci_high": vh_hi, "replications": int(g["saving_min"].notna().sum()),
                      "vehicles": float(g["vehicles"].mean()),
                      "dropped": float(g["dropped"].mean()),
                      "baseline_min": float(g["baseline_min"].mean()),
@@ -370,4 +416,5 @@ def headline(table: pd.DataFrame, policy: str | None = None,
 
 
 __all__ = ["BASELINE", "EvaluationResult", "GROUPS", "Outcome", "Plan", "Variant", "aggregate",
-           "compare_all", "compare_pair", "format_table", "headline", "summary_table"]
+           "compare_all", "compare_pair", "format_table", "group_members", "headline",
+           "summary_table"]

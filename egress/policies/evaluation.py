@@ -52,6 +52,15 @@ Output folder::
     <out>/savings.csv    per scenario × policy × fraction × group: saving ± CI
     <out>/table.csv      the summary table that is printed
     <out>/invalid_runs.csv  runs that broke an invariant, with the reasons (if any)
+    <out>/measures.csv   engineering measures per scenario × policy × fraction × group:
+                         clearance 95/100 %, delay, median and p95 time to leave,
+                         vehicle-hours; baseline, policy, change ± CI
+                         (egress.policies.measures); measure_runs.csv per pair
+    <out>/places.csv     per lot exit and ramp: max and mean queue, vehicles out ± CI
+    <out>/queues.csv     queue per place every minute, mean over replications
+    <out>/throughput.csv vehicles leaving each ramp and lot exit per 15 min and kind
+    <out>/gis/           GeoJSON layers in WGS84 for QGIS (egress.policies.layers)
+    <out>/snapped.csv    places given by coordinates and the edges they were snapped to
     <out>/*.png          figures
     <out>/evaluation.json  inputs, seeds, modes SUMO ran, replications and versions
 """
@@ -69,13 +78,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
 from .. import engine
 from ..config.scenario import Scenario, load_scenario
 from ..demand import build_demand
+from ..engine.measures import Places, driven_free_flow, first_edges, place_flows, places
 from ..errors import InputError, PolicyError, Problems, RunError
 from ..network import study_area_edges
+from ..progress import bar as progress_bar
 from ..stats import mean_ci, replications_needed
 from .comparison import (
     BASELINE,
@@ -88,7 +98,10 @@ from .comparison import (
     summary_table,
 )
 from .figures import figures
-from .file import Policy, check_against_network, load_policies, select
+from .file import Policy, check_against_network, load_policies, select, write_snapped
+from .layers import write_layers
+from .measures import measure_pairs, per_run_series, summarise
+from .reuse import inputs_digest, reusable
 from .variants import (
     Infrastructure,
     Sign,
@@ -114,7 +127,8 @@ def evaluate_policy(scenario: Scenario | str | Path | Sequence[Scenario | str | 
                     out: str | Path | None = None, mode: str | None = None,
                     progress: bool = True, workers: int | None = None,
                     target_halfwidth: float | None = None,
-                    max_replications: int = MAX_REPLICATIONS) -> EvaluationResult:
+                    max_replications: int = MAX_REPLICATIONS,
+                    resume: bool = False) -> EvaluationResult:
     """Evaluate policies against the baseline with common random numbers.
 
     Parameters
@@ -147,6 +161,12 @@ def evaluate_policy(scenario: Scenario | str | Path | Sequence[Scenario | str | 
         event-vehicle saving is at most this wide on each side.
     max_replications : int, default 30
         The most replications `target_halfwidth` may use.
+    resume : bool, default False
+        Reuse every run folder under `out` that holds a complete, valid run
+        of exactly the same inputs (same SUMO options, network, route and
+        additional files; recorded as a digest in its ``summary.json``), and
+        run only the others: an interrupted evaluation continues where it
+        stopped, and adding a policy or replications runs only what is new.
 
     Returns
     -------
@@ -165,7 +185,7 @@ def evaluate_policy(scenario: Scenario | str | Path | Sequence[Scenario | str | 
     fractions = _check_args(fractions, replications, mode, target_halfwidth, max_replications,
                             workers)
     scenarios = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
-    chosen = _chosen(policies, policy_file)
+    chosen = _chosen(policies, policy_file, scenarios[0].network)
     out = Path(out) if out is not None else scenarios[0].output_dir / "policies"
     out.mkdir(parents=True, exist_ok=True)
     plans = []
@@ -173,7 +193,8 @@ def evaluate_policy(scenario: Scenario | str | Path | Sequence[Scenario | str | 
         scen = scen.with_simulation(mode=mode) if mode else scen
         check_against_network(chosen, scen.network, chosen[0].source or "policies")
         _warn_meso(scen, chosen)
-        plans.append(ScenarioPlan(scen, chosen, fractions, out / scen.name, od))
+        plans.append(ScenarioPlan(scen, chosen, fractions, out / scen.name, od, resume))
+    write_snapped(out / "snapped.csv", [p.scen.venues for p in plans], chosen)
     runner = _Runner(workers or os.cpu_count() or 1, progress)
     runner.run(plan.replicate([k], plan.variants) for plan in plans
                for k in range(replications))
@@ -186,28 +207,39 @@ def evaluate_policy(scenario: Scenario | str | Path | Sequence[Scenario | str | 
                        + "; ".join(f"{r.run_dir}: {r.problems}" for r in invalid.itertuples()))
     savings = aggregate(runs)
     table = summary_table(savings, runs, invalid)
-    for name, frame in (("runs", runs), ("savings", savings), ("table", table)):
+    group_pairs, place_pairs = measure_pairs(plans, runner.results)
+    measures = summarise(group_pairs, ["scenario", "policy", "fraction", "group", "measure"])
+    place_table = summarise(place_pairs, ["scenario", "policy", "fraction", "place",
+                                          "place_kind", "label", "measure"])
+    for name, frame in (("runs", runs), ("savings", savings), ("table", table),
+                        ("measures", measures), ("measure_runs", group_pairs),
+                        ("places", place_table),
+                        ("throughput", per_run_series(runner.results, "throughput")),
+                        ("queues", per_run_series(runner.results, "queues"))):
         frame.to_csv(out / f"{name}.csv", index=False)
     (out / "invalid_runs.csv").unlink(missing_ok=True)
     if len(invalid):
         invalid.to_csv(out / "invalid_runs.csv", index=False)
     paths = figures(out, savings, runs, plans, runner.results)
+    layers = write_layers(out / "gis", plans, runner.results)
     _record(out, plans, chosen, runner.results, len(invalid), {
         "policy_file": str(policy_file) if policy_file else None,
         "fractions": list(fractions), "target_halfwidth": target_halfwidth,
-        "max_replications": max_replications, "od": str(od) if od else None})
-    return EvaluationResult(out, table, savings, runs, invalid, paths)
+        "max_replications": max_replications, "od": str(od) if od else None,
+        "resumed": resume})
+    return EvaluationResult(out, table, savings, runs, invalid, paths, measures, place_table,
+                            layers)
 
 
-def _chosen(policies: Sequence[Policy | str] | str, policy_file: str | Path | None
-            ) -> list[Policy]:
+def _chosen(policies: Sequence[Policy | str] | str, policy_file: str | Path | None,
+            network: Path) -> list[Policy]:
     """The policies to evaluate: given, or looked up by name in `policy_file`."""
     if not (isinstance(policies, str) or any(isinstance(p, str) for p in policies)):
         return list(policies)
     if policy_file is None:
         raise PolicyError("evaluate-policy", "policies given by name need a policy file "
                           "(--policy-file FILE)")
-    known = load_policies(policy_file)
+    known = load_policies(policy_file, network)
     names = policies if isinstance(policies, str) else [
         p if isinstance(p, str) else p.name for p in policies]
     return select(known, names, str(policy_file))
@@ -302,6 +334,12 @@ class EvalRun:
         Variant only: its message signs.
     table_format : str
         Format of the vehicle table written into the run folder.
+    places : Places or None
+        Free-flow times, lot exits and ramps for the engineering measures
+        (:mod:`egress.engine.measures`); None computes none.
+    resume : bool
+        Reuse the run folder's outputs when it holds a complete run of the
+        same inputs (:func:`reusable`).
     """
 
     scenario: str
@@ -314,6 +352,8 @@ class EvalRun:
     watch: dict[str, str] = field(default_factory=dict)
     signs: list[Sign] = field(default_factory=list)
     table_format: str = "parquet"
+    places: Places | None = None
+    resume: bool = False
 
     @property
     def key(self) -> tuple[str, str, float | None, int]:
@@ -325,14 +365,15 @@ class ScenarioPlan:
     the baseline and the variants' inputs."""
 
     def __init__(self, scen: Scenario, chosen: list[Policy], fractions: list[float],
-                 base: Path, od: str | Path | None):
-        self.scen, self.base, self.od = scen, base, od
+                 base: Path, od: str | Path | None, resume: bool = False):
+        self.scen, self.base, self.od, self.resume = scen, base, od, resume
         if scen.routes and od is not None:
             raise InputError(str(scen.path), "--od needs a scenario whose demand is built from "
                              "an OD (this one names fixed route files in demand.routes)")
         self.variants = [Variant(p, f) for p in chosen
                          for f in (fractions if p.uses_signs else [None])]
         self.inside = study_area_edges(scen.network, scen.venues)
+        self.places = places(scen.network, scen.venues)
         self.infrastructure: dict[str, Infrastructure] = {}
         self.replications = 0
         #: variant key -> replications it ran in
@@ -379,12 +420,14 @@ class ScenarioPlan:
                 scen, run_dir, inputs.routes, network=inputs.network,
                 additional=tuple(inputs.additional), edgedata_period=self._edgedata(scen))
             runs.append(EvalRun(name, v.name, v.fraction, k, config, departures, self.inside,
-                                signs=inputs.signs, table_format=scen.output_format))
+                                signs=inputs.signs, table_format=scen.output_format,
+                                places=self.places, resume=self.resume))
             self.ran[v.key].append(k)
         baseline = engine.RunConfig.from_scenario(scen, self.base / BASELINE / f"r{k}", routes,
                                                   edgedata_period=self._edgedata(scen))
         runs.insert(0, EvalRun(name, BASELINE, None, k, baseline, departures, self.inside,
-                               watch=watch, table_format=scen.output_format))
+                               watch=watch, table_format=scen.output_format,
+                               places=self.places, resume=self.resume))
         return runs
 
     @staticmethod
@@ -431,8 +474,7 @@ class _Runner:
     def __init__(self, workers: int, progress: bool):
         self.workers = workers
         self.results: dict[tuple, Outcome] = {}
-        self.bar = tqdm(total=0, unit="run", desc="evaluating",
-                        disable=None if progress else True)
+        self.bar = progress_bar(progress, total=0, unit="run", desc="evaluating")
 
     def run(self, batches: Iterable[list[EvalRun]]) -> None:
         """Run every run of `batches` (planned one batch at a time)."""
@@ -465,20 +507,38 @@ def execute(run: EvalRun, *, speeds: bool = True, save: bool = True) -> Outcome:
     -------
     Outcome
     """
-    result = engine.run(run.config, departures=run.departures, inside=run.inside,
-                        keep_records=bool(run.watch),
-                        table_format=run.table_format if save else None, tables=("vehicles",))
+    digest = inputs_digest(run.config)
+    if run.resume and reusable(run.config, digest):
+        log.info("%s: reusing the finished run", run.config.run_dir)
+        result = engine.collect(run.config, run.departures, inside=run.inside,
+                                keep_records=True)
+        result.sumo_seconds = float((engine.read_state(run.config.run_dir) or {}).get(
+            "sumo_seconds", math.nan))
+    else:
+        result = engine.run(run.config, departures=run.departures, inside=run.inside,
+                            keep_records=True, extra={"inputs": digest},
+                            table_format=run.table_format if save else None,
+                            tables=("vehicles",))
     reached = _reached(result.records, run.watch) if run.watch else set()
-    speed = None
+    speed = edge_speed = None
     if speeds and result.edges is not None:
         edges = result.edges
         busy = edges[edges["sampled_seconds"] > 0]
         weighted = (busy["speed"] * busy["sampled_seconds"]).groupby(busy["edge"]).sum()
         speed = weighted / busy.groupby("edge")["sampled_seconds"].sum()
+        edge_speed = busy[["edge", "begin", "speed", "sampled_seconds"]].reset_index(drop=True)
+    free_flow = queues = throughput = None
+    if run.places is not None and result.records is not None:
+        free_flow = driven_free_flow(result.records, result.vehicles, run.places.free_flow,
+                                     run.inside)
+        queues, throughput = place_flows(result.records, result.vehicles, run.places,
+                                         begin=run.config.begin, end=run.config.end,
+                                         origins=first_edges(run.config.routes))
     return Outcome(result.run_dir, result.vehicles.set_index("vehicle"), result.valid,
                    list(result.problems), result.teleports, result.relies_on_teleports,
                    result.mode, reached, list(run.signs), speed, result.sumo_seconds,
-                   result.read_seconds)
+                   result.read_seconds, free_flow, queues, throughput, edge_speed,
+                   run.config.begin, run.config.end)
 
 
 def _reached(records: list[tuple] | None, watch: dict[str, str]) -> set[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import units
 from ..network import read_net
 from .comparison import BASELINE, Outcome, Plan, Variant
 
@@ -109,7 +110,9 @@ def _speed_maps(out: Path, plan: Plan, results: dict[tuple, Outcome], plt) -> li
         ax.set_yticks([])
         fig.colorbar(lc, ax=ax, shrink=0.7, label="change in mean speed (km/h)")
         tag = "all vehicles" if v.fraction is None else f"{v.fraction:.0%} compliance"
-        ax.set_title(f"{scen.name}: {name} ({tag}) − baseline, whole window")
+        sim = scen.simulation
+        ax.set_title(f"{scen.name}: {name} ({tag}) − baseline\nmean over the whole window "
+                     f"{units.window(sim.begin, sim.end)}; per 15 min: gis/ layers and report")
         fig.tight_layout()
         paths.append(out / f"speed_change_{scen.name}_{name}.png")
         fig.savefig(paths[-1], dpi=120)

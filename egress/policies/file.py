@@ -18,6 +18,21 @@ A policy file (TOML) declares named measures::
     policies = ["cherry_nb", "spokane_sb"]
 
 The kinds and their keys are in :mod:`egress.policies.kinds`.
+
+Places by coordinates
+    Wherever a key takes edge ids (``signs``, ``from_ramp``, ``to_ramp``,
+    ``via``, ``avoid``, ``destinations``), an entry may instead be a point::
+
+        signs = [{ lon = -122.3290, lat = 47.5925, heading = 0 }]
+        to_ramp = { lon = -122.3235, lat = 47.6068 }
+
+    ``heading`` (degrees clockwise from north) is the direction of the
+    traffic the sign addresses; give it on two-way streets. Points are snapped
+    to the network the policies are loaded against (:mod:`egress.network.snapping`):
+    ``from_ramp`` and ``to_ramp`` to the nearest ramp, the others to the
+    nearest street edge. What was snapped where is kept in
+    :attr:`Policy.snapped` and written by ``evaluate-policy`` to
+    ``snapped.csv``.
 """
 
 from __future__ import annotations
@@ -27,9 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from ..config.schema import Field, check_table, read_toml
-from ..errors import PolicyError, Problems
+from ..errors import NetworkError, PolicyError, Problems
 from ..network import car_successors, read_net
+from ..network.snapping import Snap, snap
 from .kinds import POLICY_KINDS, NetworkCheck, PolicyKind
 
 _COMMON = {
@@ -52,6 +70,8 @@ class Policy:
         For a combination: the policies combined (already resolved); else empty.
     source : str
         The file the policy came from (for messages).
+    snapped : tuple of Snap
+        Entries given by coordinates and the edges they were snapped to.
     """
 
     name: str
@@ -60,6 +80,7 @@ class Policy:
     params: dict[str, Any] = field(default_factory=dict)
     parts: tuple[Policy, ...] = ()
     source: str = ""
+    snapped: tuple[Snap, ...] = ()
 
     @property
     def behaviour(self) -> type[PolicyKind]:
@@ -121,12 +142,13 @@ def load_policies(path: str | Path, network: str | Path | None = None) -> dict[s
         elif kind is not None:
             problems.add(f"{label}.kind: must be one of {', '.join(POLICY_KINDS)}, got {kind!r}")
             continue
+        table, snaps = _snap_points(table, label, network, problems)
         values = check_table(table, fields, label, problems, path.parent)
         if not isinstance(name, str):
             continue
         if name in raw:
             problems.add(f"{label}.name: duplicate policy name")
-        raw[name] = (label, values)
+        raw[name] = (label, {**values, _SNAPS: snaps})
     for label, values in raw.values():
         if values["kind"] in POLICY_KINDS:
             POLICY_KINDS[values["kind"]].check_shape(values, label, problems)
@@ -141,6 +163,53 @@ def load_policies(path: str | Path, network: str | Path | None = None) -> dict[s
     return policies
 
 
+_SNAPS = "__snapped__"
+#: Keys whose entries may be points, and the kind of edge a point snaps to.
+_POINT_KEYS = {"signs": "street", "from_ramp": "ramp", "to_ramp": "ramp", "via": "any",
+               "avoid": "any", "destinations": "any"}
+
+
+def _is_point(v: Any) -> bool:
+    return isinstance(v, dict) and "lon" in v and "lat" in v
+
+
+def _snap_points(table: dict, label: str, network: str | Path | None, problems: Problems
+                 ) -> tuple[dict, list[Snap]]:
+    """`table` with every point entry replaced by the edge it snaps to."""
+    found = [k for k in _POINT_KEYS if _is_point(table.get(k)) or (
+        isinstance(table.get(k), list) and any(_is_point(x) for x in table[k]))]
+    if not found:
+        return table, []
+    if network is None:
+        problems.add(f"{label}: {', '.join(found)} given by coordinates need the network "
+                     "(load the policies with the scenario's network)")
+        return table, []
+    net = read_net(network)
+    out, snaps = dict(table), []
+
+    def one(v: Any, where: str, kind: str) -> Any:
+        if not _is_point(v):
+            return v
+        try:
+            lon, lat = float(v["lon"]), float(v["lat"])
+            heading = float(v["heading"]) if v.get("heading") is not None else None
+            s = snap(net, lon, lat, where, heading=heading, kind=kind)
+        except (TypeError, ValueError):
+            problems.add(f"{where}: expected {{lon, lat[, heading]}} in degrees, got {v!r}")
+            return v
+        except NetworkError as exc:
+            problems.add(str(exc))
+            return v
+        snaps.append(s)
+        return s.edge
+
+    for key in found:
+        v, kind = table[key], _POINT_KEYS[key]
+        out[key] = [one(x, f"{label}.{key}[{i}]", kind) for i, x in enumerate(v)] \
+            if isinstance(v, list) else one(v, f"{label}.{key}", kind)
+    return out, snaps
+
+
 def _resolve(name: str, raw: dict, done: dict, problems: Problems, source: str,
              stack: tuple[str, ...]) -> Policy | None:
     if name in done:
@@ -148,7 +217,8 @@ def _resolve(name: str, raw: dict, done: dict, problems: Problems, source: str,
     label, v = raw[name]
     if v["kind"] not in POLICY_KINDS:
         return None
-    params = POLICY_KINDS[v["kind"]].defaults({k: val for k, val in v.items() if k not in _COMMON})
+    params = POLICY_KINDS[v["kind"]].defaults({k: val for k, val in v.items()
+                                               if k not in _COMMON and k != _SNAPS})
     parts: list[Policy] = []
     if v["kind"] == "combination":
         for child in params.get("policies") or []:
@@ -161,7 +231,8 @@ def _resolve(name: str, raw: dict, done: dict, problems: Problems, source: str,
             sub = _resolve(child, raw, done, problems, source, (*stack, name))
             if sub is not None:
                 parts.append(sub)
-    policy = Policy(name, v["description"] or "", v["kind"], params, tuple(parts), source)
+    policy = Policy(name, v["description"] or "", v["kind"], params, tuple(parts), source,
+                    tuple(v.get(_SNAPS, ())))
     done[name] = policy
     return policy
 
@@ -212,4 +283,21 @@ def check_against_network(policies, network: str | Path, source: str) -> None:
     problems.raise_if_any(PolicyError)
 
 
-__all__ = ["Policy", "check_against_network", "load_policies", "select"]
+def write_snapped(path: Path, venues: list, policies: list[Policy]) -> Path | None:
+    """A table (CSV) of every place given by coordinates and the edge it was snapped
+    to: the lots of `venues` (:class:`egress.config.venues.Venues` or None) and the
+    points of `policies`. Nothing is written (and an old table is removed) when
+    no place was given by coordinates."""
+    rows = [vars(s) | {"source": "venues"} for v in venues if v is not None
+            for s in v.snapped]
+    rows += [vars(s) | {"source": "policies"} for pol in policies for q in pol.leaves()
+             for s in q.snapped]
+    path = Path(path)
+    path.unlink(missing_ok=True)
+    if not rows:
+        return None
+    pd.DataFrame(rows).drop_duplicates().to_csv(path, index=False)
+    return path
+
+
+__all__ = ["Policy", "check_against_network", "load_policies", "select", "write_snapped"]

@@ -24,9 +24,7 @@ calibration and an evaluation gives one report with both.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import logging
 from pathlib import Path
@@ -35,59 +33,43 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import units
 from .._version import __version__
 from ..config.scenario import load_scenario
-from ..config.schema import format_time
 from ..engine import format_summary, read_state
+from ..engine.measures import format_run_measures
 from ..errors import MissingFileError, ReportError
 from ..sweep import load_failures, load_results, savings
+from .evaluation import evaluation_section
+from .html import CSS, fig_png, figure, pre, table
+from .html import p as _para
 from .plots import pyplot
 
 log = logging.getLogger(__name__)
 
-_CSS = """
-body{font-family:system-ui,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
-color:#222;line-height:1.4;padding:0 1em}
-h1{border-bottom:3px solid #2a6ebb}h2{border-bottom:1px solid #ccc;margin-top:2em}
-table{border-collapse:collapse;font-size:0.85em;margin:0.6em 0}
-th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#eef3fa}
-td:first-child,th:first-child{text-align:left}
-img{max-width:100%;border:1px solid #ddd;margin:0.5em 0}
-pre{background:#f6f6f6;padding:0.8em;overflow-x:auto;font-size:0.8em}
-.note{color:#555;font-size:0.9em}
-.bad{background:#fde8e8;border-left:4px solid #c0392b;padding:0.6em 1em}
-"""
-
-
-def _img(data: bytes, alt: str) -> str:
-    b64 = base64.b64encode(data).decode("ascii")
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}">'
+_CSS = CSS
+_table = table
+_p = _para
+_pre = pre
 
 
 def _fig(fig, alt: str) -> str:
-    plt = pyplot()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return _img(buf.getvalue(), alt)
+    return figure(fig_png(fig), alt)
+
+
+#: Captions of the figure files an evaluation or calibration writes.
+CAPTIONS = {
+    "savings.png": "Minutes saved per event vehicle with 95% intervals",
+    "savings_vs_compliance.png": "Minutes saved per event vehicle against the share of "
+                                 "addressed drivers who followed the signs",
+    "convergence.png": "Calibration: objective per simulation",
+    "scatter.png": "Calibration: observed against simulated segment values (x = y line)",
+}
 
 
 def _png(path: Path) -> str:
-    return f"<h3>{html.escape(path.name)}</h3>" + _img(path.read_bytes(), path.name)
-
-
-def _table(df: pd.DataFrame, digits: int = 2) -> str:
-    return df.to_html(index=False, border=0, na_rep="–",
-                      float_format=lambda x: f"{x:.{digits}f}")
-
-
-def _pre(text: str) -> str:
-    return f"<pre>{html.escape(text)}</pre>"
-
-
-def _p(text: str, cls: str = "") -> str:
-    c = f' class="{cls}"' if cls else ""
-    return f"<p{c}>{html.escape(text)}</p>"
+    caption = CAPTIONS.get(path.name, path.stem.replace("_", " "))
+    return figure(path.read_bytes(), caption)
 
 
 def _versions(v: dict[str, Any] | None) -> str:
@@ -118,14 +100,15 @@ def _scenario_section(paths: list[str]) -> str:
             parts.append(_p(f"{p}: could not be read ({exc})", "note"))
             continue
         ev, bg = s.demand.event, s.demand.background
-        rows = {"scenario": s.name, "file": str(s.path), "network": str(s.network),
-                "window": f"{format_time(s.simulation.begin)}–{format_time(s.simulation.end)}",
-                "mode": s.simulation.mode, "seed": s.simulation.seed}
+        rows = {"scenario": s.name, "file": s.path.name, "network": Path(s.network).name,
+                "simulated window": units.window(s.simulation.begin, s.simulation.end),
+                "simulation": "mesoscopic (queues per edge)" if s.simulation.mode == "meso"
+                else "microscopic", "first seed": s.simulation.seed}
         if ev is not None:
-            rows.update({"venue": ev.venue, "attendance": ev.attendance,
-                         "event end": format_time(ev.profile.end)})
+            rows.update({"venue": ev.venue, "attendance": f"{ev.attendance:,}",
+                         "event ends": units.clock(ev.profile.end)})
         if bg is not None:
-            rows["background scale"] = bg.scale
+            rows["background traffic (share of a normal evening)"] = f"{bg.scale:g}"
         if s.routes:
             rows["route files"] = ", ".join(r.name for r in s.routes)
         parts.append(f"<h3>{html.escape(s.name)}</h3>" + _p(s.description))
@@ -133,7 +116,7 @@ def _scenario_section(paths: list[str]) -> str:
                                           if v is not None])))
         parts.append("<details><summary>scenario file</summary>"
                      + _pre(s.path.read_text()) + "</details>")
-    return "<h2>Scenario</h2>" + "".join(parts) if parts else ""
+    return "<h2>Scenario details</h2>" + "".join(parts) if parts else ""
 
 
 def _ci_bars(table: pd.DataFrame, label_cols: list[str], title: str):
@@ -201,27 +184,6 @@ def _sweep_section(folder: Path) -> tuple[str, list[str], dict]:
     return "".join(parts), [str(s) for s in scen if s], info.get("versions") or {}
 
 
-def _evaluation_section(folder: Path) -> tuple[str, list[str], dict]:
-    info = json.loads((folder / "evaluation.json").read_text())
-    parts = ["<h2>Policy evaluation</h2>",
-             _p(f"Policies {', '.join(info.get('policies', []))} at fractions "
-                f"{', '.join(f'{f:.0%}' for f in info.get('fractions', []))}, "
-                f"{info.get('replications')} replications, {info.get('mode')} simulation.")]
-    savings = _read_table(folder, "savings")
-    if savings is not None and not savings.empty:
-        ev = savings[savings["group"] == "event"]
-        parts.append("<h3>Savings per event vehicle (minutes, 95% CI)</h3>")
-        parts.append(_table(ev))
-        if not (folder / "savings.png").is_file() and not ev.empty:
-            parts.append(_fig(_ci_bars(ev, ["scenario", "policy", "fraction"],
-                                       "savings with 95% CI"), "savings"))
-        other = savings[savings["group"] != "event"]
-        if not other.empty:
-            parts.append("<details><summary>compliers, non-compliers, background, all"
-                         "</summary>" + _table(other) + "</details>")
-    return "".join(parts), list(info.get("scenarios", [])), info.get("versions") or {}
-
-
 def _calibration_section(folder: Path) -> tuple[str, list[str], dict]:
     summary = json.loads((folder / "summary.json").read_text()) \
         if (folder / "summary.json").is_file() else {}
@@ -277,6 +239,9 @@ def _run_section(folder: Path) -> tuple[str, list[str], dict]:
                 f"<p class='bad'><b>Not a result: this run is {html.escape(str(state))}.</b> "
                 f"{html.escape(why)}</p>", scen, summary.get("versions") or {})
     parts = ["<h2>Simulation run</h2>", _pre(format_summary(summary))]
+    if (folder / "measures.csv").is_file():
+        parts.append("<h3>Engineering measures</h3>" + _pre(format_run_measures(
+            folder / "measures.csv", summary.get("end"))))
     trips = _read_table(folder, "vehicles")
     plt = pyplot()
     if trips is not None and not trips.empty:
@@ -313,7 +278,7 @@ def _kind(folder: Path) -> str | None:
     return None
 
 
-_SECTIONS = {"calibration": _calibration_section, "evaluation": _evaluation_section,
+_SECTIONS = {"calibration": _calibration_section, "evaluation": evaluation_section,
              "sweep": _sweep_section, "run": _run_section}
 _ORDER = ("calibration", "run", "evaluation", "sweep")
 
@@ -372,15 +337,19 @@ def write_report(folder: str | Path, output: str | Path | None = None) -> Path:
     for _, f in found:
         if f != folder:
             figures += sorted(f.glob("*.png"))
-    fig_html = "".join(_png(p) for p in figures)
-    title = f"egress report: {folder.resolve().name}"
+    # the whole-window speed maps are replaced by the maps per time slice
+    fig_html = "".join(_png(f) for f in figures if not f.name.startswith("speed_change_"))
+    names = [Path(s).stem for s in dict.fromkeys(scenarios) if s]
+    title = (f"Event egress study: {', '.join(names)}" if names else
+             f"egress report: {folder.resolve().name}")
     doc = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
            f"</title><style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-           _p(f"Folder {folder.resolve()}; contents: "
-              f"{', '.join(f'{k} ({f.name})' for k, f in found)}.", "note"),
-           _scenario_section(scenarios), *sections]
+           *sections]
     if fig_html:
         doc.append("<h2>Figures</h2>" + fig_html)
+    doc.append(_scenario_section(scenarios))
+    doc.append(_p(f"Made from the folder {folder.resolve().name!r}: "
+                  f"{', '.join(f'{k} ({f.name})' for k, f in found)}.", "note"))
     doc.append("<h2>Inputs and versions</h2>")
     doc.append(_versions(versions or {"egress": __version__}))
     doc.append(_p("Travel times count the wait to leave a parking lot; savings are paired "

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from tqdm import tqdm
 
 from ..engine import versions
 from ..errors import SchedulerError
+from ..progress import bar as progress_bar
+from ..progress import note as progress_note
 from .analysis import savings
 from .file import Sweep, load_sweep
 from .store import _write_failure, finished_keys, load_results, results_dir, write_result
@@ -125,9 +126,14 @@ def run_sweep(sweep: Sweep | str | Path, out: str | Path, scheduler=None,
     failed: list[str] = []
     finished = 0
     if pending:
-        bar = tqdm(total=len(sweep.tasks), initial=skipped, unit="task", desc="sweep",
-                   disable=None if progress else True, smoothing=0.1)
+        bar = progress_bar(progress, total=len(sweep.tasks), initial=skipped, unit="task",
+                           desc="sweep", smoothing=0.1)
         with _connect(scheduler, workers, len(pending)) as client:
+            dashboard = dashboard_link(client)
+            if dashboard:
+                log.info("Dask dashboard: %s", dashboard)
+                progress_note(f"Dask dashboard (live view of the workers): {dashboard}",
+                              progress)
             finished, failed = _execute(client, pending, out, runner, keep, retries, bar)
         bar.close()
     result = SweepResult(out, len(sweep.tasks), skipped, finished, failed,
@@ -175,6 +181,21 @@ def _execute(client, pending: list[Task], out: Path, runner, keep: str | None, r
         finished += 1
         bar.update()
     return finished, failed
+
+
+def dashboard_link(client) -> str | None:
+    """The address of the Dask dashboard of `client`'s cluster (None without one).
+
+    A local cluster serves it on a free port of this machine; a cluster's
+    scheduler serves it where it runs (by default port 8787).
+    """
+    try:
+        if "dashboard" not in (client.scheduler_info().get("services") or {}):
+            return None  # the scheduler serves none (e.g. without bokeh)
+        link = client.dashboard_link
+    except Exception:  # noqa: BLE001 - no dashboard to point at
+        return None
+    return str(link) if link else None
 
 
 class _connect:
