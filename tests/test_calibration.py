@@ -332,3 +332,33 @@ def test_event_demand_beyond_the_lots_is_scaled_to_fit():
     assert y[:2].sum() == pytest.approx(148.0) and y[0] / y[1] == pytest.approx(2.0)
     assert list(y[2:]) == [40.0, 30.0]  # background and other origins untouched
     assert p.feasible(np.array([60.0, 60.0, 1.0, 1.0])).tolist() == [60.0, 60.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("name", ["sodo-normal-evening", "sodo-large-event"])
+def test_shipped_synthetic_sets_fit_the_current_network(name):
+    """The synthetic sets in scenarios/observations/ were made by `egress observe`
+    on the network and demand model as they are: the truth is the scenario's own
+    OD row for row, and every observed edge is in the network."""
+    from conftest import ROOT
+
+    from egress.config.scenario import load_scenario
+    from egress.demand import build_od
+
+    folder = ROOT / "scenarios" / "observations" / name
+    scenario = load_scenario(ROOT / "scenarios" / f"{name}.toml")
+    key = ["kind", "origin", "destination", "begin", "end"]
+    built = build_od(scenario).od[[*key, "trips"]]
+    files = {}
+    for od in ("truth", "prior"):
+        table = pd.read_csv(folder / f"{od}.od.csv", dtype={"origin": str, "destination": str})
+        both = built.merge(table, on=key, how="outer", suffixes=("", "_file"), indicator=True)
+        assert (both["_merge"] == "both").all(), f"{od}.od.csv has other rows than the scenario"
+        files[od] = both["trips_file"].to_numpy() / both["trips"].to_numpy()
+    assert np.allclose(files["truth"], 1.0)
+    # the prior: every row 30-50 % too high or too low
+    assert np.all((np.abs(files["prior"] - 1) >= 0.3 - 1e-9)
+                  & (np.abs(files["prior"] - 1) <= 0.5 + 1e-9))
+    net = read_net(scenario.network)
+    obs = pd.read_csv(folder / "observations.csv")
+    edges = {e for text in obs["edges"].dropna() for e in str(text).split()}
+    assert edges and all(net.hasEdge(e) for e in edges)
