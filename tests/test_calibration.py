@@ -25,10 +25,11 @@ from egress.calibration.metamodel import (
     ModelNoise,
     SpeedFlow,
     Targets,
+    assignment_matrix,
     estimate_model_noise,
 )
 from egress.calibration.observations import Observations, simulated_values, write_observations
-from egress.calibration.runs import planned_crossings
+from egress.calibration.runs import crossings, planned_crossings
 from egress.calibration.spsa import spsa
 from egress.cli import main
 from egress.config.scenario import Scenario, Simulation
@@ -242,6 +243,89 @@ def test_planned_crossings_by_hand(merge_case):
     assert expected.sum() >= 3  # the case reaches both intervals
 
 
+def _crossings_by_loop(vehroutes, veh, obs, n_rows):
+    """:func:`crossings` one vehicle and edge at a time (the reference)."""
+    row_of = dict(zip(veh["id"], veh["od_row"], strict=True))
+    out = np.zeros((n_rows, len(obs.table)))
+    for vid, dep, edges, exits in zip(vehroutes["vehicle"], vehroutes["depart"],
+                                      vehroutes["edges"], vehroutes["exit_times"], strict=True):
+        if vid not in row_of:
+            continue
+        enter = dep
+        for k, edge in enumerate(edges):
+            for i, (es, b, e) in enumerate(zip(obs.table["edges"], obs.table["begin"],
+                                               obs.table["end"], strict=True)):
+                if es[0] == edge and b <= enter < e:
+                    out[row_of[vid], i] += 1
+            if k >= len(exits) or exits[k] < 0:
+                break
+            enter = exits[k]
+    return out
+
+
+def test_crossings_by_hand():
+    """Entries are the departure or the previous edge's exit; after an exit of -1
+    (teleport) or past the last exit written nothing more is known; a vehicle
+    of no OD row counts nowhere; two observations of one first edge both count."""
+    obs = _obs([{"begin": 0, "end": 100}, {"begin": 100, "end": 200},
+                {"begin": 0, "end": 200}, {"begin": 0, "end": 200}])
+    obs.table["edges"] = [("B",), ("B",), ("C",), ("B", "C")]
+    vr = pd.DataFrame({
+        "vehicle": ["v0", "v1", "v2", "v3", "x"],
+        "depart": [10.0, 50.0, 0.0, 150.0, 0.0],
+        "edges": [("A", "B", "C"), ("B", "C"), ("A", "B", "C"), ("A", "B", "C"), ("B",)],
+        "exit_times": [np.array([90.0, 120.0, 130.0]), np.array([-1.0, -1.0]),
+                       np.array([20.0, -1.0, -1.0]), np.array([160.0]), np.array([5.0])]})
+    veh = pd.DataFrame({"id": ["v0", "v1", "v2", "v3"], "od_row": [0, 1, 1, 0]})
+    got = crossings(vr, veh, obs, 2).toarray()
+    expected = np.zeros((2, 4))
+    expected[0, [0, 3]] += 1      # v0 enters B at 90 (first interval; B+C too)
+    expected[0, 2] += 1           # ... and C at 120
+    expected[1, [0, 3]] += 1      # v1 departs on B at 50; its -1 ends what is known
+    expected[1, [0, 3]] += 1      # v2 enters B at 20; C after the -1 is unknown
+    expected[0, [1, 3]] += 1      # v3 enters B at 160; C: no exit time written
+    assert got.tolist() == expected.tolist()
+    assert got.tolist() == _crossings_by_loop(vr, veh, obs, 2).tolist()
+
+
+def test_assignment_matrix_against_a_reference():
+    """The shares P[i, r] = (C_ri + m · pooled) / (n_r + m), the pooled share of a
+    row's OD pair at the same time lag, computed one entry at a time."""
+    rng = np.random.default_rng(5)
+    n_pairs, begins = 4, [0.0, 900.0, 1800.0]
+    rows = pd.DataFrame({"group": np.repeat(np.arange(n_pairs), 3),
+                         "begin": np.tile(begins, n_pairs)})
+    obs_key = pd.DataFrame({"seg": np.repeat(np.arange(3), 4),
+                            "begin": np.tile([0.0, 900.0, 1800.0, 2700.0], 3)})
+    sims = []
+    for _ in range(4):
+        c = sparse.random(len(rows), len(obs_key), density=0.3, random_state=rng,
+                          data_rvs=lambda k: rng.integers(1, 5, k)).tocsr()
+        sims.append({"crossings": c, "vehicles": rng.integers(0, 9, len(rows)) * 1.0})
+    sims[-1]["vehicles"][rows["group"].to_numpy() == 3] = 0.0  # a pair without vehicles
+    p = assignment_matrix(sims, rows, obs_key, memory=3, shrinkage=5.0).toarray()
+    use = sims[-3:]
+    own = sum(s["crossings"] for s in use).toarray()
+    n = sum(s["vehicles"] for s in use)
+    ref = np.zeros((len(obs_key), len(rows)))
+    for r in range(len(rows)):
+        g, b = rows["group"][r], rows["begin"][r]
+        same = np.flatnonzero(rows["group"].to_numpy() == g)
+        n_g = n[same].sum()
+        for i in range(len(obs_key)):
+            lag = obs_key["begin"][i] - b
+            pooled = 0.0
+            if n_g > 0:
+                for r2 in same:
+                    for i2 in range(len(obs_key)):
+                        if (obs_key["seg"][i2] == obs_key["seg"][i]
+                                and obs_key["begin"][i2] - rows["begin"][r2] == lag):
+                            pooled += own[r2, i2]
+                pooled /= n_g
+            ref[i, r] = (own[r, i] + 5.0 * pooled) / (n[r] + 5.0)
+    assert np.allclose(p, ref)
+
+
 def _problem(case, seed=3):
     return plain_calibration_problem(case["net"], case["taz"], case["prior"], case["obs"],
                                      period=300, end=1500, seed=seed, mode="meso")
@@ -373,3 +457,33 @@ def test_every_mix_of_measurements_runs_end_to_end(merge_case, tmp_path, capsys,
     assert ("speed RMSE" in printed) == ("speed" in keep)
     assert ("GEH<5" in printed) == ("count" in keep)
     assert ("travel time RMSE" in printed) == ("travel_time" in keep)
+
+
+@pytest.mark.parametrize("name", ["sodo-normal-evening", "sodo-large-event"])
+def test_shipped_synthetic_sets_fit_the_current_network(name):
+    """The synthetic sets in scenarios/observations/ were made by `egress observe`
+    on the network and demand model as they are: the truth is the scenario's own
+    OD row for row, and every observed edge is in the network."""
+    from conftest import ROOT
+
+    from egress.config.scenario import load_scenario
+    from egress.demand import build_od
+
+    folder = ROOT / "scenarios" / "observations" / name
+    scenario = load_scenario(ROOT / "scenarios" / f"{name}.toml")
+    key = ["kind", "origin", "destination", "begin", "end"]
+    built = build_od(scenario).od[[*key, "trips"]]
+    files = {}
+    for od in ("truth", "prior"):
+        table = pd.read_csv(folder / f"{od}.od.csv", dtype={"origin": str, "destination": str})
+        both = built.merge(table, on=key, how="outer", suffixes=("", "_file"), indicator=True)
+        assert (both["_merge"] == "both").all(), f"{od}.od.csv has other rows than the scenario"
+        files[od] = both["trips_file"].to_numpy() / both["trips"].to_numpy()
+    assert np.allclose(files["truth"], 1.0)
+    # the prior: every row 30-50 % too high or too low
+    assert np.all((np.abs(files["prior"] - 1) >= 0.3 - 1e-9)
+                  & (np.abs(files["prior"] - 1) <= 0.5 + 1e-9))
+    net = read_net(scenario.network)
+    obs = pd.read_csv(folder / "observations.csv")
+    edges = {e for text in obs["edges"].dropna() for e in str(text).split()}
+    assert edges and all(net.hasEdge(e) for e in edges)

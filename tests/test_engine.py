@@ -210,3 +210,12 @@ def test_flows_expand_to_the_departures_sumo_plans(tmp_path):
         </routes>""")
     with pytest.raises(InputError, match="p.rou.xml: flow 'p': a random flow"):
         read_departures([random])
+
+
+def test_edgedata_can_be_limited_to_some_edges(tmp_path, straight_net):
+    every = engine.run(_config(tmp_path / "a", straight_net))
+    some = engine.run(_config(tmp_path / "b", straight_net, edgedata_edges=("bc",)))
+    assert set(every.edges["edge"]) == {"ab", "bc"} and set(some.edges["edge"]) == {"bc"}
+    cols = ["begin", "end", "sampled_seconds", "entered", "left"]
+    both = every.edges[every.edges["edge"] == "bc"][cols].reset_index(drop=True)
+    assert both.equals(some.edges[cols].reset_index(drop=True))

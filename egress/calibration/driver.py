@@ -31,16 +31,21 @@ The optimizers
     (:mod:`egress.calibration.spsa`).
 Outputs (`out`)
     ``calibrated.od.csv`` (with ``kind``) and ``calibrated.tazrel.xml``
-    (best OD so far, rewritten after every evaluation), ``convergence.csv``
+    (the best OD, written when the search ends, also when it is interrupted),
+    ``convergence.csv``
     (sim, tag, objective, rmse_kmh, rmsne, r2, geh_share, rmse_count,
     rmse_travel_time, accepted, best, wall_s, sumo_s, model_s, collect_s,
-    teleports; the metamodel's proposals also its level, trust-region
-    radius and predicted objective), ``fit.csv`` (every observation with the prior's
-    and the best simulated value), ``matched_segments.csv`` and
-    ``matched_segments.png`` (how each observed segment was matched onto the
-    network, and what was merged or dropped), ``diagnosis.csv`` (misfit by road
-    class, see :mod:`egress.calibration.diagnosis`), ``calibrated.supply.toml``
-    (when supply parameters are calibrated), ``scatter.png`` (observed vs simulated
+    sample_s, route_s, simulate_s, read_s, teleports: the times as in
+    :class:`egress.calibration.runs.Evaluation`, ``model_s`` the search's own
+    time before the evaluation, ``wall_s`` since the calibration started;
+    the metamodel's proposals also its level, trust-region radius and
+    predicted objective; ``supply.<name>`` the supply parameters it ran with),
+    ``fit.csv`` (every observation with the prior's and the best simulated
+    value), ``matched_segments.csv`` and ``matched_segments.png`` (how each
+    observed segment was matched onto the network, and what was merged or
+    dropped), ``diagnosis.csv`` (misfit by road class, see
+    :mod:`egress.calibration.diagnosis`), ``calibrated.supply.toml`` (when
+    supply parameters are calibrated), ``scatter.png`` (observed vs simulated
     speeds before and after, with x = y), ``convergence.png``,
     ``summary.json`` and ``state.json`` plus ``sims/NNN/`` (each
     evaluation's OD and aggregated results).
@@ -68,6 +73,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..demand import od as odmod
 from ..engine import versions
@@ -210,6 +216,8 @@ class _Runner:
             "wall_s": wall,
             "sumo_s": ev.info.get("sumo_s", math.nan), "model_s": self.model_s,
             "collect_s": ev.info.get("collect_s", math.nan),
+            **{k: ev.info.get(k, math.nan) for k in ("sample_s", "route_s", "simulate_s",
+                                                      "read_s")},
             "teleports": ev.info.get("teleports", 0),
             **{f"supply.{k}": v for k, v in self.p.supply_values(ev.theta).items()},
             **(info or {})})
@@ -242,7 +250,8 @@ class _Runner:
         self.best = best
         self._save()
 
-    def _save(self) -> None:
+    def save_best(self) -> None:
+        """Write the best OD (and supply parameters) so far."""
         best_od = self.p.od(self.best.x)
         atomic_csv(best_od, self.out / "calibrated.od.csv")
         if len(self.p.supply_names):
@@ -252,6 +261,11 @@ class _Runner:
                                 sort=True)["trips"].sum()
         odmod.write_tazrelation(total[list(odmod.OD_COLUMNS)], self.out / "calibrated.tazrel.tmp")
         os.replace(self.out / "calibrated.tazrel.tmp", self.out / "calibrated.tazrel.xml")
+
+    def _save(self) -> None:
+        """Write the convergence table and the state (the best OD is written when
+        the search ends, however it ends: a large OD takes longer to write than
+        a simulation's bookkeeping, and the state is enough to resume)."""
         atomic_csv(pd.DataFrame(self.history), self.out / "convergence.csv")
         noise = self.targets.model_noise
         atomic_json(self.state_path, {
@@ -311,9 +325,13 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
     run = _Runner(problem, out, method, budget, seed, resume, keep_runs, progress, setting)
     if isinstance(model_noise, ModelNoise):
         run.targets = problem.targets_with(model_noise)
-    stopped = _search(run, method, seed, estimate)
-    log.info("calibration stopped: %s", stopped)
-    return _write_results(run, out, figures, stopped)
+    # one BLAS thread: the search's vectors are too small to gain from more, and
+    # on a machine whose cores are busy (SUMO, other workers) the threads wait
+    # for each other (L-BFGS-B on 32,000 OD rows: 1.3-5.7 s instead of 0.2 s)
+    with threadpool_limits(1, user_api="blas"):
+        stopped = _search(run, method, seed, estimate)
+        log.info("calibration stopped: %s", stopped)
+        return _write_results(run, out, figures, stopped)
 
 
 def _check_args(problem: Problem, method: str, budget: int, model_noise) -> bool:
@@ -363,6 +381,8 @@ def _search(run: _Runner, method: str, seed: int, estimate: bool) -> str:
         return "budget spent"
     finally:
         run.bar.close()
+        if run.best is not None:
+            run.save_best()
 
 
 def _write_results(run: _Runner, out: Path, figures: bool, stopped: str) -> CalibrationResult:

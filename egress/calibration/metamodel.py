@@ -374,25 +374,50 @@ def assignment_matrix(sims: list[dict], rows: pd.DataFrame, obs_key: pd.DataFram
         n = n + s["vehicles"]
     own = own.tocoo()
     group = rows["group"].to_numpy()
-    rbegin = rows["begin"].to_numpy(dtype=float)
-    seg = obs_key["seg"].to_numpy()
-    obegin = obs_key["begin"].to_numpy(dtype=float)
+    # times in ms as integers, so that a row's begin plus a lag finds the interval exactly
+    rbegin = np.round(rows["begin"].to_numpy(dtype=float) * 1000).astype(np.int64)
+    seg = obs_key["seg"].to_numpy().astype(np.int64)
+    obegin = np.round(obs_key["begin"].to_numpy(dtype=float) * 1000).astype(np.int64)
     n_group = np.bincount(group, weights=n, minlength=group.max() + 1 if n_rows else 0)
-    c = pd.DataFrame({"g": group[own.row], "seg": seg[own.col],
-                      "lag": np.round(obegin[own.col] - rbegin[own.row], 3), "cnt": own.data})
-    pool = c.groupby(["g", "seg", "lag"], as_index=False, sort=False)["cnt"].sum()
-    pool["share"] = pool["cnt"] / n_group[pool["g"].to_numpy()]
-    rdf = pd.DataFrame({"r": np.arange(n_rows), "g": group, "B": rbegin})
-    rdf = rdf.loc[n_group[group] > 0]
-    ex = rdf.merge(pool[["g", "seg", "lag", "share"]], on="g", how="inner")
-    ex["b"] = np.round(ex["B"].to_numpy() + ex["lag"].to_numpy(), 3)
-    okey = pd.DataFrame({"i": np.arange(n_obs), "seg": seg, "b": np.round(obegin, 3)})
-    ex = ex.merge(okey, on=["seg", "b"], how="inner")
-    pooled = sparse.csr_matrix((ex["share"].to_numpy(), (ex["r"].to_numpy(), ex["i"].to_numpy())),
-                               shape=(n_rows, n_obs))
+    # pooled over the intervals of an OD pair: vehicles by (pair, segment, time lag)
+    lag_code, lags = pd.factorize(obegin[own.col] - rbegin[own.row])
+    n_seg = int(seg.max()) + 1 if n_obs else 1
+    key = (group[own.row].astype(np.int64) * n_seg + seg[own.col]) * max(len(lags), 1) + lag_code
+    ukey, inverse = np.unique(key, return_inverse=True)
+    cnt = np.bincount(inverse, weights=own.data, minlength=len(ukey))
+    pool = np.stack([ukey // max(len(lags), 1) // n_seg, ukey // max(len(lags), 1) % n_seg,
+                     np.asarray(lags, dtype=np.int64)[ukey % max(len(lags), 1)]]) \
+        if len(ukey) else np.zeros((3, 0), dtype=np.int64)
+    share = cnt / n_group[pool[0]] if len(ukey) else cnt
+    # every row of a pair meets each of its pair's pooled entries at its own begin + lag
+    order = np.argsort(pool[0], kind="stable")
+    pool, share = pool[:, order], share[order]
+    has = np.flatnonzero(n_group[group] > 0)
+    first = np.searchsorted(pool[0], group[has])
+    count = np.searchsorted(pool[0], group[has], side="right") - first
+    r, e = _ragged(has, first, count)
+    # ... and the observation of that segment starting then (if any)
+    span = int(max(np.abs(obegin).max(initial=0), np.abs(rbegin).max(initial=0))) * 4 + 1
+    okey = seg * span + obegin
+    oorder = np.argsort(okey, kind="stable")
+    want = pool[1, e] * span + rbegin[r] + pool[2, e]
+    lo = np.searchsorted(okey[oorder], want)
+    hit = np.searchsorted(okey[oorder], want, side="right") - lo
+    k, at = _ragged(np.arange(len(want)), lo, hit)
+    pooled = sparse.csr_matrix((share[e[k]], (r[k], oorder[at])), shape=(n_rows, n_obs))
     denom = 1.0 / (n + shrinkage)
     p = sparse.diags(denom) @ (own.tocsr() + shrinkage * pooled)
     return p.T.tocsr()
+
+
+def _ragged(owner: np.ndarray, start: np.ndarray, count: np.ndarray
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """``owner[j]`` repeated ``count[j]`` times, with the positions ``start[j], ...,
+    start[j] + count[j] - 1``."""
+    total = int(count.sum())
+    rep = np.repeat(np.arange(len(count)), count)
+    offset = np.arange(total) - np.repeat(np.cumsum(count) - count, count)
+    return owner[rep], start[rep] + offset
 
 
 # --------------------------------------------------------------------------- speed-flow

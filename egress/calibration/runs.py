@@ -7,6 +7,7 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,12 @@ class Evaluation:
     objective : float
     metrics : dict
     info : dict
-        ``inserted, teleports, sumo_s`` (routing + sumo), ``collect_s``.
+        ``inserted, teleports, vehicles``; times in s: ``sample_s`` (drawing
+        the trips), ``sumo_s`` (routing, SUMO and reading its outputs), of
+        which ``route_s`` (routing and writing the route file),
+        ``simulate_s`` (the SUMO process alone) and ``read_s`` (reading and
+        checking its outputs); ``collect_s`` (aggregating them for the
+        observations and the metamodel).
     theta : numpy.ndarray
         The supply parameters it ran with (:attr:`Problem.supply_names`;
         empty when the calibration moves none).
@@ -79,8 +85,8 @@ class Evaluation:
         np.save(folder / "x.npy", self.x)
         np.save(folder / "theta.npy", self.theta)
         np.save(folder / "vehicles.npy", self.vehicles)
-        sparse.save_npz(folder / "crossings.npz", self.crossings.tocsr())
-        sparse.save_npz(folder / "planned.npz", self.planned.tocsr())
+        sparse.save_npz(folder / "crossings.npz", self.crossings.tocsr(), compressed=False)
+        sparse.save_npz(folder / "planned.npz", self.planned.tocsr(), compressed=False)
         self.values.to_csv(folder / "values.csv", index=False)
         atomic_json(folder / "meta.json", {"objective": self.objective, "metrics": self.metrics,
                                             "info": self.info})
@@ -132,18 +138,24 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     t1 = time.perf_counter()
     veh["route"] = vehicle_routes(sc.network, veh, seed=seed, **problem.routing)
     route_vehicles(sc.network, veh, routes, seed=seed, **problem.routing)
+    t_routed = time.perf_counter()
     routed = veh[veh["route"].notna()]
     departures = pd.DataFrame({"vehicle": routed["id"].to_numpy(dtype=object),
                                "vtype": routed["kind"].to_numpy(dtype=object),
                                "ready": routed["depart"].to_numpy(dtype=float)})
-    config = engine.RunConfig.from_scenario(sc, run_dir, [routes])
+    # edgeData of the observed edges only (all of them when simulating without observations)
+    observed = None if problem.obs is None else tuple(sorted(
+        {e for edges in problem.obs.table["edges"] for e in edges}))
+    config = engine.RunConfig.from_scenario(sc, run_dir, [routes], edgedata_edges=observed)
     result = engine.run(config, departures=departures, progress=progress, keep_records=True)
     if not result.valid:
         raise InvalidRunError(str(run_dir), result.problems)
     t2 = time.perf_counter()
     stats = result.statistics
     info = {"inserted": int(stats.get("inserted", 0)), "teleports": result.teleports,
-            "vehicles": len(veh), "sumo_s": t2 - t1, "sample_s": t1 - t0}
+            "vehicles": len(veh), "sumo_s": t2 - t1, "sample_s": t1 - t0,
+            "route_s": t_routed - t1, "simulate_s": result.sumo_seconds,
+            "read_s": result.read_seconds}
     return result.edges, veh, info, outputs.vehroute_table(result.records)
 
 
@@ -151,31 +163,38 @@ def crossings(vehroutes: pd.DataFrame, veh: pd.DataFrame, obs: Observations, n_r
               ) -> sparse.csr_matrix:
     """Count, per OD row and observation row, vehicles entering the segment's first
     edge during the observation's interval (entry = previous edge's exit time,
-    or the departure on the first edge)."""
-    t = obs.table
-    first: dict[str, list[tuple[float, float, int]]] = {}
-    for i, (edges, b, e) in enumerate(zip(t["edges"], t["begin"], t["end"], strict=True)):
-        first.setdefault(edges[0], []).append((b, e, i))
-    row_of = dict(zip(veh["id"], veh["od_row"], strict=True))
-    rr, cc = [], []
-    for vid, dep, edges, exits in zip(vehroutes["vehicle"], vehroutes["depart"],
-                                      vehroutes["edges"], vehroutes["exit_times"], strict=True):
-        r = row_of.get(vid, -1)
-        if r < 0:
-            continue
-        enter = dep
-        for k, edge in enumerate(edges):
-            hit = first.get(edge)
-            if hit is not None:
-                for b, e, i in hit:
-                    if b <= enter < e:
-                        rr.append(r)
-                        cc.append(i)
-            if k >= len(exits) or exits[k] < 0:
-                break  # not left, or left abnormally (teleport): no entry time for the next
-            enter = exits[k]
-    data = np.ones(len(rr))
-    return sparse.csr_matrix((data, (rr, cc)), shape=(n_rows, len(t)))
+    or the departure on the first edge; after an edge left abnormally, exit
+    time -1 around a teleport, or not left at all, no later entry is known)."""
+    first = _FirstEdges(obs)
+    n_veh = len(vehroutes)
+    if not n_veh or not len(first.index):
+        return sparse.csr_matrix((n_rows, len(obs.table)))
+    pos = pd.Index(veh["id"].to_numpy(dtype=object), dtype=object).get_indexer(
+        vehroutes["vehicle"].to_numpy(dtype=object))
+    od_row = np.where(pos >= 0, veh["od_row"].to_numpy()[np.maximum(pos, 0)], -1)
+    edges = vehroutes["edges"].tolist()
+    exits = vehroutes["exit_times"].tolist()
+    n_edges = np.fromiter(map(len, edges), dtype=np.int64, count=n_veh)
+    n_exits = np.fromiter(map(len, exits), dtype=np.int64, count=n_veh)
+    code = first.code(np.fromiter(chain.from_iterable(edges), dtype=object,
+                                  count=int(n_edges.sum())))
+    v = np.repeat(np.arange(n_veh), n_edges)
+    k = np.arange(len(code)) - np.repeat(np.cumsum(n_edges) - n_edges, n_edges)
+    hit = (code >= 0) & (od_row[v] >= 0) & (k <= n_exits[v])
+    code, v, k = code[hit], v[hit], k[hit]
+    flat = np.concatenate([np.asarray(x, dtype=float) for x in exits]) if n_exits.sum() \
+        else np.zeros(0)
+    # exits left abnormally up to and including each position, per vehicle
+    bad = np.cumsum(flat < 0)
+    x0 = np.cumsum(n_exits) - n_exits
+    before = np.where(x0 > 0, bad[np.maximum(x0 - 1, 0)], 0) if len(bad) else np.zeros(n_veh)
+    prev = x0[v] + k - 1  # the previous edge's exit
+    later = k > 0
+    ok = ~later.copy()
+    ok[later] = (bad[prev[later]] - before[v[later]]) == 0
+    enter = np.where(later, flat[np.maximum(prev, 0)] if len(flat) else 0.0,
+                     vehroutes["depart"].to_numpy(dtype=float)[v])
+    return first.matrix(code[ok], enter[ok], od_row[v[ok]], n_rows)
 
 
 def planned_crossings(veh: pd.DataFrame, obs: Observations, net, n_rows: int
@@ -189,32 +208,75 @@ def planned_crossings(veh: pd.DataFrame, obs: Observations, net, n_rows: int
     congestion, so it is the demand on the segment, a linear and noise-free
     function of the OD (common random numbers fix every vehicle's draws).
     """
-    t = obs.table
-    first: dict[str, list[tuple[float, float, int]]] = {}
-    for i, (edges, b, e) in enumerate(zip(t["edges"], t["begin"], t["end"], strict=True)):
-        first.setdefault(edges[0], []).append((b, e, i))
-    offsets: dict[tuple, list[tuple[float, list]]] = {}
-    rr, cc = [], []
-    for r, dep, route, factor in zip(veh["od_row"], veh["depart"], veh["route"],
-                                     veh["speed_factor"], strict=True):
-        if route is None:
-            continue
-        hits = offsets.get(route)
-        if hits is None:
-            hits, clock = [], 0.0
-            for edge in route:
-                if edge in first:
-                    hits.append((clock, first[edge]))
-                e = net.getEdge(edge)
-                clock += e.getLength() / e.getSpeed()
-            offsets[route] = hits
-        for clock, windows in hits:
-            enter = dep + clock / factor
-            for b, e, i in windows:
-                if b <= enter < e:
-                    rr.append(r)
-                    cc.append(i)
-    return sparse.csr_matrix((np.ones(len(rr)), (rr, cc)), shape=(n_rows, len(t)))
+    first = _FirstEdges(obs)
+    routed = veh["route"].notna().to_numpy()
+    if not routed.any() or not len(first.index):
+        return sparse.csr_matrix((n_rows, len(obs.table)))
+    route_of, routes = pd.factorize(veh["route"].to_numpy(dtype=object)[routed])
+    lengths = np.fromiter(map(len, routes), dtype=np.int64, count=len(routes))
+    flat = np.fromiter(chain.from_iterable(routes), dtype=object, count=int(lengths.sum()))
+    inverse, names = pd.factorize(flat)
+    free = np.array([net.getEdge(e).getLength() / net.getEdge(e).getSpeed() for e in names])
+    t = free[inverse]
+    starts = np.cumsum(lengths) - lengths
+    clock = np.cumsum(t) - t  # free-flow time from the start of the route to each edge
+    clock -= np.repeat(clock[starts] if len(starts) else np.zeros(0), lengths)
+    code = first.code(flat)
+    hit = np.flatnonzero(code >= 0)
+    route = np.repeat(np.arange(len(routes)), lengths)[hit]
+    # each routed vehicle meets every observed first edge of its route
+    n_hits = np.bincount(route, minlength=len(routes))
+    hit_start = np.cumsum(n_hits) - n_hits
+    per_vehicle = n_hits[route_of]
+    v = np.repeat(np.arange(len(route_of)), per_vehicle)
+    h = np.repeat(hit_start[route_of] - (np.cumsum(per_vehicle) - per_vehicle), per_vehicle) \
+        + np.arange(int(per_vehicle.sum()))
+    h = hit[h]
+    depart = veh["depart"].to_numpy(dtype=float)[routed]
+    factor = veh["speed_factor"].to_numpy(dtype=float)[routed]
+    rows = veh["od_row"].to_numpy()[routed]
+    return first.matrix(code[h], depart[v] + clock[h] / factor[v], rows[v], n_rows)
+
+
+class _FirstEdges:
+    """The first edges of the observed segments and their intervals."""
+
+    def __init__(self, obs: Observations):
+        t = obs.table
+        firsts = [e[0] for e in t["edges"]]
+        self.index = pd.Index(pd.unique(np.array(firsts, dtype=object)), dtype=object)
+        self.n_obs = len(t)
+        self.obs_code = self.index.get_indexer(np.array(firsts, dtype=object))
+        self.begin = t["begin"].to_numpy(dtype=float)
+        self.end = t["end"].to_numpy(dtype=float)
+
+    def code(self, edges: np.ndarray) -> np.ndarray:
+        """Per edge id, the code of the observed first edge (-1 if none)."""
+        if not len(edges):
+            return np.zeros(0, dtype=np.int64)
+        # hash the many edge ids once, look up the few distinct ones
+        inverse, names = pd.factorize(edges)
+        return self.index.get_indexer(np.asarray(names, dtype=object))[inverse]
+
+    def matrix(self, code: np.ndarray, when: np.ndarray, od_row: np.ndarray, n_rows: int
+               ) -> sparse.csr_matrix:
+        """OD rows × observation rows: entries of `code` at time `when` of `od_row`,
+        counted in every observation of that first edge whose interval holds them."""
+        order = np.argsort(code, kind="stable")
+        code, when, od_row = code[order], when[order], od_row[order]
+        bounds = np.searchsorted(code, np.arange(len(self.index) + 1))
+        rr, cc = [], []
+        for i in range(self.n_obs):
+            c = self.obs_code[i]
+            lo, hi = bounds[c], bounds[c + 1]
+            w = when[lo:hi]
+            sel = (w >= self.begin[i]) & (w < self.end[i])
+            if sel.any():
+                rr.append(od_row[lo:hi][sel])
+                cc.append(np.full(int(sel.sum()), i))
+        r = np.concatenate(rr) if rr else np.zeros(0, dtype=np.int64)
+        c = np.concatenate(cc) if cc else np.zeros(0, dtype=np.int64)
+        return sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_rows, self.n_obs))
 
 
 def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs: bool = False,

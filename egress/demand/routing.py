@@ -130,8 +130,8 @@ def vehicle_routes(net: str | Path, vehicles: pd.DataFrame, *, seed: int,
     """
     router = _router(str(Path(net).resolve()), Path(net).stat().st_mtime_ns, int(seed),
                      float(random_factor), int(alternatives))
-    return router.routes(zip(vehicles["from"], vehicles["to"], vehicles["route_draw"],
-                             strict=True))
+    return router.routes(zip(vehicles["from"].tolist(), vehicles["to"].tolist(),
+                             vehicles["route_draw"].tolist(), strict=True))
 
 
 def route_vehicles(net: str | Path, vehicles: pd.DataFrame, output: str | Path, *, seed: int,
@@ -166,8 +166,10 @@ def route_vehicles(net: str | Path, vehicles: pd.DataFrame, output: str | Path, 
     found = list(vehicles["route"]) if "route" in vehicles.columns else vehicle_routes(
         net, vehicles, seed=seed, random_factor=random_factor, alternatives=alternatives)
     text = {r: " ".join(r) for r in set(found) if r is not None}
-    for vid, kind, dep, speed, route in zip(vehicles["id"], vehicles["kind"], vehicles["depart"],
-                                            vehicles["speed_factor"], found, strict=True):
+    # plain lists: iterating string columns element by element is slow
+    for vid, kind, dep, speed, route in zip(vehicles["id"].tolist(), vehicles["kind"].tolist(),
+                                            vehicles["depart"].tolist(),
+                                            vehicles["speed_factor"].tolist(), found, strict=True):
         if route is None:
             unrouted.append(vid)
             continue

@@ -185,7 +185,7 @@ def sample_trips(od: pd.DataFrame, zones, *, event: EventSpec | None = None,
     veh = veh.sort_values(["depart", "_k", "from", "to"], kind="stable").reset_index(drop=True)
     seq = veh.groupby("kind").cumcount() + 1
     veh.insert(0, "id", [f"{PREFIX.get(k, k + '_')}{i:06d}"
-                         for k, i in zip(veh["kind"], seq, strict=True)])
+                         for k, i in zip(veh["kind"].tolist(), seq.tolist(), strict=True)])
     return veh.drop(columns="_k")
 
 

@@ -70,6 +70,10 @@ class RunConfig:
         Seconds a vehicle may stand before SUMO teleports it (<= 0: never).
     edgedata_period : float or None
         Seconds per edgeData interval; None writes no edgeData.
+    edgedata_edges : tuple of str or None
+        The edges edgeData covers (None: every edge). A calibration needs
+        only the observed ones, and reading every edge of a large network
+        after each simulation costs more than the simulation's output saves.
     tripinfo : bool
         Also write SUMO's ``tripinfo.xml`` (unfinished vehicles included).
     supply : SupplySpec, optional
@@ -92,6 +96,7 @@ class RunConfig:
     mode: str = "micro"
     time_to_teleport: float = 300.0
     edgedata_period: float | None = 300.0
+    edgedata_edges: tuple[str, ...] | None = None
     tripinfo: bool = False
     supply: SupplySpec | None = None
     options: Mapping[str, str] = field(default_factory=dict)
@@ -205,8 +210,10 @@ def write_config(cfg: RunConfig) -> Path:
         write_supply(cfg.supply, cfg.network, cfg.mode, cfg.run_dir, cfg.begin)
     if cfg.edgedata_period is not None:
         add = ET.Element("additional")
-        ET.SubElement(add, "edgeData", id="edges", period=num(cfg.edgedata_period),
-                      begin=num(cfg.begin), end=num(cfg.end), file=OUTPUTS["edgedata"])
+        data = ET.SubElement(add, "edgeData", id="edges", period=num(cfg.edgedata_period),
+                             begin=num(cfg.begin), end=num(cfg.end), file=OUTPUTS["edgedata"])
+        if cfg.edgedata_edges is not None:
+            data.set("edges", " ".join(cfg.edgedata_edges))
         write_xml(add, cfg.run_dir / EDGEDATA_DEFINITION)
     else:
         (cfg.run_dir / EDGEDATA_DEFINITION).unlink(missing_ok=True)

@@ -256,7 +256,8 @@ def vehicle_table(departures: pd.DataFrame, records: Iterable[tuple], *, begin: 
     kinds: dict[tuple[str, str], str] = {}
     rows = []
     nan = math.nan
-    for vid, vtype, ready in zip(due["vehicle"], due["vtype"], due["ready"], strict=True):
+    for vid, vtype, ready in zip(due["vehicle"].tolist(), due["vtype"].tolist(),
+                                  due["ready"].tolist(), strict=True):
         key = (vtype, vid[:3])
         kind = kinds.get(key) or kinds.setdefault(key, vehicle_kind(vid, vtype))
         record = driven.get(vid)
