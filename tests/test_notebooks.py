@@ -25,7 +25,7 @@ def small(tmp_path_factory) -> dict[str, str]:
         name = "tiny-sodo"
         description = "A very small evening on the SODO network (test settings)."
         [network]
-        file = "{sodo / 'sodo.net.xml'}"
+        file = "{ROOT / 'networks' / 'sodo-2018' / 'sodo-2018.net.xml'}"
         venues = "{sodo / 'venues.toml'}"
         [simulation]
         begin = "21:50"
