@@ -125,6 +125,9 @@ def test_calibration_recovers_a_speed_factor(tmp_path, typed_road, arterial_at_6
     res = calibrate(problem, tmp_path / "cal", budget=6, model_noise=None, progress=False,
                     figures=False)
     assert res.best.theta[0] == pytest.approx(0.6, abs=0.08)
+    # the finite-difference probe went to the relieving side (faster), from 1.0
+    probe = res.history.loc[res.history["tag"] == "s1.speed.arterial", "supply.speed.arterial"]
+    assert probe.iloc[0] == pytest.approx(1.0 + 0.15 * 1.2)
     assert res.supply == {"speed.arterial": res.best.theta[0]}
     assert res.best.metrics["rmse_kmh"] < 2.0 < res.prior.metrics["rmse_kmh"]
     text = (tmp_path / "cal" / "calibrated.supply.toml").read_text()
@@ -159,3 +162,13 @@ def test_diagnosis_names_the_misfit_the_od_cannot_explain(tmp_path, typed_road,
     assert summary["diagnosis"]["message"] == d.message
     assert set(pd.read_csv(tmp_path / "cal" / "diagnosis.csv")["type"]) == {"arterial",
                                                                           "freeway"}
+
+
+@pytest.mark.parametrize(("name", "direction"), [
+    ("signal_penalty", -1), ("minor_penalty", -1), ("capacity.arterial_major", 1),
+    ("speed.freeway", 1)])
+def test_supply_probes_go_to_the_side_that_relieves_congestion(name, direction):
+    """Less signal delay, more capacity, higher speeds: away from gridlock."""
+    from egress.config.supply import relieving_direction
+
+    assert relieving_direction(name) == direction

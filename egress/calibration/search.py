@@ -11,8 +11,9 @@ Supply steps (:func:`supply_step`)
     When the calibration moves supply parameters (signal delay, capacity or
     speed factors), it starts with a supply step and makes one whenever the
     OD search finishes a level: each parameter is moved by a finite
-    difference (one simulation each) and a Gauss-Newton step on the
-    standardized residuals, bounded and inside a trust region, is simulated.
+    difference (one simulation each, taken on the side that relieves
+    congestion: a probe past a gridlock cliff measures the cliff, not the
+    slope) and a Gauss-Newton step on the standardized residuals, bounded and inside a trust region, is simulated.
     The OD cannot make a signalised arterial slower than its free flow plus
     its signal delay, nor a freeway faster than its limits allow; the
     supply can.
@@ -37,6 +38,7 @@ import time
 import numpy as np
 from scipy.optimize import lsq_linear
 
+from ..config.supply import relieving_direction
 from .metamodel import Metamodel, assignment_matrix, fit_speed_flow
 from .problem import LEVELS
 from .spsa import spsa
@@ -196,8 +198,9 @@ def supply_step(run, s: _State) -> None:
     jac = np.zeros((len(z0), len(theta)))
     t_start = run.best.objective
     for i in range(len(theta)):
-        h = SUPPLY_PROBE * width[i]
-        if theta[i] + h > hi[i]:
+        # towards less congestion, unless that side's bound is too near
+        h = SUPPLY_PROBE * width[i] * relieving_direction(p.supply_names[i])
+        if not lo[i] <= theta[i] + h <= hi[i]:
             h = -h
         probe = theta.copy()
         probe[i] += h

@@ -138,6 +138,23 @@ class SupplySpec:
             n.partition(".")[2] for n in self.calibrate if "." in n}
 
 
+#: How raising a parameter acts on congestion: +1 slows traffic (more delay at
+#: signals and minor links), -1 relieves it (more capacity, higher speeds).
+CONGESTION_SIGN: dict[str, int] = {"signal_penalty": 1, "minor_penalty": 1,
+                                   "junction_control": 1, "capacity": -1, "speed": -1}
+
+
+def relieving_direction(name: str) -> int:
+    """The direction (+1 or -1) in which parameter `name` relieves congestion.
+
+    A calibration probes a supply parameter in this direction: a street
+    network has cliffs on the congested side (past some signal delay or below
+    some capacity, queues spill back and the evening gridlocks), and a finite
+    difference taken across such a cliff measures the cliff, not the slope.
+    """
+    return -CONGESTION_SIGN[name if name in SCALARS else name.partition(".")[0]]
+
+
 def parameter_range(name: str) -> tuple[float, float] | None:
     """The values a parameter may take, or None if there is no such parameter."""
     if name in SCALARS:
@@ -218,4 +235,5 @@ def _with_file(table: Any, source: Path) -> Any:
     return merged
 
 
-__all__ = ["FACTORS", "SCALARS", "SupplySpec", "check_supply", "parameter_range"]
+__all__ = ["CONGESTION_SIGN", "FACTORS", "SCALARS", "SupplySpec", "check_supply",
+           "parameter_range", "relieving_direction"]
