@@ -349,3 +349,19 @@ def test_small_event_on_sodo_builds_and_simulates(tmp_path):
     assert s["arrived"] + s["left_area"] + s["inside_at_end"] + s["not_inserted"] == due
     assert result.valid and s["state"] == "complete", s["problems"]
     assert s["teleport_share"] < 0.01, s
+
+
+def test_an_od_table_gives_its_window_part_only():
+    """Rows outside the window are left out; straddling rows keep the overlap's share."""
+    from egress.demand.build import clip_to_window
+    from egress.errors import InputError
+
+    od = pd.DataFrame({"origin": ["a", "a", "b"], "destination": ["b", "b", "a"],
+                       "begin": [0.0, 900.0, 1800.0], "end": [900.0, 1800.0, 2700.0],
+                       "trips": [90.0, 60.0, 30.0], "kind": "background"})
+    out = clip_to_window(od, 600.0, 1200.0)
+    assert out[["begin", "end", "trips"]].values.tolist() == [[600.0, 900.0, 30.0],
+                                                              [900.0, 1200.0, 20.0]]
+    assert clip_to_window(od, 0.0, 2700.0)["trips"].sum() == 180.0
+    with pytest.raises(InputError, match="no OD row departs in the simulation window"):
+        clip_to_window(od, 3000.0, 4000.0, "od.csv")

@@ -142,8 +142,40 @@ def build_od(scenario, spec: DemandSpec | None = None) -> DemandOD:
                                     scale=bg.scale, through_share=bg.through_share,
                                     beta=bg.beta))
     for path in spec.od:
-        frames.append(read_kinded_od(path, zones))
+        frames.append(clip_to_window(read_kinded_od(path, zones), sim.begin, sim.end, path))
     return DemandOD(_tidy(pd.concat(frames, ignore_index=True)), zones, spec, dest, splits)
+
+
+def clip_to_window(od: pd.DataFrame, begin: float, end: float,
+                   source: str | Path = "OD table") -> pd.DataFrame:
+    """The part of an OD table that departs in the window [`begin`, `end`).
+
+    An OD table may cover a longer evening than the scenario that uses it
+    (a calibrated 19:00-25:00 background serves an event window of
+    21:30-25:00): rows wholly outside the window are left out, and a row
+    that straddles a window bound keeps its trips in proportion to the
+    overlap (departures are uniform within a row's interval), its interval
+    cut to the window.
+
+    Raises
+    ------
+    InputError
+        If no row of the table departs in the window.
+    """
+    lo = od["begin"].clip(lower=begin)
+    hi = od["end"].clip(upper=end)
+    keep = (hi > lo).to_numpy()
+    if not keep.any():
+        raise InputError(str(source), f"no OD row departs in the simulation window "
+                         f"({begin:g}-{end:g} s); its rows run from {od['begin'].min():g} "
+                         f"to {od['end'].max():g} s")
+    share = ((hi - lo) / (od["end"] - od["begin"]))[keep]
+    out = od.loc[keep].assign(begin=lo[keep], end=hi[keep], trips=od["trips"][keep] * share)
+    if (~keep).any() or (share < 1).any():
+        log.info("%s: %d of %d OD rows depart outside the window %g-%g s and were left out, "
+                 "%d cut to it", source, int((~keep).sum()), len(od), begin, end,
+                 int((share < 1).sum()))
+    return out.reset_index(drop=True)
 
 
 def _tidy(od: pd.DataFrame) -> pd.DataFrame:
@@ -277,4 +309,4 @@ def build_demand(scenario, out: str | Path, seed: int | None = None,
 
 
 
-__all__ = ["DemandOD", "DemandResult", "build_demand", "build_od"]
+__all__ = ["DemandOD", "DemandResult", "build_demand", "build_od", "clip_to_window"]
