@@ -365,3 +365,20 @@ def test_an_od_table_gives_its_window_part_only():
     assert clip_to_window(od, 0.0, 2700.0)["trips"].sum() == 180.0
     with pytest.raises(InputError, match="no OD row departs in the simulation window"):
         clip_to_window(od, 3000.0, 4000.0, "od.csv")
+
+
+def test_background_carried_on_by_the_hourly_profile():
+    """23:00-24:00 repeated at 24:00-25:00 times 0.32 / 0.53; event rows stay."""
+    from egress.demand.models import HOURLY_FACTORS, extend_background
+
+    od = pd.DataFrame({"origin": ["a", "b", "v"], "destination": ["b", "a", "a"],
+                       "begin": [82800.0, 84600.0, 84600.0], "end": [84600.0, 86400.0, 86400.0],
+                       "trips": [53.0, 106.0, 500.0],
+                       "kind": ["background", "background", "event"]})
+    out = extend_background(od, 90000.0)
+    new = out.iloc[3:]
+    ratio = HOURLY_FACTORS[24] / HOURLY_FACTORS[23]
+    assert new["begin"].tolist() == [86400.0, 88200.0]
+    assert new["trips"].tolist() == pytest.approx([53.0 * ratio, 106.0 * ratio])
+    assert (new["kind"] == "background").all()
+    assert extend_background(od, 86400.0) is od

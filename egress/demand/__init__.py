@@ -125,6 +125,7 @@ from .models import (
     background_od,
     direction_splits,
     event_od,
+    extend_background,
     gravity_destinations,
     largest_remainder,
     load_places,
@@ -138,7 +139,8 @@ from .vehicles import VTYPES, write_trips
 __all__ = [
     "DemandOD", "DemandResult", "HOURLY_FACTORS", "Router", "STREAMS", "VTYPES",
     "background_od", "build_demand", "build_od", "direction_splits", "event_od",
-    "gravity_destinations", "integerize", "largest_remainder", "load_places", "read_destinations",
+    "extend_background", "gravity_destinations", "integerize", "largest_remainder", "load_places",
+    "read_destinations",
     "read_od", "route_vehicles", "sample_trips", "vehicle_draws", "vehicle_routes", "write_od",
     "write_trips",
 ]

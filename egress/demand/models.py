@@ -254,6 +254,47 @@ def background_od(zones, bounds: Sequence[float], *, trips_per_hour: float = 900
     return pd.concat(frames, ignore_index=True)
 
 
+def extend_background(od: pd.DataFrame, until: float) -> pd.DataFrame:
+    """An OD table's background traffic carried on past its end, to `until`.
+
+    Each later hour repeats the table's last hour of background rows (same
+    pairs, same split within the hour), scaled by the ratio of
+    :data:`HOURLY_FACTORS` of the two hours: a calibrated evening keeps its
+    pattern and follows the usual late-evening decline (a 19:00-24:00
+    calibration serves an event that clears by 25:00). Event rows are not
+    extended.
+
+    Parameters
+    ----------
+    od : pandas.DataFrame
+        ``origin, destination, begin, end, trips`` and ``kind``; its intervals
+        must tile its last hour.
+    until : float
+        New end, s after midnight; a whole number of hours after the table's end.
+
+    Returns
+    -------
+    pandas.DataFrame
+        `od` with the added rows.
+    """
+    bg = od.loc[od["kind"] == "background"]
+    end = float(bg["end"].max())
+    hours = (until - end) / 3600.0
+    if hours <= 0:
+        return od
+    if not float(hours).is_integer():
+        raise InputError("extend_background", f"until ({until:g} s) must be whole hours "
+                         f"after the table's end ({end:g} s)")
+    last = bg.loc[bg["begin"] >= end - 3600.0]
+    frames = [od]
+    for k in range(1, int(hours) + 1):
+        shift = 3600.0 * k
+        factor = hourly_rate(end - 3600.0 + shift, end + shift) / hourly_rate(end - 3600.0, end)
+        frames.append(last.assign(begin=last["begin"] + shift, end=last["end"] + shift,
+                                  trips=last["trips"] * factor))
+    return pd.concat(frames, ignore_index=True)
+
+
 def read_destinations(path: str | Path) -> pd.DataFrame:
     """Read a user destination table: ``share`` and ``token`` or ``lon``/``lat``.
 
@@ -331,5 +372,6 @@ def largest_remainder(values: Sequence[float], total: int) -> np.ndarray:
 
 
 __all__ = ["HOURLY_FACTORS", "PLACES", "background_od", "direction_splits", "event_od",
+           "extend_background",
            "gravity_destinations", "hourly_rate", "largest_remainder", "load_places",
            "read_destinations"]
