@@ -13,7 +13,8 @@ Supply steps (:func:`supply_step`)
     OD search finishes a level: each parameter is moved by a finite
     difference (one simulation each, taken on the side that relieves
     congestion: a probe past a gridlock cliff measures the cliff, not the
-    slope) and a Gauss-Newton step on the standardized residuals, bounded and inside a trust region, is simulated.
+    slope) and a Gauss-Newton step on the standardized residuals, bounded
+    and inside a trust region, is simulated.
     The OD cannot make a signalised arterial slower than its free flow plus
     its signal delay, nor a freeway faster than its limits allow; the
     supply can.
