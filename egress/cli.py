@@ -313,8 +313,9 @@ def _add_calibrate(sub) -> None:
                  "Adjust a scenario's OD (or an existing SUMO model's: --net --taz --od) so "
                  "that the simulation reproduces observed segment speeds, counts and travel "
                  "times.",
-                 "egress calibrate scenarios/sodo-normal-evening.toml --observations "
-                 "scenarios/observations/sodo-normal-evening/observations.csv --budget 15 "
+                 "egress calibrate scenarios/observations/sodo-normal-evening.toml "
+                 "--observations scenarios/observations/sodo-normal-evening/observations.csv "
+                 "--budget 15 "
                  "--out runs/calibration")
     p.add_argument("scenario", nargs="?", help="scenario file (TOML)")
     p.add_argument("--observations", metavar="FILE", required=True,

@@ -462,15 +462,16 @@ def test_every_mix_of_measurements_runs_end_to_end(merge_case, tmp_path, capsys,
 @pytest.mark.parametrize("name", ["sodo-normal-evening", "sodo-large-event"])
 def test_shipped_synthetic_sets_fit_the_current_network(name):
     """The synthetic sets in scenarios/observations/ were made by `egress observe`
-    on the network and demand model as they are: the truth is the scenario's own
-    OD row for row, and every observed edge is in the network."""
+    on the network and demand model as they are, from the scenario kept with each
+    set: the truth is that scenario's own OD row for row, and every observed edge
+    is in the network."""
     from conftest import ROOT
 
     from egress.config.scenario import load_scenario
     from egress.demand import build_od
 
     folder = ROOT / "scenarios" / "observations" / name
-    scenario = load_scenario(ROOT / "scenarios" / f"{name}.toml")
+    scenario = load_scenario(folder.parent / f"{name}.toml")
     key = ["kind", "origin", "destination", "begin", "end"]
     built = build_od(scenario).od[[*key, "trips"]]
     files = {}
