@@ -1,0 +1,189 @@
+"""Benchmark: the shipped SODO model against the real evenings of May 2018.
+
+Runs the shipped scenarios afresh and compares them with the real
+observations in ``scenarios/observations/seattle-2018/`` (NPMRDS probe
+speeds, WSDOT general-purpose loop volumes), the way ``egress validate``
+does, and prints the figures of the Seattle issue with their targets:
+
+normal evenings (``scenarios/sodo-normal-evening.toml``)
+    21:00-23:00 against the mean of the six normal nights (7, 8, 9, 10, 14,
+    16 May): speed RMSE (target <= 8 km/h), R² (>= 0.8), freeway and
+    arterial mean speeds (within 10 % and 15 % of observed), the share of
+    I-5 hourly volumes with GEH < 5 (>= 85 %).
+cross-validation
+    The shipped scenario is calibrated on 9, 10 and 14 May (loops: 9 and
+    10); the same figures on those nights and on the other three (7, 8, 16;
+    loops 8 and 16). ``--reverse-fold`` also calibrates the uncalibrated
+    scenario on 7, 8 and 16 May with the shipped settings and scores it on
+    9, 10 and 14 (about a quarter of an hour more).
+event nights (each scenario of :data:`EVENT_NIGHTS` that exists)
+    21:00-23:00 against that night: speed RMSE (target <= 10 km/h) and the
+    drop of the freeway mean speed against the normal nights, simulated vs
+    observed on the same TMC-hours (within +-30 %).
+
+Usage::
+
+    python bench/seattle_fit.py                 # seed 42, one run per scenario
+    python bench/seattle_fit.py --seeds 42 43   # the spread between seeds
+    python bench/seattle_fit.py --reverse-fold
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import egress
+from egress.calibration.importers import import_counts, import_probe_speeds
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "scenarios" / "observations" / "seattle-2018"
+NORMAL = ROOT / "scenarios" / "sodo-normal-evening.toml"
+#: The normal nights (see the data's README: "Recommended nights").
+NIGHTS = {"all six": ["2018-05-07", "2018-05-08", "2018-05-09", "2018-05-10", "2018-05-14",
+                      "2018-05-16"],
+          "calibration (9, 10, 14)": ["2018-05-09", "2018-05-10", "2018-05-14"],
+          "validation (7, 8, 16)": ["2018-05-07", "2018-05-08", "2018-05-16"]}
+#: Event nights: scenario file -> the night it models.
+EVENT_NIGHTS = {"sodo-2018-05-17.toml": "2018-05-17", "sodo-2018-05-18.toml": "2018-05-18"}
+HOURS = "21-22"   # start hours: 21:00-23:00
+TARGETS = {"rmse_kmh": 8.0, "r2": 0.8, "freeway": 0.10, "arterial": 0.15, "geh_i5": 0.85,
+           "event_rmse": 10.0, "drop": 0.30}
+
+
+def observations(dates: list[str], out: Path) -> Path:
+    """Speeds and loop volumes of `dates`, 19:00-24:00, as one observations table."""
+    speeds = import_probe_speeds(DATA / "tmc.csv", DATA / "npmrds_hourly.csv", dates=dates,
+                                 hours="19-23").table
+    parts = [speeds]
+    try:
+        parts.append(import_counts(DATA / "loops.csv", dates=dates, hours="19-23").table)
+    except egress.InputError:
+        pass  # no loop data on these nights (Mondays, Fridays)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat(parts, ignore_index=True).to_csv(out, index=False)
+    return out
+
+
+def figures(run: Path, obs: Path, out: Path) -> dict:
+    """The issue's figures of one run against one observations table."""
+    v = egress.validate(run, obs, hours=HOURS, out=out, figures=True)
+    s = v.statistics
+    t = v.table
+    hours = t["hour"].isin([21, 22])
+    i5 = t.loc[hours & t["observed_count"].notna() & t["road"].astype(str).str.contains("I-5")]
+    return {"rmse_kmh": s["rmse_kmh"], "r2": s["r2"], "rows": s["speed_rows"],
+            "freeway": s.get("freeway_error", np.nan), "arterial": s.get("arterial_error", np.nan),
+            "geh_i5": float((i5["geh"] < 5).mean()) if len(i5) else np.nan, "i5_flows": len(i5),
+            "table": t}
+
+
+def freeway_drop(event: pd.DataFrame, normal: pd.DataFrame) -> tuple[float, float, int]:
+    """Observed and simulated change of the freeway mean speed, event night
+    minus normal nights, on the freeway TMC-hours (21-23h) both tables hold."""
+    key = ["segment", "begin"]
+    cols = key + ["observed_speed", "simulated_speed"]
+    sel = [t.loc[(t["road_class"] == "freeway") & t["hour"].isin([21, 22])
+                 & t["observed_speed"].notna() & t["simulated_speed"].notna(), cols]
+           for t in (event, normal)]
+    m = sel[0].merge(sel[1], on=key, suffixes=("_e", "_n"))
+    obs = float((m["observed_speed_e"] - m["observed_speed_n"]).mean())
+    sim = float((m["simulated_speed_e"] - m["simulated_speed_n"]).mean())
+    return obs, sim, len(m)
+
+
+def check(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def print_normal(label: str, f: dict) -> None:
+    print(f"  {label:<26} RMSE {f['rmse_kmh']:5.2f} km/h [{check(f['rmse_kmh'] <= 8)}]  "
+          f"R² {f['r2']:.2f} [{check(f['r2'] >= 0.8)}]  freeway {f['freeway']:+.1%} "
+          f"[{check(abs(f['freeway']) <= 0.10)}]  arterial {f['arterial']:+.1%} "
+          f"[{check(abs(f['arterial']) <= 0.15)}]  I-5 GEH<5 {f['geh_i5']:.0%} of "
+          f"{f['i5_flows']} [{check(f['geh_i5'] >= 0.85)}]  ({f['rows']} speed rows)")
+
+
+def simulate(scenario: Path, out: Path, seed: int) -> tuple[Path, float, dict]:
+    """A fresh run of `scenario` into `out`: its folder, wall time and summary."""
+    t0 = time.perf_counter()
+    egress.simulate(scenario, out=out, seed=seed)
+    summary = json.loads((out / "summary.json").read_text())
+    return out, time.perf_counter() - t0, summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[42])
+    ap.add_argument("--out", default=str(ROOT / "runs" / "bench-seattle-fit"))
+    ap.add_argument("--reverse-fold", action="store_true",
+                    help="also calibrate on 7, 8, 16 May and score on 9, 10, 14")
+    ap.add_argument("--budget", type=int, default=40, help="budget of the reverse fold")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    out = Path(args.out)
+    obs = {k: observations(d, out / "observations" / f"{i}.csv")
+           for i, (k, d) in enumerate(NIGHTS.items())}
+    print(f"normal evening: {NORMAL.relative_to(ROOT)}, 21:00-23:00")
+    normal_tables = {}
+    for seed in args.seeds:
+        run, wall, _ = simulate(NORMAL, out / f"normal-s{seed}", seed)
+        print(f" seed {seed} ({wall:.0f} s)")
+        for i, (label, path) in enumerate(obs.items()):
+            f = figures(run, path, out / f"normal-s{seed}-val{i}")
+            print_normal(label, f)
+            if i == 0:
+                normal_tables[seed] = f["table"]
+    if args.reverse_fold:
+        reverse_fold(out, obs, args.budget, args.seeds[0])
+    for name, night in EVENT_NIGHTS.items():
+        scenario = ROOT / "scenarios" / name
+        if not scenario.is_file():
+            print(f"event night {night}: no scenario {name}")
+            continue
+        ev_obs = observations([night], out / "observations" / f"{night}.csv")
+        for seed in args.seeds:
+            run, wall, _ = simulate(scenario, out / f"{scenario.stem}-s{seed}", seed)
+            f = figures(run, ev_obs, out / f"{scenario.stem}-s{seed}-val")
+            o, s, n = freeway_drop(f["table"], normal_tables[seed])
+            ratio = s / o if o else np.nan
+            print(f" event night {night} ({name}, seed {seed}, {wall:.0f} s): RMSE "
+                  f"{f['rmse_kmh']:.2f} km/h [{check(f['rmse_kmh'] <= 10)}], R² {f['r2']:.2f}; "
+                  f"freeway mean speed change vs normal nights: observed {o:+.1f}, simulated "
+                  f"{s:+.1f} km/h over {n} TMC-hours (ratio {ratio:.2f}) "
+                  f"[{check(abs(ratio - 1) <= 0.30)}]")
+
+
+def reverse_fold(out: Path, obs: dict, budget: int, seed: int) -> None:
+    """Calibrate the uncalibrated normal evening on 7, 8, 16 May the way the
+    shipped one was made on 9, 10, 14 (same start, parameters, budget), and
+    score the result on both halves."""
+    base = out / "reverse-fold"
+    t0 = time.perf_counter()
+    problem = egress.calibration_problem(PRIOR, obs["validation (7, 8, 16)"], seed=seed)
+    egress.calibrate(problem, base / "cal", budget=budget, seed=seed, progress=False)
+    wall = time.perf_counter() - t0
+    text = NORMAL.read_text().replace('"../networks/', f'"{ROOT}/networks/')
+    text = text.replace('"calibrated/sodo-normal-evening.od.csv"',
+                        f'"{base / "cal" / "calibrated.od.csv"}"')
+    text = text.replace('"calibrated/sodo-2018.supply.toml"',
+                        f'"{base / "cal" / "calibrated.supply.toml"}"')
+    scenario = base / "scenario.toml"
+    scenario.write_text(text)
+    run, _, _ = simulate(scenario, base / "run", seed)
+    print(f" reverse fold: calibrated on 7, 8, 16 May, budget {budget} ({wall:.0f} s)")
+    for i, (label, path) in enumerate(obs.items()):
+        print_normal(label, figures(run, path, base / f"val{i}"))
+
+
+PRIOR = ROOT / "scenarios" / "calibrated" / "sodo-normal-evening.prior.toml"
+
+
+if __name__ == "__main__":
+    main()
