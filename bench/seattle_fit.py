@@ -20,6 +20,11 @@ event nights (each scenario of :data:`EVENT_NIGHTS` that exists)
     21:00-23:00 against that night: speed RMSE (target <= 10 km/h) and the
     drop of the freeway mean speed against the normal nights, simulated vs
     observed on the same TMC-hours (within +-30 %).
+figures (``OUT/figures``)
+    Observed against simulated speed, normal nights and each event night,
+    coloured by road class (``speed-scatter.png``); per event night, maps of
+    the speed change against the normal nights, observed and simulated side
+    by side (``speed-change-DATE.png``).
 
 Usage::
 
@@ -41,6 +46,9 @@ import pandas as pd
 
 import egress
 from egress.calibration.importers import import_counts, import_probe_speeds
+from egress.engine.config import configured_network
+from egress.network import read_net
+from egress.validation.figures import plot_speed_change_maps, plot_speed_scatter, speed_change
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "scenarios" / "observations" / "seattle-2018"
@@ -142,6 +150,8 @@ def main() -> None:
                 normal_tables[seed] = f["table"]
     if args.reverse_fold:
         reverse_fold(out, obs, args.budget, args.seeds[0])
+    panels = {"normal nights (mean of six)": normal_tables[args.seeds[0]]}
+    (out / "figures").mkdir(parents=True, exist_ok=True)
     for name, night in EVENT_NIGHTS.items():
         scenario = ROOT / "scenarios" / name
         if not scenario.is_file():
@@ -158,6 +168,16 @@ def main() -> None:
                   f"freeway mean speed change vs normal nights: observed {o:+.1f}, simulated "
                   f"{s:+.1f} km/h over {n} TMC-hours (ratio {ratio:.2f}) "
                   f"[{check(abs(ratio - 1) <= 0.30)}]")
+            if seed == args.seeds[0]:
+                panels[f"{night} (event night)"] = f["table"]
+                change = speed_change(normal_tables[seed], f["table"], hours=[21, 22])
+                maps = plot_speed_change_maps(
+                    read_net(configured_network(run)), change,
+                    out / "figures" / f"speed-change-{night}.png",
+                    title=f"{night} against the normal nights, 21:00-23:00")
+                print(f"  wrote {maps.relative_to(ROOT) if maps.is_relative_to(ROOT) else maps}")
+    scatter = plot_speed_scatter(panels, out / "figures" / "speed-scatter.png", hours=[21, 22])
+    print(f"wrote {scatter}")
 
 
 def reverse_fold(out: Path, obs: dict, budget: int, seed: int) -> None:

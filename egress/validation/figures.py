@@ -61,7 +61,7 @@ def plot_speed_scatter(panels: Mapping[str, pd.DataFrame], path: str | Path, *,
     axes[0][0].set_ylabel("simulated speed, km/h")
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     log.info("wrote %s", path)
     return path
