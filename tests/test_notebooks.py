@@ -63,11 +63,13 @@ def small(tmp_path_factory) -> dict[str, str]:
         "EGRESS_NB_POLICY_NAMES": "cherry_st_nb", "EGRESS_NB_FRACTIONS": "0.5",
         "EGRESS_NB_REPLICATIONS": "2", "EGRESS_NB_MODE": "meso",
         "EGRESS_NB_SWEEP": str(sweep), "EGRESS_NB_WORKERS": "2",
+        "EGRESS_NB_NORMAL": str(scenario), "EGRESS_NB_EVENT_NIGHT": str(scenario),
+        "EGRESS_NB_HOURS": "22",
     }
 
 
-def test_there_are_four_notebooks():
-    assert [p.name[0] for p in NOTEBOOKS] == ["1", "2", "3", "4"]
+def test_there_are_five_notebooks():
+    assert [p.name[0] for p in NOTEBOOKS] == ["1", "2", "3", "4", "5"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
