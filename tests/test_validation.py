@@ -93,3 +93,24 @@ def test_validate_command_prints_the_fit(tmp_path, straight_run, capsys):
     out = capsys.readouterr().out
     assert "RMSE 6.0 km/h" in out and "arterial: observed 30.0" in out
     assert (tmp_path / "v" / "validation.png").is_file()
+
+
+def test_the_run_report_shows_the_fit_and_a_rerun_clears_it(tmp_path, straight_run,
+                                                            straight_net):
+    """egress validate writes into the run folder by default; the run's report shows
+    the fit; a new run in that folder removes it (it described the old run)."""
+    import shutil
+
+    from egress.reporting import write_report
+
+    run = tmp_path / "run"
+    shutil.copytree(straight_run, run)
+    obs = _observations(tmp_path / "obs.csv", [
+        {"segment": "ab", "edges": "ab", "begin": 0, "end": 300, "speed": 30.0}])
+    validate(run, obs)
+    text = write_report(run).read_text()
+    assert "Against real observations" in text and "RMSE 6.0 km/h" in text
+    cfg = engine.RunConfig(run, straight_net, (straight_run.parent / "r.rou.xml",), 0, 600,
+                           mode="micro", edgedata_period=300)
+    assert engine.run(cfg).valid
+    assert not any((run / f"validation.{ext}").exists() for ext in ("csv", "json", "png"))

@@ -51,7 +51,9 @@ SUMMARY = "summary.json"
 #: Tables written into a run folder (with the extension of the chosen format).
 TABLES = ("vehicles", "edges")
 #: What egress derives from a valid run (engineering measures; with ``gis/``).
-DERIVED = ("measures.csv", "places.csv", "throughput.csv")
+DERIVED = ("measures.csv", "places.csv", "throughput.csv",
+           # written into the run folder by egress validate: they describe this run only
+           "validation.csv", "validation.json", "validation.png")
 
 
 @dataclass

@@ -64,6 +64,7 @@ CAPTIONS = {
                                  "addressed drivers who followed the signs",
     "convergence.png": "Calibration: objective per simulation",
     "scatter.png": "Calibration: observed against simulated segment values (x = y line)",
+    "validation.png": "Observed (real) against simulated speeds by road class (x = y line)",
 }
 
 
@@ -242,6 +243,8 @@ def _run_section(folder: Path) -> tuple[str, list[str], dict]:
     if (folder / "measures.csv").is_file():
         parts.append("<h3>Engineering measures</h3>" + _pre(format_run_measures(
             folder / "measures.csv", summary.get("end"))))
+    if (folder / "validation.json").is_file():
+        parts.append(_validation_part(folder))
     trips = _read_table(folder, "vehicles")
     plt = pyplot()
     if trips is not None and not trips.empty:
@@ -264,6 +267,28 @@ def _run_section(folder: Path) -> tuple[str, list[str], dict]:
         ax.set_ylabel("network space-mean speed (km/h)")
         parts.append(_fig(fig, "speed over time"))
     return "".join(parts), scen, summary.get("versions") or {}
+
+
+def _validation_part(folder: Path) -> str:
+    """What ``egress validate`` found for this run: the fit to real observations."""
+    v = json.loads((folder / "validation.json").read_text())
+    hours = v.get("hours")
+    when = (f"{min(hours):02d}:00-{max(hours) + 1:02d}:00" if hours else "the whole window")
+    nan = float("nan")
+    lines = [f"observations: {v.get('observations')} ({when})",
+             f"speeds: {v.get('speed_rows')} rows, RMSE {v.get('rmse_kmh', nan):.1f} km/h, "
+             f"R² {v.get('r2', nan):.2f}, bias {v.get('bias_kmh', nan):+.1f} km/h"]
+    for c in v.get("classes") or []:
+        lines.append(f"  {c['road_class']}: observed {c['observed_kmh']:.1f}, simulated "
+                     f"{c['simulated_kmh']:.1f} km/h ({c['error']:+.0%}, {c['rows']} rows)")
+    if v.get("count_rows"):
+        lines.append(f"counts: {v['count_rows']} hourly flows, GEH < 5 on {v['geh_share']:.0%}")
+    if v.get("dropped_rows"):
+        lines.append(f"{v['dropped_rows']} observation rows could not be matched onto the network")
+    part = "<h3>Against real observations (egress validate)</h3>" + _pre("\n".join(lines))
+    if (folder / "validation.png").is_file():
+        part += _png(folder / "validation.png")
+    return part
 
 
 def _kind(folder: Path) -> str | None:
@@ -338,7 +363,9 @@ def write_report(folder: str | Path, output: str | Path | None = None) -> Path:
         if f != folder:
             figures += sorted(f.glob("*.png"))
     # the whole-window speed maps are replaced by the maps per time slice
-    fig_html = "".join(_png(f) for f in figures if not f.name.startswith("speed_change_"))
+    # (validation.png is shown with its statistics in the run's section)
+    fig_html = "".join(_png(f) for f in figures if not f.name.startswith("speed_change_")
+                       and f.name != "validation.png")
     names = [Path(s).stem for s in dict.fromkeys(scenarios) if s]
     title = (f"Event egress study: {', '.join(names)}" if names else
              f"egress report: {folder.resolve().name}")
