@@ -16,7 +16,7 @@ cross-validation
     loops 8 and 16). ``--reverse-fold`` also calibrates the uncalibrated
     scenario on 7, 8 and 16 May with the shipped settings and scores it on
     9, 10 and 14 (about a quarter of an hour more).
-event nights (each scenario of :data:`EVENT_NIGHTS` that exists)
+abnormal nights (each scenario of :data:`EVENT_NIGHTS` that exists)
     21:00-23:00 against that night: speed RMSE (target <= 10 km/h) and the
     drop of the freeway mean speed against the normal nights, simulated vs
     observed on the same TMC-hours (within +-30 %).
@@ -58,8 +58,10 @@ NIGHTS = {"all six": ["2018-05-07", "2018-05-08", "2018-05-09", "2018-05-10", "2
                       "2018-05-16"],
           "calibration (9, 10, 14)": ["2018-05-09", "2018-05-10", "2018-05-14"],
           "validation (7, 8, 16)": ["2018-05-07", "2018-05-08", "2018-05-16"]}
-#: Event nights: scenario file -> the night it models.
-EVENT_NIGHTS = {"sodo-2018-05-17.toml": "2018-05-17", "sodo-2018-05-18.toml": "2018-05-18"}
+#: Nights that were not normal: scenario file -> the night it models (11 May: the
+#: northbound I-5 works without an event; 17 and 18 May: event nights, 18 May with the works).
+EVENT_NIGHTS = {"sodo-2018-05-11.toml": "2018-05-11", "sodo-2018-05-17.toml": "2018-05-17",
+                "sodo-2018-05-18.toml": "2018-05-18"}
 HOURS = "21-22"   # start hours: 21:00-23:00
 TARGETS = {"rmse_kmh": 8.0, "r2": 0.8, "freeway": 0.10, "arterial": 0.15, "geh_i5": 0.85,
            "event_rmse": 10.0, "drop": 0.30}
@@ -163,13 +165,13 @@ def main() -> None:
             f = figures(run, ev_obs, out / f"{scenario.stem}-s{seed}-val")
             o, s, n = freeway_drop(f["table"], normal_tables[seed])
             ratio = s / o if o else np.nan
-            print(f" event night {night} ({name}, seed {seed}, {wall:.0f} s): RMSE "
+            print(f" {night} ({name}, seed {seed}, {wall:.0f} s): RMSE "
                   f"{f['rmse_kmh']:.2f} km/h [{check(f['rmse_kmh'] <= 10)}], R² {f['r2']:.2f}; "
                   f"freeway mean speed change vs normal nights: observed {o:+.1f}, simulated "
                   f"{s:+.1f} km/h over {n} TMC-hours (ratio {ratio:.2f}) "
                   f"[{check(abs(ratio - 1) <= 0.30)}]")
             if seed == args.seeds[0]:
-                panels[f"{night} (event night)"] = f["table"]
+                panels[f"{night} ({Path(name).stem})"] = f["table"]
                 change = speed_change(normal_tables[seed], f["table"], hours=[21, 22])
                 maps = plot_speed_change_maps(
                     read_net(configured_network(run)), change,
