@@ -64,13 +64,31 @@ def test_capacity_factor_sets_the_mesoscopic_headway(tmp_path, typed_road, facto
 
 
 def test_meso_options_only_in_meso(tmp_path, typed_road):
-    spec = SupplySpec(signal_penalty=0.8, minor_penalty=2.0, junction_control=True)
+    spec = SupplySpec(signal_penalty=0.8, minor_penalty=2.0, junction_control=True,
+                      jam_threshold=0.5)
     micro = engine.RunConfig(tmp_path / "m", typed_road, (), 0, 10, supply=spec)
     meso = micro.with_(mode="meso")
     assert not any(k.startswith("meso-") for k in engine.config.sumo_options(micro))
     opts = engine.config.sumo_options(meso)
     assert (opts["meso-tls-penalty"], opts["meso-minor-penalty"],
-            opts["meso-junction-control"]) == ("0.8", "2", "true")
+            opts["meso-junction-control"], opts["meso-jam-threshold"]) == (
+        "0.8", "2", "true", "0.5")
+    # SUMO's own speed-based threshold: no option
+    assert "meso-jam-threshold" not in engine.config.sumo_options(
+        meso.with_(supply=SupplySpec(signal_penalty=0.8)))
+
+
+@pytest.mark.parametrize(("value", "ok"), [(-1, True), (0.5, True), (1.0, True), (0.0, False),
+                                           (-0.5, False), (1.5, False)])
+def test_jam_threshold_is_a_share_or_sumos_default(value, ok):
+    from egress.config.supply import check_supply
+    from egress.errors import ScenarioError
+
+    if ok:
+        assert check_supply({"jam_threshold": value}, "s.toml").jam_threshold == value
+    else:
+        with pytest.raises(ScenarioError, match="supply.jam_threshold"):
+            check_supply({"jam_threshold": value}, "s.toml")
 
 
 @pytest.fixture(scope="module")

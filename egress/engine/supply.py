@@ -3,7 +3,7 @@
 :func:`supply_inputs` turns a :class:`egress.config.supply.SupplySpec` into
 
 * SUMO options: ``--meso-tls-penalty``, ``--meso-minor-penalty``,
-  ``--meso-junction-control`` (mesoscopic runs only);
+  ``--meso-junction-control``, ``--meso-jam-threshold`` (mesoscopic runs only);
 * an additional file with one ``<type>`` per edge type whose mesoscopic
   parameters differ (headways divided by the capacity factor, the signal and
   minor-link penalties, junction control) — SUMO applies these per edge type,
@@ -43,6 +43,8 @@ def supply_options(spec: SupplySpec, mode: str) -> dict[str, str]:
         out["meso-minor-penalty"] = num(spec.minor_penalty)
     if spec.junction_control:
         out["meso-junction-control"] = "true"
+    if spec.jam_threshold != -1.0:
+        out["meso-jam-threshold"] = num(spec.jam_threshold)
     return out
 
 
