@@ -137,7 +137,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=40, help="budget of the reverse fold")
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    out = Path(args.out)
+    logging.getLogger("egress").setLevel(logging.ERROR)  # the per-row matching warnings
+    out = Path(args.out).resolve()
     obs = {k: observations(d, out / "observations" / f"{i}.csv")
            for i, (k, d) in enumerate(NIGHTS.items())}
     print(f"normal evening: {NORMAL.relative_to(ROOT)}, 21:00-23:00")
