@@ -27,7 +27,9 @@ from pathlib import Path
 
 import egress
 
+from . import limits
 from .errors import EXIT_INPUT, EXIT_RUN, EgressError, InvalidRunError, RunError
+from .folders import check_output
 from .units import set_units
 
 EXIT_USER_ERROR = EXIT_INPUT
@@ -55,17 +57,53 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpF
         return super()._get_help_string(action)
 
 
+def _flag(kind: type, check: Callable, what: str) -> Callable[[str], float | int]:
+    """An argparse ``type`` that converts a flag's text and applies a check of
+    :mod:`egress.limits`, so a flag is held to the same limits as the same value in a file
+    and fails before anything runs (argparse turns the message into one line, exit 2)."""
+
+    def convert(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        msg = check(value)
+        if msg:
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    convert.__name__ = what
+    return convert
+
+
+#: Flag types, one per concept (limits in :mod:`egress.limits`).
+_SEED = _flag(int, limits.seed, "seed")
+_PERIOD = _flag(float, limits.period, "period")
+_TIME = _flag(float, limits.time_of_day, "time")
+_RUNS = _flag(int, limits.runs, "count")
+_WORKERS = _flag(int, limits.workers, "workers")
+_WEIGHT = _flag(float, limits.within(0, 1e6), "weight")
+_SD = _flag(float, limits.within(0, 100), "sd")
+_MINUTES = _flag(float, limits.within(0, 1440, lo_open=True), "minutes")
+
+
 def _command(sub, name: str, summary: str, description: str, example: str):
     return sub.add_parser(name, help=summary, description=description,
                           epilog=f"example:\n  {example}\n\n{_EPILOG}", formatter_class=_Help)
 
 
 def _add_out(p: argparse.ArgumentParser, what: str, required: bool = False,
-             metavar: str = "DIR") -> None:
+             metavar: str = "DIR", inputs: tuple[str, ...] = (),
+             command: str | None = None) -> None:
+    """Add ``--out`` and record how :func:`egress.folders.check_output` checks it before
+    the command runs: a folder or a file (`metavar`), the arguments naming the command's
+    input files (`inputs`) and, for a folder of results, the `command` writing it."""
     p.add_argument("--out", metavar=metavar, required=required, help=what,
                    default=None if not required else argparse.SUPPRESS)
     p.add_argument("-o", "--output", dest="out", default=argparse.SUPPRESS,
                    help=argparse.SUPPRESS)
+    p.set_defaults(out_check=("file" if metavar == "FILE" else "dir", inputs, command))
 
 
 def _add_mode(p: argparse.ArgumentParser, default: str | None = None) -> None:
@@ -105,7 +143,8 @@ def _add_build_network(sub) -> None:
                  "egress build-network networks/sodo")
     p.add_argument("source", nargs="?", help="folder with *.nod.xml, *.edg.xml, ...")
     p.add_argument("--osm", metavar="FILE", help="OpenStreetMap extract (.osm)")
-    _add_out(p, "network to write (.net.xml; default: <folder>/<folder name>.net.xml, or the "
+    _add_out(p, metavar="FILE", inputs=("osm",), what="network to write (.net.xml; default: "
+             "<folder>/<folder name>.net.xml, or the "
              "OSM file's name with .net.xml)")
     p.set_defaults(func=_cmd_build_network)
 
@@ -151,8 +190,8 @@ def _add_build_demand(sub) -> None:
                  "tazRelation XML), TAZ file, trips and routes.",
                  "egress build-demand scenarios/sodo-large-event.toml --out runs/demand")
     p.add_argument("scenario", help="scenario file (TOML)")
-    _add_out(p, "folder (default: <outputs.dir>/demand)")
-    p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    _add_out(p, "folder (default: <outputs.dir>/demand)", inputs=("scenario",))
+    p.add_argument("--seed", type=_SEED, help="random seed (default: the scenario's)")
     p.set_defaults(func=_cmd_build_demand)
 
 
@@ -170,7 +209,8 @@ def _add_plot(sub) -> None:
     p.add_argument("what", choices=["demand"], help="the figure")
     p.add_argument("event", help="scenario of the event evening")
     p.add_argument("normal", help="scenario of the normal evening")
-    _add_out(p, "PNG file to write (default: demand.png)")
+    _add_out(p, "PNG file to write (default: demand.png)", metavar="FILE",
+             inputs=("event", "normal"))
     p.set_defaults(func=_cmd_plot)
 
 
@@ -196,8 +236,9 @@ def _add_simulate(sub) -> None:
                  "sumo-gui, SUMO's outputs, the vehicle and edge tables and the run's state.",
                  "egress simulate scenarios/sodo-small-event.toml --out runs/small --seed 7")
     p.add_argument("scenario", help="scenario file (TOML)")
-    p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
-    _add_out(p, "run folder (default: the scenario's outputs.dir, runs/<name>)")
+    p.add_argument("--seed", type=_SEED, help="random seed (default: the scenario's)")
+    _add_out(p, "run folder (default: the scenario's outputs.dir, runs/<name>)",
+             inputs=("scenario",), command="simulate")
     _add_mode(p)
     p.set_defaults(func=_cmd_simulate)
 
@@ -220,10 +261,10 @@ def _add_observe(sub) -> None:
                  "benchmarks: a fit to them is not validation.",
                  "egress observe scenarios/sodo-normal-evening.toml --out runs/synthetic")
     p.add_argument("scenario", help="scenario file (TOML)")
-    _add_out(p, "folder to write", required=True)
-    p.add_argument("--seed", type=int, default=1, help="seed of the truth and the noise")
-    p.add_argument("--interval", type=float, default=900.0, help="s per observation interval")
-    p.add_argument("--segments", type=int, default=60, help="observed segments")
+    _add_out(p, "folder to write", required=True, inputs=("scenario",), command="observe")
+    p.add_argument("--seed", type=_SEED, default=1, help="seed of the truth and the noise")
+    p.add_argument("--interval", type=_PERIOD, default=900.0, help="s per observation interval")
+    p.add_argument("--segments", type=_RUNS, default=60, help="observed segments")
     _add_mode(p, "meso")
     p.set_defaults(func=_cmd_observe)
 
@@ -288,8 +329,11 @@ def _supply_bounds(items: list[str] | None) -> dict[str, tuple[float, float]] | 
         name, _, rng = item.partition("=")
         try:
             low, high = (float(v) for v in rng.split(","))
+            if limits.finite(low) or limits.finite(high) or low > high or not name.strip():
+                raise ValueError
         except ValueError:
-            raise EgressError(f"--supply: expected NAME=LOW,HIGH (e.g. signal_penalty=0,1.5) "
+            raise EgressError(f"--supply: expected NAME=LOW,HIGH with finite LOW <= HIGH (e.g. "
+                              f"signal_penalty=0,1.5) "
                               f"or 'none', got {item!r}") from None
         bounds[name.strip()] = (low, high)
     return bounds
@@ -300,7 +344,7 @@ def _model_noise(text: str):
         return None if text == "none" else text
     try:
         values = [float(v) for v in text.split(",")]
-        if len(values) != 3 or min(values) < 0:
+        if len(values) != 3 or any(limits.within(0, 1e6)(v) for v in values):
             raise ValueError
     except ValueError:
         raise EgressError(f"--model-noise: expected 'estimate', 'none' or three non-negative "
@@ -327,20 +371,20 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--net", metavar="NET", help="SUMO network (plain-SUMO form)")
     p.add_argument("--taz", metavar="TAZ", help="SUMO TAZ file (plain-SUMO form)")
     p.add_argument("--od", metavar="OD", help="OD tazRelation or CSV file (plain-SUMO form)")
-    p.add_argument("--begin", type=float, help="simulation begin, s (plain-SUMO form; "
+    p.add_argument("--begin", type=_TIME, help="simulation begin, s (plain-SUMO form; "
                    "default: the OD's first begin)")
-    p.add_argument("--end", type=float, help="simulation end, s (plain-SUMO form; default: "
+    p.add_argument("--end", type=_TIME, help="simulation end, s (plain-SUMO form; default: "
                    "the later of the OD's and the observations' last end)")
-    p.add_argument("--period", type=float, default=300.0,
+    p.add_argument("--period", type=_PERIOD, default=300.0,
                    help="edgeData period, s (plain-SUMO form)")
     p.add_argument("--method", choices=["metamodel", "spsa"], default="metamodel",
                    help="optimizer")
-    p.add_argument("--budget", type=int, default=15, help="simulations allowed")
+    p.add_argument("--budget", type=_RUNS, default=15, help="simulations allowed")
     _add_mode(p, "meso")
-    p.add_argument("--seed", type=int, help="random seed (default: the scenario's, or 42)")
-    p.add_argument("--regularization", type=float, default=0.01,
+    p.add_argument("--seed", type=_SEED, help="random seed (default: the scenario's, or 42)")
+    p.add_argument("--regularization", type=_WEIGHT, default=0.01,
                    help="weight of the pull towards the prior OD")
-    p.add_argument("--prior-sd", type=float, default=0.5,
+    p.add_argument("--prior-sd", type=_SD, default=0.5,
                    help="how far the prior's total demand per kind and interval is trusted: "
                    "the sd of its logarithm (0.5: about a factor 1.65; 0: no such prior)")
     p.add_argument("--model-noise", default="estimate", metavar="estimate|none|S,C,T",
@@ -353,7 +397,9 @@ def _add_calibrate(sub) -> None:
                    "signal_penalty=0,1.5 or capacity.highway.primary=0.7,1.2 (repeat for "
                    "more; default: the scenario's [supply.calibrate]; 'none': the OD only)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    _add_out(p, "output folder", required=True)
+    _add_out(p, "output folder", required=True,
+             inputs=("scenario", "observations", "prior", "net", "taz", "od"),
+             command="calibrate")
     p.set_defaults(func=_cmd_calibrate)
 
 
@@ -400,11 +446,12 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
                    "or Mon,Wed (default: all)")
     p.add_argument("--hours", metavar="H-H,H", help="start hours to keep, e.g. 21-23 for "
                    "21:00-24:00 (default: all)")
-    p.add_argument("--interval", type=float, metavar="S", help="seconds per row; must "
+    p.add_argument("--interval", type=_PERIOD, metavar="S", help="seconds per row; must "
                    "divide the product's period, which each row splits (default: the period)")
     p.add_argument("--window", metavar="HH:MM-HH:MM", help="keep only rows wholly inside "
                    "this simulation window, e.g. 21:30-24:00 (default: all)")
-    _add_out(p, "observations CSV to write", required=True, metavar="FILE")
+    _add_out(p, "observations CSV to write", required=True, metavar="FILE",
+             inputs=("segments", "speeds", "counts"))
 
 
 def _add_observations(sub) -> None:
@@ -476,9 +523,11 @@ def _cmd_evaluate_policy(args: argparse.Namespace) -> None:
     policy_file = args.policy_file or _default_policy_file(args.scenario)
     try:
         fractions = [float(f) for f in args.fractions.split(",") if f.strip()]
+        if not fractions or any(limits.within(0, 1)(f) for f in fractions):
+            raise ValueError
     except ValueError:
-        raise EgressError(f"--fractions: expected numbers like 0.1,0.3,0.5, got "
-                          f"{args.fractions!r}") from None
+        raise EgressError(f"--fractions: expected numbers between 0 and 1 like 0.1,0.3,0.5, "
+                          f"got {args.fractions!r}") from None
     target = (f", adding replications until the event interval is ±{args.target_halfwidth:g} "
               f"min (at most {args.max_replications})" if args.target_halfwidth else "")
     print(f"evaluating {args.policy} on {', '.join(args.scenario)}: fractions {fractions}, "
@@ -528,22 +577,23 @@ def _add_evaluate_policy(sub) -> None:
     p.add_argument("--policies", dest="policy_file", help=argparse.SUPPRESS)
     p.add_argument("--fractions", default="0.1,0.3,0.5",
                    help="compliance fractions for message signs")
-    p.add_argument("--replications", type=int, default=5,
+    p.add_argument("--replications", type=_RUNS, default=5,
                    help="paired replications (evenings); with --target-halfwidth, the number "
                    "to start with")
-    p.add_argument("--target-halfwidth", type=float, metavar="MIN",
+    p.add_argument("--target-halfwidth", type=_MINUTES, metavar="MIN",
                    help="add replications until the 95%% interval of each policy's "
                    "event-vehicle saving is at most ±MIN minutes")
-    p.add_argument("--max-replications", type=int, default=30,
+    p.add_argument("--max-replications", type=_RUNS, default=30,
                    help="the most replications --target-halfwidth may use")
     p.add_argument("--od", metavar="CALIBRATED.csv",
                    help="calibrated OD table for the demand (default: the scenario's OD)")
     _add_mode(p)
-    p.add_argument("--workers", type=int, help="SUMO runs at a time (default: CPUs)")
+    p.add_argument("--workers", type=_WORKERS, help="SUMO runs at a time (default: CPUs)")
     p.add_argument("--resume", action="store_true",
                    help="reuse the runs in --out that finished with exactly the same inputs "
                    "and run only the others (continue an interrupted evaluation)")
-    _add_out(p, "output folder", required=True)
+    _add_out(p, "output folder", required=True, inputs=("scenario", "policy_file", "od"),
+             command="evaluate-policy")
     p.set_defaults(func=_cmd_evaluate_policy)
 
 
@@ -581,10 +631,11 @@ def _add_sweep(sub) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786 (default: a local "
                    "cluster)")
-    p.add_argument("--workers", type=int, metavar="N",
+    p.add_argument("--workers", type=_WORKERS, metavar="N",
                    help="workers of the local cluster, each running one SUMO at a time "
                    "(default: CPUs, at most the tasks pending); ignored with --scheduler")
-    _add_out(p, "output folder (default: runs/<sweep name>)")
+    _add_out(p, "output folder (default: runs/<sweep name>)", inputs=("sweep",),
+             command="sweep")
     p.set_defaults(func=_cmd_sweep)
 
 
@@ -628,7 +679,7 @@ def _add_report(sub) -> None:
                  "with confidence intervals, figures, inputs and versions.",
                  "egress report runs/demo")
     p.add_argument("folder", help="run, evaluation, calibration or sweep folder")
-    _add_out(p, "HTML file to write (default: FOLDER/report.html)")
+    _add_out(p, "HTML file to write (default: FOLDER/report.html)", metavar="FILE")
     p.set_defaults(func=_cmd_report)
 
 
@@ -666,6 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.units:
         set_units(args.units)
     try:
+        _check_out(args)
         args.func(args)
     except RunError as exc:
         print(f"egress {args.command}: run failed: {_one_line(str(exc))}", file=sys.stderr)
@@ -677,6 +729,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"egress {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """Check ``--out`` as its command declared it (:func:`_add_out`), before anything runs."""
+    kind, inputs, command = getattr(args, "out_check", ("dir", (), None))
+    given = []
+    for name in inputs:
+        value = getattr(args, name, None)
+        given += value if isinstance(value, list) else [value]
+    check_output(getattr(args, "out", None), kind=kind, inputs=given, command=command,
+                 resume=bool(getattr(args, "resume", False)))
 
 
 def _one_line(text: str) -> str:

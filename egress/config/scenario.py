@@ -40,15 +40,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .. import limits
 from ..errors import EgressError, Problems, ScenarioError
 from ..network.checks import check_edge_types, check_venues
 from .demand import DEMAND_FIELDS, DemandSpec, check_demand
-from .schema import Field, check_table, non_negative, one_of, positive, read_toml
+from .schema import Field, check_table, one_of, read_toml
 from .supply import SupplySpec, check_supply
 from .venues import Venues, load_venues, snap_venues
 
 _TOP = {
-    "name": Field("str", required=True, doc="short name, used for run folders"),
+    "name": Field("str", required=True, check=limits.name,
+                  doc="short name, used for run folders"),
     "description": Field("str", default=""),
     "network": Field("table", required=True),
     "simulation": Field("table", required=True),
@@ -63,11 +65,12 @@ _NETWORK = {
 _SIMULATION = {
     "begin": Field("time", required=True),
     "end": Field("time", required=True),
-    "step_length": Field("float", default=1.0, check=positive),
-    "seed": Field("int", default=42, check=non_negative),
+    "step_length": Field("float", default=1.0, check=limits.within(0, 60, lo_open=True)),
+    "seed": Field("int", default=42, check=limits.seed),
     "mode": Field("str", default="micro", check=one_of("micro", "meso")),
-    "time_to_teleport": Field("float", default=300.0),
-    "edgedata_period": Field("float", default=300.0, check=positive),
+    "time_to_teleport": Field("float", default=300.0,
+                              doc="s; a negative value turns teleporting off, as in SUMO"),
+    "edgedata_period": Field("float", default=300.0, check=limits.period),
 }
 _DEMAND = {
     "routes": Field("paths", default=[], doc="SUMO route or trip files"),
@@ -134,8 +137,28 @@ class Scenario:
         return list(self.demand.routes)
 
     def with_simulation(self, **changes: Any) -> Scenario:
-        """Return a copy with some simulation settings changed (e.g. ``seed=7``)."""
-        return replace(self, simulation=replace(self.simulation, **changes))
+        """Return a copy with some simulation settings changed (e.g. ``seed=7``).
+
+        The new values are checked against the same schema as the file's, so a
+        seed outside SUMO's range given to the Python API or a flag fails here,
+        before any demand is built, exactly as it would in the file.
+
+        Raises
+        ------
+        ScenarioError
+            Naming the setting and the problem.
+        """
+        problems = Problems(self.path)
+        fields = {k: v for k, v in _SIMULATION.items() if k in changes}
+        unknown = sorted(set(changes) - set(_SIMULATION))
+        if unknown:
+            raise TypeError(f"unknown simulation settings: {', '.join(unknown)}")
+        checked = check_table(dict(changes), fields, "simulation", problems, self.path.parent)
+        sim = replace(self.simulation, **checked)
+        if sim.end <= sim.begin:
+            problems.add("simulation.end: must be after simulation.begin")
+        problems.raise_if_any(ScenarioError)
+        return replace(self, simulation=sim)
 
     def with_supply(self, values: dict[str, float]) -> Scenario:
         """Return a copy with supply parameters set by name (``"signal_penalty"``,

@@ -44,10 +44,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .. import limits
 from ..errors import NetworkError, Problems, ScenarioError
 from ..network.graph import read_net
 from ..network.snapping import Snap, snap
-from .schema import Field, check_table, positive, read_toml
+from .schema import Field, check_table, read_toml
 
 
 @dataclass(frozen=True)
@@ -113,18 +114,19 @@ class Venues:
 _VENUE = {
     "id": Field("str", required=True),
     "name": Field("str", required=True),
-    "lon": Field("float", required=True),
-    "lat": Field("float", required=True),
+    "lon": Field("float", required=True, check=limits.within(-180, 180)),
+    "lat": Field("float", required=True, check=limits.within(-90, 90)),
     "lots": Field("list", default=[]),
 }
 _LOT = {
     "id": Field("str", required=True),
     "name": Field("str", required=True),
-    "capacity": Field("int", required=True, check=positive),
+    "capacity": Field("int", required=True,
+                      check=limits.within(1, limits.VEHICLES_MAX, what="cars")),
     "exits": Field("list"),
-    "lon": Field("float"),
-    "lat": Field("float"),
-    "heading": Field("float"),
+    "lon": Field("float", check=limits.within(-180, 180)),
+    "lat": Field("float", check=limits.within(-90, 90)),
+    "heading": Field("float", check=limits.within(-360, 360)),
 }
 _AREA = {"name": Field("str", default="study area"), "polygon": Field("list", required=True)}
 

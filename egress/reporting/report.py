@@ -39,6 +39,7 @@ from ..config.scenario import load_scenario
 from ..engine import format_summary, read_state
 from ..engine.measures import format_run_measures
 from ..errors import MissingFileError, ReportError
+from ..folders import folder_kind
 from ..sweep import load_failures, load_results, savings
 from .evaluation import evaluation_section
 from .html import CSS, fig_png, figure, pre, table
@@ -187,6 +188,11 @@ def _sweep_section(folder: Path) -> tuple[str, list[str], dict]:
 def _calibration_section(folder: Path) -> tuple[str, list[str], dict]:
     summary = json.loads((folder / "summary.json").read_text()) \
         if (folder / "summary.json").is_file() else {}
+    if not summary:
+        # state.json without summary.json: a calibration still running or interrupted;
+        # its incumbent is not a result
+        return ("<h2>Calibration</h2><p class='bad'><b>Not a result: this calibration did "
+                "not finish</b> (no summary.json; resume it with --resume).</p>", [], {})
     parts = ["<h2>Calibration</h2>"]
     flat = {k: v for k, v in summary.items() if isinstance(v, int | float | str | bool)}
     if flat:
@@ -267,15 +273,8 @@ def _run_section(folder: Path) -> tuple[str, list[str], dict]:
 
 
 def _kind(folder: Path) -> str | None:
-    if (folder / "results").is_dir() or (folder / "sweep.json").is_file():
-        return "sweep"
-    if (folder / "evaluation.json").is_file():
-        return "evaluation"
-    if (folder / "convergence.csv").is_file() or (folder / "fit.csv").is_file():
-        return "calibration"
-    if (folder / "summary.json").is_file() and (folder / "run.sumocfg").is_file():
-        return "run"
-    return None
+    kind = folder_kind(folder)
+    return None if kind == "observations" else kind
 
 
 _SECTIONS = {"calibration": _calibration_section, "evaluation": evaluation_section,

@@ -11,8 +11,9 @@ from typing import Any
 
 import pandas as pd
 
+from .. import limits
 from ..config.scenario import load_scenario
-from ..config.schema import Field, check_table, non_negative, one_of, positive, read_toml
+from ..config.schema import Field, check_table, one_of, read_toml
 from ..errors import EgressError, Problems, SweepError
 from ..policies import BASELINE, check_against_network, load_policies
 from .tasks import Task, _Digests, _make_task
@@ -21,15 +22,15 @@ from .tasks import Task, _Digests, _make_task
 PRIOR = "prior"
 
 _TOP = {
-    "name": Field("str", required=True),
+    "name": Field("str", required=True, check=limits.name),
     "description": Field("str", default=""),
     "policy_file": Field("path", doc="policy file (TOML)"),
     "policies": Field("list", default=[]),
     "fractions": Field("list", default=[]),
     "seeds": Field("list"),
-    "replications": Field("int", check=positive),
+    "replications": Field("int", check=limits.runs),
     "mode": Field("str", check=one_of("micro", "meso")),
-    "retries": Field("int", default=2, check=non_negative),
+    "retries": Field("int", default=2, check=limits.within(0, 100)),
     "keep_runs": Field("bool", default=False),
     "events": Field("list", required=True),
     "calibrations": Field("list", default=[]),
@@ -38,16 +39,17 @@ _TOP = {
 
 
 _EVENT = {
-    "name": Field("str", required=True),
+    "name": Field("str", required=True, check=limits.name),
     "scenario": Field("path", required=True),
-    "attendance": Field("int", check=positive, doc="demand.event.attendance"),
+    "attendance": Field("int", check=limits.within(1, limits.ATTENDANCE_MAX),
+                        doc="demand.event.attendance"),
     "end": Field("time", doc="demand.event.end"),
-    "background": Field("float", check=non_negative, doc="demand.background.scale"),
+    "background": Field("float", check=limits.within(0, 100), doc="demand.background.scale"),
 }
 
 
 _CALIBRATION = {
-    "name": Field("str", required=True),
+    "name": Field("str", required=True, check=limits.name),
     "od": Field("path", doc="OD table the demand is built from"),
 }
 
@@ -56,7 +58,7 @@ _RUN = {
     "event": Field("str", required=True),
     "policy": Field("str", required=True),
     "fraction": Field("float"),
-    "seed": Field("int", required=True, check=non_negative),
+    "seed": Field("int", required=True, check=limits.seed),
     "calibration": Field("str", default=PRIOR),
 }
 
@@ -157,6 +159,9 @@ def load_sweep(path: str | Path) -> Sweep:
     scenarios = _scenarios(events, problems)
     policies = _policies(top, events, scenarios, problems)
     runs = _runs(top, events, calibrations, policies, problems, base)
+    if len(runs) > limits.RUNS_MAX:
+        problems.add(f"runs: {len(runs)} runs, at most {limits.RUNS_MAX} per sweep (each is a "
+                     "simulation; split the sweep)")
     problems.raise_if_any(SweepError)
 
     digests = _Digests()
@@ -310,8 +315,10 @@ def _seeds(top: dict, problems: Problems) -> list:
     if seeds is None:
         seeds = list(range(top["replications"]))
     for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+        if isinstance(s, bool) or not isinstance(s, int):
             problems.add(f"seeds: {s!r} is not a non-negative integer")
+        elif msg := limits.seed(s):
+            problems.add(f"seeds: {msg}")
     if len(set(map(repr, seeds))) != len(seeds):
         problems.add("seeds: duplicate seeds")
     return seeds
