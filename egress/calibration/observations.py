@@ -81,6 +81,7 @@ import pandas as pd
 
 from ..config.schema import time_or_none
 from ..errors import InputError, MissingFileError, Problems
+from ..files import PARQUET, read_table
 from ..network import car_link, read_net
 from .aggregate import simulated_values
 from .matched import Matcher, merge_rows
@@ -172,19 +173,11 @@ class Observations:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except pd.errors.EmptyDataError:
-        raise InputError(str(path), "empty file; expected a header with begin, end, "
-                         "edges (or start_lon, start_lat, end_lon, end_lat) and speed, "
-                         "count or travel_time") from None
-    except Exception as exc:  # pandas / pyarrow parser errors
-        raise InputError(str(path), f"unreadable table ({type(exc).__name__}: {exc})") from None
-    raise InputError(str(path), "unknown observations file type; expected .csv or .parquet")
+    if path.suffix.lower() not in (".csv", *PARQUET):
+        raise InputError(str(path), "unknown observations file type; expected .csv or .parquet")
+    return read_table(path, "observations table (header with begin, end, edges or "
+                      "start_lon, start_lat, end_lon, end_lat, and speed, count or "
+                      "travel_time)", dtype=str, keep_default_na=False, skipinitialspace=True)
 
 
 def _blank(v: Any) -> bool:

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..config.schema import time_or_none
 from ..errors import InputError, MissingFileError
+from ..files import read_table
 
 #: Metres per mile and per kilometre, and km/h per mph.
 MILE = 1609.344
@@ -187,11 +188,7 @@ def read_product(source, what: str) -> tuple[pd.DataFrame, str]:
         if not path.is_file():
             raise MissingFileError(path, what)
         name = str(path)
-        try:
-            df = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") \
-                else pd.read_csv(path, skipinitialspace=True)
-        except Exception as exc:  # pandas / pyarrow parser errors
-            raise InputError(name, f"unreadable table ({type(exc).__name__}: {exc})") from None
+        df = read_table(path, what, skipinitialspace=True)
     df.columns = [re.sub(r"\s+", " ", str(c).strip().lower()) for c in df.columns]
     return df, name
 

@@ -17,7 +17,8 @@ from typing import Any
 import pandas as pd
 
 from ..config.demand import DemandSpec
-from ..errors import InputError
+from ..config.schema import format_time
+from ..errors import InputError, ScenarioError
 from ..network import read_net
 from ..network.zones import build_zones, cell_of, edge_cells
 from . import od as odmod
@@ -127,6 +128,11 @@ def build_od(scenario, spec: DemandSpec | None = None) -> DemandOD:
         prof = spec.event.profile
         lo, hi = prof.support
         outside = float(prof.cdf(sim.begin) + 1.0 - prof.cdf(sim.end))
+        if outside > 0.999:
+            raise ScenarioError(str(scenario.path), "demand.event.end: the event's cars leave "
+                                f"between {format_time(lo)} and {format_time(hi)}, outside "
+                                f"the simulation window {format_time(sim.begin)}-"
+                                f"{format_time(sim.end)}")
         if outside > 0.005:
             log.warning("%.1f%% of the event's departures fall outside the simulation "
                         "window (demand.event.end vs simulation.begin/end)", 100 * outside)
@@ -142,8 +148,21 @@ def build_od(scenario, spec: DemandSpec | None = None) -> DemandOD:
                                     scale=bg.scale, through_share=bg.through_share,
                                     beta=bg.beta))
     for path in spec.od:
-        frames.append(read_kinded_od(path, zones))
+        frames.append(_in_window(read_kinded_od(path, zones), path, sim))
     return DemandOD(_tidy(pd.concat(frames, ignore_index=True)), zones, spec, dest, splits)
+
+
+def _in_window(od: pd.DataFrame, path: str | Path, sim) -> pd.DataFrame:
+    """`od` if every interval overlaps the simulation window; an OD interval wholly
+    outside it would be moved into the window by the departure sampling (rows 21 hours
+    early departing at its start), so it is bad input, named."""
+    outside = od.loc[(od["end"] <= sim.begin) | (od["begin"] >= sim.end), ["begin", "end"]]
+    if len(outside):
+        b, e = outside.iloc[0]
+        raise InputError(str(path), f"interval {format_time(b)}-{format_time(e)} lies outside "
+                         f"the simulation window {format_time(sim.begin)}-"
+                         f"{format_time(sim.end)} ({len(outside)} row(s) outside it)")
+    return od
 
 
 def _tidy(od: pd.DataFrame) -> pd.DataFrame:
@@ -151,9 +170,10 @@ def _tidy(od: pd.DataFrame) -> pd.DataFrame:
                                                kind="stable").reset_index(drop=True)
 
 
-def _replace_od(built: DemandOD, path: str | Path) -> DemandOD:
-    """`built` with its OD table replaced by the OD file at `path`."""
-    od = _tidy(read_kinded_od(path, built.zones))
+def _replace_od(built: DemandOD, path: str | Path, sim) -> DemandOD:
+    """`built` with its OD table replaced by the OD file at `path` (its intervals in the
+    simulation window `sim`)."""
+    od = _tidy(_in_window(read_kinded_od(path, built.zones), path, sim))
     event = built.spec.event
     if event is not None:
         zone = built.zones.venue_zone(event.venue)
@@ -234,7 +254,7 @@ def build_demand(scenario, out: str | Path, seed: int | None = None,
     t0 = time.perf_counter()
     built = build_od(scenario)
     if od is not None:
-        built = _replace_od(built, od)
+        built = _replace_od(built, od, scenario.simulation)
     zones, od = built.zones, built.od
     t1 = time.perf_counter()
     lot_exits = scenario.venues.lot_exits if scenario.venues is not None else []

@@ -22,6 +22,7 @@ Shortest paths
 from __future__ import annotations
 
 import functools
+import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingFileError, NetworkError
+from ..files import check_text_file
 
 #: The vehicle class a path must allow to count as a car path.
 CAR = "passenger"
@@ -51,13 +53,37 @@ def read_net(path: str | Path):
     path = Path(path).resolve()
     if not path.is_file():
         raise MissingFileError(path, "network file")
-    return _read_net(str(path), path.stat().st_mtime_ns)
+    net = _read_net(str(path), path.stat().st_mtime_ns)
+    if not net.getEdges():
+        raise NetworkError(str(path), "a SUMO network without edges")
+    return net
+
+
+def check_net_file(path: Path) -> None:
+    """Check that `path` is a SUMO network file before it is parsed: text, and a
+    ``<net>`` root element (a trips, routes or additional file given as the network
+    is named as such instead of giving empty zones)."""
+    if path.name.endswith(".gz"):
+        return  # sumolib reads gzipped networks; it names any problem itself
+    check_text_file(path, "SUMO network (.net.xml)")
+    try:
+        for _, elem in ET.iterparse(path, events=("start",)):
+            root = elem.tag
+            break
+        else:
+            root = None
+    except ET.ParseError as exc:
+        raise NetworkError(str(path), f"not a SUMO network: malformed XML ({exc})") from None
+    if root != "net":
+        raise NetworkError(str(path), f"not a SUMO network: its root element is <{root}>, "
+                           "expected <net> (build one with egress build-network)")
 
 
 @functools.lru_cache(maxsize=8)
 def _read_net(path: str, _mtime: int):
     import sumolib
 
+    check_net_file(Path(path))
     try:
         return sumolib.net.readNet(path, withPrograms=True)
     except Exception as exc:  # sumolib raises bare SAX / attribute errors
