@@ -30,6 +30,7 @@ import egress
 from . import limits
 from .errors import EXIT_INPUT, EXIT_RUN, EgressError, InvalidRunError, RunError
 from .folders import check_output
+from .sweep.runner import probe_scheduler
 from .units import set_units
 
 EXIT_USER_ERROR = EXIT_INPUT
@@ -95,15 +96,17 @@ def _command(sub, name: str, summary: str, description: str, example: str):
 
 def _add_out(p: argparse.ArgumentParser, what: str, required: bool = False,
              metavar: str = "DIR", inputs: tuple[str, ...] = (),
-             command: str | None = None) -> None:
+             command: str | None = None, suffixes: tuple[str, ...] = ()) -> None:
     """Add ``--out`` and record how :func:`egress.folders.check_output` checks it before
     the command runs: a folder or a file (`metavar`), the arguments naming the command's
-    input files (`inputs`) and, for a folder of results, the `command` writing it."""
+    input files (`inputs`), for a folder of results the `command` writing it, for a file
+    the endings it may have (`suffixes`)."""
     p.add_argument("--out", metavar=metavar, required=required, help=what,
                    default=None if not required else argparse.SUPPRESS)
     p.add_argument("-o", "--output", dest="out", default=argparse.SUPPRESS,
                    help=argparse.SUPPRESS)
-    p.set_defaults(out_check=("file" if metavar == "FILE" else "dir", inputs, command))
+    p.set_defaults(out_check=("file" if metavar == "FILE" else "dir", inputs, command,
+                              suffixes))
 
 
 def _add_mode(p: argparse.ArgumentParser, default: str | None = None) -> None:
@@ -143,9 +146,9 @@ def _add_build_network(sub) -> None:
                  "egress build-network networks/sodo")
     p.add_argument("source", nargs="?", help="folder with *.nod.xml, *.edg.xml, ...")
     p.add_argument("--osm", metavar="FILE", help="OpenStreetMap extract (.osm)")
-    _add_out(p, metavar="FILE", inputs=("osm",), what="network to write (.net.xml; default: "
-             "<folder>/<folder name>.net.xml, or the "
-             "OSM file's name with .net.xml)")
+    _add_out(p, metavar="FILE", inputs=("osm",), suffixes=(".xml", ".xml.gz"),
+             what="network to write (.net.xml; default: <folder>/<folder name>.net.xml, or "
+             "the OSM file's name with .net.xml)")
     p.set_defaults(func=_cmd_build_network)
 
 
@@ -210,7 +213,7 @@ def _add_plot(sub) -> None:
     p.add_argument("event", help="scenario of the event evening")
     p.add_argument("normal", help="scenario of the normal evening")
     _add_out(p, "PNG file to write (default: demand.png)", metavar="FILE",
-             inputs=("event", "normal"))
+             inputs=("event", "normal"), suffixes=(".png",))
     p.set_defaults(func=_cmd_plot)
 
 
@@ -288,7 +291,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
         raise EgressError("calibrate: give a scenario, or all of --net, --taz and --od")
     result = egress.calibrate(problem, args.out, method=args.method, budget=args.budget,
                               seed=args.seed, resume=args.resume, progress=_progress(args),
-                              model_noise=_model_noise(args.model_noise))
+                              model_noise=args.model_noise)
     print(f"simulations: {len(result.history)}; objective {result.prior.objective:.4g} -> "
           f"{result.best.objective:.4g}")
     print(_fit_line(result.prior.metrics, result.best.metrics))
@@ -318,28 +321,36 @@ def _fit_line(before: dict, after: dict) -> str:
     return ", ".join(parts) or "no fit statistics"
 
 
-def _supply_bounds(items: list[str] | None) -> dict[str, tuple[float, float]] | None:
+def _supply_item(item: str) -> tuple[str, tuple[float, float]] | str:
+    """One ``--supply NAME=LOW,HIGH`` (or ``none``), checked as an argparse type."""
+    if item == "none":
+        return item
+    name, _, rng = item.partition("=")
+    try:
+        low, high = (float(v) for v in rng.split(","))
+        if limits.finite(low) or limits.finite(high) or low > high or not name.strip():
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=LOW,HIGH with finite LOW <= HIGH (e.g. signal_penalty=0,1.5) "
+            f"or 'none', got {item!r}") from None
+    return name.strip(), (low, high)
+
+
+def _supply_bounds(items: list | None) -> dict[str, tuple[float, float]] | None:
     """``--supply NAME=LOW,HIGH`` (repeated) as bounds; ``--supply none``: OD only."""
     if not items:
         return None
     if items == ["none"]:
         return {}
-    bounds = {}
-    for item in items:
-        name, _, rng = item.partition("=")
-        try:
-            low, high = (float(v) for v in rng.split(","))
-            if limits.finite(low) or limits.finite(high) or low > high or not name.strip():
-                raise ValueError
-        except ValueError:
-            raise EgressError(f"--supply: expected NAME=LOW,HIGH with finite LOW <= HIGH (e.g. "
-                              f"signal_penalty=0,1.5) "
-                              f"or 'none', got {item!r}") from None
-        bounds[name.strip()] = (low, high)
-    return bounds
+    if "none" in items:
+        raise EgressError("--supply: 'none' cannot be combined with parameters")
+    return dict(items)
 
 
 def _model_noise(text: str):
+    """``--model-noise``: 'estimate', 'none' or three finite sds (an argparse type, so a
+    bad value fails before the scenario is read)."""
     if text in ("estimate", "none"):
         return None if text == "none" else text
     try:
@@ -347,8 +358,9 @@ def _model_noise(text: str):
         if len(values) != 3 or any(limits.within(0, 1e6)(v) for v in values):
             raise ValueError
     except ValueError:
-        raise EgressError(f"--model-noise: expected 'estimate', 'none' or three non-negative "
-                          f"numbers SPEED,COUNT,TRAVEL_TIME, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected 'estimate', 'none' or three finite non-negative numbers "
+            f"SPEED,COUNT,TRAVEL_TIME, got {text!r}") from None
     return egress.ModelNoise(*values)
 
 
@@ -387,12 +399,13 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--prior-sd", type=_SD, default=0.5,
                    help="how far the prior's total demand per kind and interval is trusted: "
                    "the sd of its logarithm (0.5: about a factor 1.65; 0: no such prior)")
-    p.add_argument("--model-noise", default="estimate", metavar="estimate|none|S,C,T",
+    p.add_argument("--model-noise", default="estimate", type=_model_noise,
+                   metavar="estimate|none|S,C,T",
                    help="the simulation's own noise in the objective's weights: 'estimate' "
                    "(the second simulation replicates the start with another seed), "
                    "'none', or a speed sd in km/h, a count sd as a share and the sd of a "
                    "travel time's logarithm, e.g. 6,0.2,0.3")
-    p.add_argument("--supply", action="append", metavar="NAME=LOW,HIGH",
+    p.add_argument("--supply", action="append", type=_supply_item, metavar="NAME=LOW,HIGH",
                    help="a supply parameter to calibrate with the OD, within bounds, e.g. "
                    "signal_penalty=0,1.5 or capacity.highway.primary=0.7,1.2 (repeat for "
                    "more; default: the scenario's [supply.calibrate]; 'none': the OD only)")
@@ -451,7 +464,7 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", metavar="HH:MM-HH:MM", help="keep only rows wholly inside "
                    "this simulation window, e.g. 21:30-24:00 (default: all)")
     _add_out(p, "observations CSV to write", required=True, metavar="FILE",
-             inputs=("segments", "speeds", "counts"))
+             inputs=("segments", "speeds", "counts"), suffixes=(".csv", ".parquet"))
 
 
 def _add_observations(sub) -> None:
@@ -521,18 +534,13 @@ def _default_policy_file(scenarios: list[str]) -> str:
 
 def _cmd_evaluate_policy(args: argparse.Namespace) -> None:
     policy_file = args.policy_file or _default_policy_file(args.scenario)
-    try:
-        fractions = [float(f) for f in args.fractions.split(",") if f.strip()]
-        if not fractions or any(limits.within(0, 1)(f) for f in fractions):
-            raise ValueError
-    except ValueError:
-        raise EgressError(f"--fractions: expected numbers between 0 and 1 like 0.1,0.3,0.5, "
-                          f"got {args.fractions!r}") from None
+    fractions = args.fractions
     target = (f", adding replications until the event interval is ±{args.target_halfwidth:g} "
               f"min (at most {args.max_replications})" if args.target_halfwidth else "")
-    print(f"evaluating {args.policy} on {', '.join(args.scenario)}: fractions {fractions}, "
-          f"{args.replications} replication(s){target}, "
-          f"{args.mode or 'the scenario' + chr(39) + 's mode'}", file=sys.stderr)
+    if _progress(args):  # a progress note: -q leaves stderr to the one-line errors
+        print(f"evaluating {args.policy} on {', '.join(args.scenario)}: fractions "
+              f"{fractions}, {args.replications} replication(s){target}, "
+              f"{args.mode or 'the scenario' + chr(39) + 's mode'}", file=sys.stderr)
     result = egress.evaluate_policy(args.scenario, args.policy, fractions, args.replications,
                                     policy_file=policy_file, od=args.od, out=args.out,
                                     mode=args.mode, progress=_progress(args),
@@ -559,6 +567,21 @@ def _cmd_evaluate_policy(args: argparse.Namespace) -> None:
               f"{result.out / 'snapped.csv'}")
 
 
+def _fractions(text: str) -> list[float]:
+    """``--fractions 0.1,0.3``: compliance fractions, each in [0, 1] (an argparse type)."""
+    try:
+        fractions = [float(f) for f in text.split(",") if f.strip()]
+    except ValueError:
+        fractions = []
+    if not fractions:
+        raise argparse.ArgumentTypeError(f"expected numbers between 0 and 1 like 0.1,0.3,0.5, "
+                                         f"got {text!r}")
+    for f in fractions:
+        if limits.within(0, 1)(f):
+            raise argparse.ArgumentTypeError(f"{f:g} is not between 0 and 1")
+    return fractions
+
+
 def _add_evaluate_policy(sub) -> None:
     p = _command(sub, "evaluate-policy", "minutes saved per vehicle by policies, with CIs",
                  "Run the baseline and each policy at each compliance fraction over paired "
@@ -575,7 +598,7 @@ def _add_evaluate_policy(sub) -> None:
                    help="the file the policies are declared in (default: the single "
                    "*-policies.toml beside the scenario)")
     p.add_argument("--policies", dest="policy_file", help=argparse.SUPPRESS)
-    p.add_argument("--fractions", default="0.1,0.3,0.5",
+    p.add_argument("--fractions", default="0.1,0.3,0.5", type=_fractions,
                    help="compliance fractions for message signs")
     p.add_argument("--replications", type=_RUNS, default=5,
                    help="paired replications (evenings); with --target-halfwidth, the number "
@@ -609,6 +632,8 @@ def _window_end(scenario: str) -> float | None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
+    if args.scheduler is not None:
+        probe_scheduler(args.scheduler)  # before the sweep's tasks are planned
     sweep = egress.load_sweep(args.sweep)
     out = Path(args.out) if args.out else Path("runs") / sweep.name
     result = egress.run_sweep(sweep, out, scheduler=args.scheduler, workers=args.workers,
@@ -679,7 +704,8 @@ def _add_report(sub) -> None:
                  "with confidence intervals, figures, inputs and versions.",
                  "egress report runs/demo")
     p.add_argument("folder", help="run, evaluation, calibration or sweep folder")
-    _add_out(p, "HTML file to write (default: FOLDER/report.html)", metavar="FILE")
+    _add_out(p, "HTML file to write (default: FOLDER/report.html)", metavar="FILE",
+             suffixes=(".html", ".htm"))
     p.set_defaults(func=_cmd_report)
 
 
@@ -733,13 +759,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_out(args: argparse.Namespace) -> None:
     """Check ``--out`` as its command declared it (:func:`_add_out`), before anything runs."""
-    kind, inputs, command = getattr(args, "out_check", ("dir", (), None))
+    kind, inputs, command, suffixes = getattr(args, "out_check", ("dir", (), None, ()))
     given = []
     for name in inputs:
         value = getattr(args, name, None)
         given += value if isinstance(value, list) else [value]
     check_output(getattr(args, "out", None), kind=kind, inputs=given, command=command,
-                 resume=bool(getattr(args, "resume", False)))
+                 suffixes=suffixes)
 
 
 def _one_line(text: str) -> str:

@@ -83,7 +83,7 @@ def _writable(path: Path) -> str | None:
 
 def check_output(path: str | Path | None, *, flag: str = "--out", kind: str = "dir",
                  inputs: Iterable[str | Path | None] = (), command: str | None = None,
-                 resume: bool = False) -> Path | None:
+                 suffixes: tuple[str, ...] = ()) -> Path | None:
     """Check an output path before anything runs.
 
     Parameters
@@ -100,8 +100,9 @@ def check_output(path: str | Path | None, *, flag: str = "--out", kind: str = "d
     command : str, optional
         The command writing a folder of results (``"simulate"``, ...): the
         folder may not hold another command's results.
-    resume : bool
-        The command continues the results in the folder (``--resume``).
+    suffixes : tuple of str
+        For a file: the endings of the files the command writes (``".html"``); an
+        existing file with another ending (a scenario, a table) is not overwritten.
 
     Returns
     -------
@@ -123,6 +124,9 @@ def check_output(path: str | Path | None, *, flag: str = "--out", kind: str = "d
         raise InputError(flag, f"{p} is a file, not a folder")
     if kind == "file" and p.is_dir():
         raise InputError(flag, f"{p} is a folder, not a file")
+    if kind == "file" and suffixes and p.is_file() and not p.name.lower().endswith(suffixes):
+        raise InputError(flag, f"{p} exists and is not a {' or '.join(suffixes)} file; it "
+                         "would be overwritten")
     problem = _writable(p if kind == "dir" else p.parent)
     if problem:
         raise InputError(flag, problem)

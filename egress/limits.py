@@ -58,6 +58,13 @@ def finite(v: Any) -> str | None:
     return None if ok else f"must be a finite number, got {v}"
 
 
+def _fmt(x: float) -> str:
+    """A bound or value as typed: integers in full (2147483647, not 2.14748e+09)."""
+    if float(x).is_integer() and abs(x) < 1e18:
+        return str(int(x))
+    return f"{x:g}"
+
+
 def within(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
            what: str = "") -> Any:
     """A check that a finite number lies in ``[lo, hi]`` (``(lo, hi]`` with `lo_open`).
@@ -77,10 +84,10 @@ def within(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
         if msg:
             return msg
         if lo is not None and (v <= lo if lo_open else v < lo):
-            return f"must be {'>' if lo_open else '>='} {lo:g}, got {v:g}"
+            return f"must be {'>' if lo_open else '>='} {_fmt(lo)}, got {_fmt(v)}"
         if hi is not None and v > hi:
             why = f" ({what})" if what else ""
-            return f"must be at most {hi:g}{why}, got {v:g}"
+            return f"must be at most {_fmt(hi)}{why}, got {_fmt(v)}"
         return None
 
     return check

@@ -43,8 +43,9 @@ from typing import Any
 from .. import limits
 from ..errors import EgressError, Problems, ScenarioError
 from ..network.checks import check_edge_types, check_venues
+from ..network.graph import check_net_file
 from .demand import DEMAND_FIELDS, DemandSpec, check_demand
-from .schema import Field, check_table, one_of, read_toml
+from .schema import Field, check_table, format_time, one_of, read_toml
 from .supply import SupplySpec, check_supply
 from .venues import Venues, load_venues, snap_venues
 
@@ -173,6 +174,19 @@ class Scenario:
         return replace(self, demand=self.demand.with_overrides(overrides, self.venues, self.path))
 
 
+def _check_window(scenario: Scenario) -> None:
+    """An event whose cars all leave outside the simulation window is bad input (the OD
+    files' intervals are checked by :func:`egress.demand.build.check_od_files`)."""
+    sim, spec = scenario.simulation, scenario.demand
+    if spec.event is not None:
+        lo, hi = spec.event.profile.support
+        if hi <= sim.begin or lo >= sim.end:
+            raise ScenarioError(scenario.path, f"demand.event.end: the event's cars leave "
+                                f"between {format_time(lo)} and {format_time(hi)}, outside "
+                                f"the simulation window {format_time(sim.begin)}-"
+                                f"{format_time(sim.end)}")
+
+
 def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
     """Read and validate a scenario file.
 
@@ -209,6 +223,12 @@ def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
 
     if net["file"] is not None and not net["file"].is_file():
         problems.add(f"network.file: {net['file']} not found")
+    elif net["file"] is not None:
+        try:
+            check_net_file(net["file"])
+        except EgressError as exc:
+            problems.add(f"network.file: {exc}")
+            net["file"] = None  # nothing more to learn from it
     venues = None
     if net["venues"] is not None:
         if not net["venues"].is_file():
@@ -245,6 +265,7 @@ def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
         output_dir=outputs["dir"] or Path.cwd() / "runs" / name,
         output_format=outputs["format"],
     )
+    _check_window(scenario)
     if check_network:
         check_venues(scenario)
         check_edge_types(scenario.supply, scenario.network)

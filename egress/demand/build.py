@@ -152,6 +152,20 @@ def build_od(scenario, spec: DemandSpec | None = None) -> DemandOD:
     return DemandOD(_tidy(pd.concat(frames, ignore_index=True)), zones, spec, dest, splits)
 
 
+def check_od_files(scenario, od: str | Path | None = None) -> None:
+    """Read and check a scenario's OD files (and an OD that replaces them) before
+    anything is built or written: each must be a valid OD table whose intervals lie in
+    the simulation window.
+
+    Raises
+    ------
+    MissingFileError, InputError
+        Naming the file and the row or interval.
+    """
+    for path in [*scenario.demand.od, *([od] if od is not None else [])]:
+        _in_window(read_kinded_od(path), path, scenario.simulation)
+
+
 def _in_window(od: pd.DataFrame, path: str | Path, sim) -> pd.DataFrame:
     """`od` if every interval overlaps the simulation window; an OD interval wholly
     outside it would be moved into the window by the departure sampling (rows 21 hours
@@ -249,6 +263,7 @@ def build_demand(scenario, out: str | Path, seed: int | None = None,
     ScenarioError, InputError, SumoError
     """
     seed = scenario.simulation.seed if seed is None else int(seed)
+    check_od_files(scenario, od)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

@@ -39,6 +39,7 @@ import pandas as pd
 from .. import units
 from ..config.scenario import Scenario, load_scenario
 from ..demand import build_demand
+from ..demand.build import check_od_files
 from ..errors import RunError
 from ..network import check_route_files, study_area_edges
 from ..network.gis import edge_features, edge_geometry, venue_features, write_geojson
@@ -132,6 +133,8 @@ def simulate(scenario: Scenario | str | Path, out: str | Path | None = None, *,
     routes = list(scenario.routes)
     if routes:
         check_route_files(scenario.network, routes)
+    else:
+        check_od_files(scenario)
     # from here on the folder's earlier results are stale: cleared, and the folder marked
     # running, then failed if anything below fails (its demand included)
     begin_state(run_dir, extra)
