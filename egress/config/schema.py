@@ -168,15 +168,20 @@ def _time_value(value: Any, base: Path) -> float:
     return seconds
 
 
+def _is_path(value: Any) -> bool:
+    """A non-empty string the file system can take (no NUL character)."""
+    return isinstance(value, str) and bool(value.strip()) and "\0" not in value
+
+
 def _path_value(value: Any, base: Path) -> Path:
-    if not isinstance(value, str) or not value:
+    if not _is_path(value):
         raise TypeError("a path string")
     return (base / value).resolve()
 
 
 def _paths_value(value: Any, base: Path) -> list[Path]:
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+    if not isinstance(items, list) or not all(_is_path(i) for i in items):
         raise TypeError("a path or a list of paths")
     return [(base / i).resolve() for i in items]
 

@@ -364,6 +364,13 @@ def _read_tazrelation(path: Path, attribute: str) -> tuple[pd.DataFrame, list[st
 
 
 
+def _kind(value: Any) -> str:
+    """A CSV ``kind`` cell: blank is background (the default), anything else as text."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "background"
+    return str(value).strip() or "background"
+
+
 def read_kinded_od(path: str | Path, zones: Iterable[str] | None = None) -> pd.DataFrame:
     """Read an OD file whose CSV may say which trips are event traffic.
 
@@ -386,7 +393,7 @@ def read_kinded_od(path: str | Path, zones: Iterable[str] | None = None) -> pd.D
     if path.suffix.lower() != ".csv":
         return read_od(path, zones).assign(kind="background")
     raw = read_table(path, "OD file", dtype={"origin": str, "destination": str})
-    kinds = raw["kind"].astype(str) if "kind" in raw.columns else \
+    kinds = raw["kind"].map(_kind) if "kind" in raw.columns else \
         pd.Series("background", index=raw.index)
     bad = sorted(set(kinds) - set(KINDS))
     if bad:
@@ -394,6 +401,8 @@ def read_kinded_od(path: str | Path, zones: Iterable[str] | None = None) -> pd.D
                          f"(expected {' or '.join(KINDS)})")
     frames = [validate_od(grp, str(path), zones, rows=[f"line {i + 2}" for i in grp.index])
               .assign(kind=kind) for kind, grp in raw.groupby(kinds, sort=True)]
+    if not frames:  # a header without rows: no trips
+        return validate_od(raw, str(path), zones).assign(kind=pd.Series(dtype=object))
     return pd.concat(frames, ignore_index=True)
 
 
