@@ -62,11 +62,13 @@ class Result:
         return [line for line in self.err.splitlines() if line.strip()]
 
 
-def run_cli(argv: list[Any]) -> Result:
-    """Run ``egress ARGV`` in-process with SUMO refused; its exit code and output."""
+def run_cli(argv: list[Any], sumo: bool = False) -> Result:
+    """Run ``egress ARGV`` in-process, with SUMO refused unless `sumo`; its exit code
+    and output."""
     out, err = io.StringIO(), io.StringIO()
     started = False
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), no_sumo():
+    guard = contextlib.nullcontext() if sumo else no_sumo()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), guard:
         try:
             code = cli.main(["-q", *map(str, argv)])
         except SystemExit as exc:  # argparse: --help, or a flag it refused

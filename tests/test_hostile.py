@@ -411,3 +411,61 @@ def test_hostile_input_is_refused_in_one_line(name, tmp_path):
 
 def test_there_are_at_least_a_hundred_cases():
     assert len(CASES) >= 100
+
+
+# --------------------------------------------------------------------------- run folders
+
+
+def _route_scenario(folder: Path, net: Path, vtype: str = "") -> Path:
+    typed = ' type="t"' if vtype else ""
+    (folder / "r.rou.xml").write_text(f'<routes>{vtype}<vehicle id="v" depart="0"{typed}>'
+                                      '<route edges="ab bc"/></vehicle></routes>\n')
+    path = folder / "s.toml"
+    path.write_text(f'name = "s"\n[network]\nfile = "{net}"\n[simulation]\nbegin = 0\n'
+                    'end = 400\n[demand]\nroutes = ["r.rou.xml"]\n')
+    return path
+
+
+def test_a_failed_run_leaves_no_earlier_result_looking_current(tmp_path, straight_net):
+    """A run folder says what it holds: complete (with the command and the inputs'
+    digest), and after a failed rerun failed, its earlier tables gone, and the report
+    says it is not a result."""
+    run = tmp_path / "run"
+    good = run_cli(["simulate", _route_scenario(tmp_path, straight_net), "--out", run],
+                   sumo=True)
+    assert good.code == 0, good.err
+    state = json.loads((run / "summary.json").read_text())
+    assert state["state"] == "complete" and state["command"] == "simulate"
+    assert len(state["inputs"]) == 64
+    assert any(run.glob("vehicles.*"))
+
+    bad = _route_scenario(tmp_path, straight_net, '<vType id="t" accel="-1"/>')
+    failed = run_cli(["simulate", bad, "--out", run], sumo=True)
+    assert failed.code == 3 and len(failed.lines) == 1, failed.err
+    state = json.loads((run / "summary.json").read_text())
+    assert state["state"] == "failed" and "accel" in state["error"]
+    assert not any(run.glob("vehicles.*")) and not (run / "measures.csv").exists()
+    report = run_cli(["report", run])
+    assert report.code == 0, report.err
+    assert "Not a result: this run is failed" in (run / "report.html").read_text()
+
+
+def test_calibrate_resume_never_overwrites_a_simulate_run(tmp_path, straight_net):
+    run = tmp_path / "run"
+    assert run_cli(["simulate", _route_scenario(tmp_path, straight_net), "--out", run],
+                   sumo=True).code == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    w = Workspace(tmp_path / "w")
+    result = run_cli(["calibrate", w.scen, "--observations", w.obs, "--resume", "--out", run])
+    assert_refused(result, "--out", "egress simulate")
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_report_marks_an_unfinished_calibration(tmp_path):
+    folder = tmp_path / "cal"
+    folder.mkdir()
+    (folder / "state.json").write_text(json.dumps({"fingerprint": "x", "history": []}))
+    result = run_cli(["report", folder])
+    assert result.code == 0, result.err
+    assert "Not a result: this calibration did not finish" in (folder / "report.html"
+                                                               ).read_text()
