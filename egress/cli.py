@@ -68,7 +68,7 @@ def _flag(kind: type, check: Callable, what: str) -> Callable[[str], float | int
             value = kind(text)
         except (TypeError, ValueError):
             raise argparse.ArgumentTypeError(
-                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+                f"invalid {kind.__name__} value: {text!r}") from None
         msg = check(value)
         if msg:
             raise argparse.ArgumentTypeError(msg)
@@ -737,7 +737,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``egress`` command."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a flag refused in one line
+        return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.units:
@@ -750,6 +753,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_RUN
     except EgressError as exc:
         print(f"egress {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # a path the file system refuses (name too long, permission denied, ...); the
+        # checks name what they can foresee, this names what only the system knows
+        print(f"egress {args.command}: error: {exc.filename}: "
+              f"{exc.strerror or type(exc).__name__}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"egress {args.command}: interrupted", file=sys.stderr)

@@ -56,7 +56,8 @@ DEMAND_FIELDS: dict[str, Field] = {
 _EVENT = {
     "venue": Field("str", required=True, doc="venue id in the venues file"),
     "attendance": Field("int", required=True,
-                        check=limits.within(1, limits.ATTENDANCE_MAX, what="people")),
+                        check=limits.within(0, limits.ATTENDANCE_MAX, lo_open=True,
+                                            what="people")),
     "car_share": Field("float", default=0.55, check=fraction),
     "occupancy": Field("float", default=2.5, check=limits.within(1, 60)),
     "end": Field("time", required=True),

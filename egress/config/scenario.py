@@ -175,9 +175,19 @@ class Scenario:
 
 
 def _check_window(scenario: Scenario) -> None:
-    """An event whose cars all leave outside the simulation window is bad input (the OD
-    files' intervals are checked by :func:`egress.demand.build.check_od_files`)."""
+    """Demand that cannot be simulated is bad input: background traffic beyond
+    :data:`egress.limits.VEHICLES_MAX` over the window, and an event whose cars all leave
+    outside it (the OD files' intervals are checked by
+    :func:`egress.demand.build.check_od_files`)."""
     sim, spec = scenario.simulation, scenario.demand
+    bg = spec.background
+    if bg is not None:
+        trips = bg.trips_per_hour * bg.scale * (sim.end - sim.begin) / 3600.0
+        if trips > limits.VEHICLES_MAX:
+            raise ScenarioError(scenario.path, f"demand.background.trips_per_hour: "
+                                f"{bg.trips_per_hour:g} trips per hour × scale {bg.scale:g} "
+                                f"over the window are {trips:,.0f} trips, more than "
+                                f"{limits.VEHICLES_MAX:,} (the most vehicles one run holds)")
     if spec.event is not None:
         lo, hi = spec.event.profile.support
         if hi <= sim.begin or lo >= sim.end:

@@ -169,8 +169,10 @@ def _time_value(value: Any, base: Path) -> float:
 
 
 def _is_path(value: Any) -> bool:
-    """A non-empty string the file system can take (no NUL character)."""
-    return isinstance(value, str) and bool(value.strip()) and "\0" not in value
+    """A non-empty string the file system can take: no NUL character, no name longer
+    than 255 bytes (checking such a path raises instead of saying it is missing)."""
+    return (isinstance(value, str) and bool(value.strip()) and "\0" not in value
+            and all(len(part.encode("utf-8", "replace")) <= 255 for part in Path(value).parts))
 
 
 def _path_value(value: Any, base: Path) -> Path:

@@ -19,6 +19,7 @@ import pandas as pd
 from ..config.demand import DemandSpec
 from ..config.schema import format_time
 from ..errors import InputError, ScenarioError
+from ..files import check_text_file, read_table
 from ..network import read_net
 from ..network.zones import build_zones, cell_of, edge_cells
 from . import od as odmod
@@ -163,7 +164,15 @@ def check_od_files(scenario, od: str | Path | None = None) -> None:
         Naming the file and the row or interval.
     """
     for path in [*scenario.demand.od, *([od] if od is not None else [])]:
-        _in_window(read_kinded_od(path), path, scenario.simulation)
+        if Path(path).suffix.lower() == ".csv":
+            read_table(path, "OD file")  # missing, empty, binary, undecodable, malformed
+        else:
+            check_text_file(path, "OD file")
+        try:
+            table = read_kinded_od(path)
+        except InputError:
+            continue  # a row's problems are named with the zones' when the demand is built
+        _in_window(table, path, scenario.simulation)
 
 
 def _in_window(od: pd.DataFrame, path: str | Path, sim) -> pd.DataFrame:

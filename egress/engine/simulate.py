@@ -41,6 +41,7 @@ from ..config.scenario import Scenario, load_scenario
 from ..demand import build_demand
 from ..demand.build import check_od_files
 from ..errors import RunError
+from ..folders import check_output
 from ..network import check_route_files, study_area_edges
 from ..network.gis import edge_features, edge_geometry, venue_features, write_geojson
 from .config import RunConfig
@@ -129,6 +130,8 @@ def simulate(scenario: Scenario | str | Path, out: str | Path | None = None, *,
     if changes:
         scenario = scenario.with_simulation(**changes)
     run_dir = Path(out) if out is not None else scenario.output_dir
+    check_output(run_dir, flag="--out" if out is not None else "outputs.dir",
+                 inputs=[scenario.path], command="simulate")
     extra = {"command": "simulate", "scenario": str(scenario.path), "name": scenario.name}
     routes = list(scenario.routes)
     if routes:

@@ -137,7 +137,7 @@ def load_policies(path: str | Path, network: str | Path | None = None) -> dict[s
         label = f"policy {name!r}" if isinstance(name, str) else where
         kind = table.get("kind")
         fields = dict(_COMMON)
-        if kind in POLICY_KINDS:
+        if isinstance(kind, str) and kind in POLICY_KINDS:
             fields.update(POLICY_KINDS[kind].fields)
         elif kind is not None:
             problems.add(f"{label}.kind: must be one of {', '.join(POLICY_KINDS)}, got {kind!r}")
@@ -150,7 +150,7 @@ def load_policies(path: str | Path, network: str | Path | None = None) -> dict[s
             problems.add(f"{label}.name: duplicate policy name")
         raw[name] = (label, {**values, _SNAPS: snaps})
     for label, values in raw.values():
-        if values["kind"] in POLICY_KINDS:
+        if isinstance(values["kind"], str) and values["kind"] in POLICY_KINDS:
             POLICY_KINDS[values["kind"]].check_shape(values, label, problems)
     policies: dict[str, Policy] = {}
     for name in raw:

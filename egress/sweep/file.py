@@ -41,7 +41,7 @@ _TOP = {
 _EVENT = {
     "name": Field("str", required=True, check=limits.name),
     "scenario": Field("path", required=True),
-    "attendance": Field("int", check=limits.within(1, limits.ATTENDANCE_MAX),
+    "attendance": Field("int", check=limits.within(0, limits.ATTENDANCE_MAX, lo_open=True),
                         doc="demand.event.attendance"),
     "end": Field("time", doc="demand.event.end"),
     "background": Field("float", check=limits.within(0, 100), doc="demand.background.scale"),
@@ -330,10 +330,10 @@ def _seeds(top: dict, problems: Problems) -> list:
             return []  # already named by the schema; not expanded into that many runs
         seeds = list(range(top["replications"]))
     for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int):
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
             problems.add(f"seeds: {s!r} is not a non-negative integer")
         elif msg := limits.seed(s):
-            problems.add(f"seeds: {msg}")
+            problems.add(f"seeds: {s} {msg}")
     if len(set(map(repr, seeds))) != len(seeds):
         problems.add("seeds: duplicate seeds")
     return seeds
