@@ -195,6 +195,9 @@ def evaluate_policy(scenario: Scenario | str | Path | Sequence[Scenario | str | 
         _warn_meso(scen, chosen)
         plans.append(ScenarioPlan(scen, chosen, fractions, out / scen.name, od, resume))
     write_snapped(out / "snapped.csv", [p.scen.venues for p in plans], chosen)
+    # evaluation.json records a finished evaluation: until this one finishes, the folder's
+    # earlier tables are not its result (the report then finds no evaluation here)
+    (out / "evaluation.json").unlink(missing_ok=True)
     runner = _Runner(workers or os.cpu_count() or 1, progress)
     runner.run(plan.replicate([k], plan.variants) for plan in plans
                for k in range(replications))

@@ -143,6 +143,10 @@ def _sweep_section(folder: Path) -> tuple[str, list[str], dict]:
         else {}
     res = load_results(folder)
     parts = ["<h2>Sweep</h2>"]
+    if not info:
+        parts.append("<p class='bad'><b>Not finished: this sweep has no sweep.json</b> "
+                     "(running, interrupted or stopped by an error); below are only the "
+                     "tasks stored so far. Rerun the sweep to finish it.</p>")
     if info:
         parts.append(_p(f"{info.get('name', '')}: {info.get('description', '')}"))
         parts.append(_p(f"{info.get('tasks', '?')} tasks; {info.get('stored', '?')} results "

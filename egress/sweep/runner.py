@@ -122,6 +122,8 @@ def run_sweep(sweep: Sweep | str | Path, out: str | Path, scheduler=None,
         check_value(limits.workers, workers, "workers")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # sweep.json records a finished run: from here on the folder's earlier one is stale
+    (out / "sweep.json").unlink(missing_ok=True)
     shutil.copyfile(sweep.path, out / "sweep.toml")
     sweep.table().to_csv(out / "tasks.csv", index=False)
     retries = sweep.retries if retries is None else int(retries)
