@@ -43,6 +43,13 @@ RUNS_MAX = 10_000
 WORKERS_MAX = 256
 #: Shortest period or interval (s) an aggregation may use.
 PERIOD_MIN = 1.0
+#: Most OD intervals in a simulation window (``demand.interval``): the OD table holds
+#: a row per zone pair and interval, so 1-second intervals over an evening would hold
+#: tens of millions of rows.
+OD_INTERVALS_MAX = 200
+#: Most edge-statistics intervals in a window (``simulation.edgedata_period``), for the
+#: same reason (a row per edge and interval).
+EDGEDATA_INTERVALS_MAX = 2000
 #: Longest name (scenario, sweep, event, policy) used as a folder name.
 NAME_MAX = 100
 
@@ -129,6 +136,7 @@ def check_value(check: Any, v: Any, where: str) -> None:
         raise InputError(where, msg)
 
 
-__all__ = ["ATTENDANCE_MAX", "NAME_MAX", "PERIOD_MIN", "RUNS_MAX", "SEED_MAX", "TIME_MAX",
-           "TRIPS_PER_HOUR_MAX", "VEHICLES_MAX", "WORKERS_MAX", "check_value", "finite",
-           "name", "period", "runs", "seed", "time_of_day", "within", "workers"]
+__all__ = ["ATTENDANCE_MAX", "EDGEDATA_INTERVALS_MAX", "NAME_MAX", "OD_INTERVALS_MAX",
+           "PERIOD_MIN", "RUNS_MAX", "SEED_MAX", "TIME_MAX", "TRIPS_PER_HOUR_MAX",
+           "VEHICLES_MAX", "WORKERS_MAX", "check_value", "finite", "name", "period", "runs",
+           "seed", "time_of_day", "within", "workers"]

@@ -175,11 +175,20 @@ class Scenario:
 
 
 def _check_window(scenario: Scenario) -> None:
-    """Demand that cannot be simulated is bad input: background traffic beyond
+    """What cannot be simulated is bad input: more intervals in the window than
+    :mod:`egress.limits` allows, background traffic beyond
     :data:`egress.limits.VEHICLES_MAX` over the window, and an event whose cars all leave
     outside it (the OD files' intervals are checked by
     :func:`egress.demand.build.check_od_files`)."""
     sim, spec = scenario.simulation, scenario.demand
+    span = sim.end - sim.begin
+    for key, step, most in (("demand.interval", spec.interval, limits.OD_INTERVALS_MAX),
+                            ("simulation.edgedata_period", sim.edgedata_period,
+                             limits.EDGEDATA_INTERVALS_MAX)):
+        if span / step > most:
+            raise ScenarioError(scenario.path, f"{key}: {step:g} s makes {span / step:,.0f} "
+                                f"intervals of the {span:g} s window, at most {most:,} (a "
+                                "table row per interval; use longer intervals)")
     bg = spec.background
     if bg is not None:
         trips = bg.trips_per_hour * bg.scale * (sim.end - sim.begin) / 3600.0
