@@ -114,11 +114,17 @@ def read_table(path: str | Path, what: str = "table", **csv: Any) -> pd.DataFram
                              ) from None
     check_text_file(path, what)
     try:
-        return pd.read_csv(path, encoding="utf-8", **csv)
+        df = pd.read_csv(path, encoding="utf-8", **csv)
     except pd.errors.EmptyDataError:
         raise InputError(str(path), f"empty file; expected a {what} with a header") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(str(path), f"malformed CSV ({_one_line(str(exc))})") from None
+    if "index_col" not in csv and not isinstance(df.index, pd.RangeIndex):
+        # pandas makes the first column an index when rows have one field more than the
+        # header: the columns would be shifted by one
+        raise InputError(str(path), f"malformed CSV: rows with more fields than the "
+                         f"header's {len(df.columns)}")
+    return df
 
 
 def _one_line(text: str) -> str:

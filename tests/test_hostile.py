@@ -202,6 +202,8 @@ CASES: dict[str, tuple[Callable[[Workspace], list], list[str]]] = {
     "od-no-origin": od([",5490401c,77400,78300,5,background"], "origin missing"),
     "od-missing-columns": (lambda w: simulate(w.scen_with({"demand.od": [
         w.od_with(["a,b"], header="x,y").name]}), w), ["missing column"]),
+    "od-extra-field": od(["54906aa4,5490401c,77400,78300,5,background,7"], "more fields"),
+    "od-blank-kind": od(["54906aa4,5490401c,77400,78300,nan,"], "line 2"),
     "od-unknown-kind": od(["54906aa4,5490401c,77400,78300,5,parade"], "kind"),
     "places-binary": file_case(
         lambda w, p: simulate(w.scen_with({"demand.places": p.name}), w), BINARY,
