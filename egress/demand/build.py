@@ -154,14 +154,16 @@ def build_od(scenario, spec: DemandSpec | None = None) -> DemandOD:
 
 
 def check_od_files(scenario, od: str | Path | None = None) -> None:
-    """Read and check a scenario's OD files (and an OD that replaces them) before
-    anything is built or written: each must be a valid OD table whose intervals lie in
-    the simulation window.
+    """Check a scenario's OD files (and an OD that replaces them) before anything is
+    built or written: each must be a readable text table (not missing, empty, binary,
+    undecodable or malformed) whose intervals lie in the simulation window. Problems of
+    single rows are named when the demand is built, together with unknown zones, which
+    only the built zones can tell.
 
     Raises
     ------
     MissingFileError, InputError
-        Naming the file and the row or interval.
+        Naming the file, and the interval outside the window.
     """
     for path in [*scenario.demand.od, *([od] if od is not None else [])]:
         if Path(path).suffix.lower() == ".csv":

@@ -6,14 +6,18 @@ physical invariants (:mod:`egress.engine.invariants`). The run folder records
 its state in ``summary.json``:
 
 ``running``
-    written before SUMO starts; outputs of an earlier run in the folder are
-    deleted first, so nothing stale survives a failure;
+    written before anything of a new run is written (:func:`begin_state`; by
+    :func:`egress.simulate` before the demand is built); outputs of an earlier
+    run in the folder are deleted first, so nothing stale survives a failure;
 ``complete``
     the run finished and its outputs passed every invariant;
 ``invalid``
     the run finished but broke an invariant (the reasons are listed);
 ``failed``
-    SUMO failed (its last error is quoted).
+    SUMO failed (its last error is quoted), or a step before it did.
+
+With the state it records the digest of the run's inputs (``inputs``,
+:func:`inputs_digest`) and what the caller adds (``command``, ``scenario``).
 
 A :class:`RunResult` that is not valid must not be averaged into a result;
 callers report it with its reasons instead.
