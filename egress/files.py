@@ -84,6 +84,31 @@ def check_text_file(path: str | Path, what: str = "file") -> Path:
     return path
 
 
+def check_xml_root(path: str | Path, roots: tuple[str, ...], what: str,
+                   error: type[InputError] = InputError) -> Path:
+    """Check that a file named by the user is text and XML whose root element is one of
+    `roots` (a trips file given as a network, a CSV given as an OSM extract, ...).
+
+    Raises
+    ------
+    MissingFileError, InputError
+        Of type `error` for the wrong root or malformed XML.
+    """
+    path = check_text_file(path, what)
+    a = "an" if what[:1].lower() in "aeiou" else "a"
+    root = None
+    try:
+        for _, elem in ET.iterparse(path, events=("start",)):
+            root = elem.tag
+            break
+    except ET.ParseError as exc:
+        raise error(str(path), f"not {a} {what}: malformed XML ({exc})") from None
+    if root not in roots:
+        raise error(str(path), f"not {a} {what}: its root element is <{root}>, expected "
+                    + " or ".join(f"<{r}>" for r in roots))
+    return path
+
+
 def read_table(path: str | Path, what: str = "table", **csv: Any) -> pd.DataFrame:
     """Read a table named by the user: CSV (UTF-8 text) or Parquet (by suffix).
 

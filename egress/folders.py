@@ -119,7 +119,7 @@ def check_output(path: str | Path | None, *, flag: str = "--out", kind: str = "d
     if not text.strip():
         raise InputError(flag, f"empty path; name the {'folder' if kind == 'dir' else 'file'} "
                          "to write")
-    p = Path(text).expanduser()
+    p = Path(text)
     if kind == "dir" and p.exists() and not p.is_dir():
         raise InputError(flag, f"{p} is a file, not a folder")
     if kind == "file" and p.is_dir():

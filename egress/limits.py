@@ -43,6 +43,8 @@ RUNS_MAX = 10_000
 WORKERS_MAX = 256
 #: Shortest period or interval (s) an aggregation may use.
 PERIOD_MIN = 1.0
+#: Fastest observed speed, km/h (a typo such as mph in m/s, or 1e12, is not a speed).
+SPEED_MAX_KMH = 400.0
 #: Most OD intervals in a simulation window (``demand.interval``): the OD table holds
 #: a row per zone pair and interval, so 1-second intervals over an evening would hold
 #: tens of millions of rows.
@@ -137,6 +139,6 @@ def check_value(check: Any, v: Any, where: str) -> None:
 
 
 __all__ = ["ATTENDANCE_MAX", "EDGEDATA_INTERVALS_MAX", "NAME_MAX", "OD_INTERVALS_MAX",
-           "PERIOD_MIN", "RUNS_MAX", "SEED_MAX", "TIME_MAX", "TRIPS_PER_HOUR_MAX",
+           "PERIOD_MIN", "RUNS_MAX", "SEED_MAX", "SPEED_MAX_KMH", "TIME_MAX", "TRIPS_PER_HOUR_MAX",
            "VEHICLES_MAX", "WORKERS_MAX", "check_value", "finite", "name", "period", "runs",
            "seed", "time_of_day", "within", "workers"]

@@ -221,6 +221,7 @@ CASES: dict[str, tuple[Callable[[Workspace], list], list[str]]] = {
     "lot-capacity-trillion": venue({"venues.0.lots.0.capacity": 10**12}, "capacity"),
     "lot-capacity-nan": venue({"venues.0.lots.0.capacity": NAN}, "capacity"),
     "lot-exit-unknown": venue({"venues.0.lots.0.exits": ["nowhere"]}, "nowhere"),
+    "lot-id-twice": venue({"venues.0.lots.1.id": "lot_a"}, "duplicate lot id"),
     "venue-heading-nan": venue({"venues.0.lots.0.heading": NAN}, "heading"),
     # ---------------------------------------------------------------- flags
     "seed-flag-negative": (lambda w: simulate(w.scen, w, "--seed", "-1"), ["--seed", ">= 0"]),
@@ -257,6 +258,15 @@ CASES: dict[str, tuple[Callable[[Workspace], list], list[str]]] = {
     "supply-inverted": calib("--supply", "signal_penalty=2,1", fragment="--supply"),
     "supply-nan": calib("--supply", "signal_penalty=nan,1", fragment="--supply"),
     "supply-no-name": calib("--supply", "=0,1", fragment="--supply"),
+    "observed-count-trillion": file_case(
+        lambda w, p: ["calibrate", w.scen, "--observations", p, "--out", w.out],
+        "segment,edges,begin,end,count\ns,n11_n12,77400,78300,1e12\n", "o.csv", "line 2"),
+    "observed-speed-negative": file_case(
+        lambda w, p: ["calibrate", w.scen, "--observations", p, "--out", w.out],
+        "segment,edges,begin,end,speed\ns,n11_n12,77400,78300,-40\n", "o.csv", "line 2"),
+    "observed-outside-window": file_case(
+        lambda w, p: ["calibrate", w.scen, "--observations", p, "--out", w.out],
+        "segment,edges,begin,end,speed\ns,n11_n12,3600,4500,40\n", "o.csv", "line 2"),
     "calibrate-seed": calib("--seed", "2147483648", fragment="--seed"),
     "period-negative": plain("--period", "-300", fragment="--period"),
     "period-zero": plain("--period", "0", fragment="--period"),
@@ -285,6 +295,10 @@ CASES: dict[str, tuple[Callable[[Workspace], list], list[str]]] = {
     "halfwidth-nan": evaluate("--target-halfwidth", "nan", fragment="--target-halfwidth"),
     "max-replications-zero": evaluate("--max-replications", "0",
                                       fragment="--max-replications"),
+    "policy-named-twice": (lambda w: ["evaluate-policy", w.scen, "--policy", "east,east",
+                                      "--policy-file", w.pol, "--out", w.out], ["twice"]),
+    "policy-none-named": (lambda w: ["evaluate-policy", w.scen, "--policy", ",",
+                                     "--policy-file", w.pol, "--out", w.out], ["no policy"]),
     "policy-unknown": (lambda w: ["evaluate-policy", w.scen, "--policy", "nosuch",
                                   "--policy-file", w.pol, "--out", w.out], ["nosuch"]),
     "policy-file-binary": file_case(
@@ -326,6 +340,10 @@ CASES: dict[str, tuple[Callable[[Workspace], list], list[str]]] = {
     "sweep-retries-negative": sweep({"retries": -1}, "retries"),
     "sweep-binary": file_case(lambda w, p: ["sweep", p, "--out", w.out], BINARY,
                               "binary-sweep.toml", "not a text file"),
+    "osm-is-a-csv": (lambda w: ["build-network", "--osm", w.od, "--out", w.out / "n.net.xml"],
+                     ["not an OpenStreetMap"]),
+    "osm-is-a-network": (lambda w: ["build-network", "--osm", w.net, "--out",
+                                    w.out / "n.net.xml"], ["root element is <net>"]),
     "zones-od-as-network": (lambda w: ["zones", w.od, "--out", w.out], ["od.csv"]),
     "zones-binary-network": file_case(lambda w, p: ["zones", p, "--out", w.out], BINARY,
                                       "bin.net.xml", "binary file"),

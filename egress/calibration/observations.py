@@ -79,6 +79,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import limits
 from ..config.schema import time_or_none
 from ..errors import InputError, MissingFileError, Problems
 from ..files import PARQUET, read_table
@@ -108,6 +109,9 @@ _KNOWN = {"segment", "edges", "begin", "end", *QUANTITIES, *(f"{k}_sd" for k in 
           "weight", *_COORDS, "segment_length", "days", "road", "direction"}
 
 
+#: The highest value each quantity may take (:mod:`egress.limits`).
+_HIGHEST = {"speed": limits.SPEED_MAX_KMH, "count": float(limits.VEHICLES_MAX),
+            "travel_time": limits.TIME_MAX}
 #: Problems listed in one error at most; the rest are counted.
 MAX_PROBLEMS = 50
 
@@ -470,6 +474,10 @@ class _Rows:
             elif x < 0 or (kind != "count" and x == 0):
                 self.problems.add(f"{where}: {kind} {v!r} must be "
                                   f"{'>= 0' if kind == 'count' else '> 0'}")
+                ok = False
+            elif x > _HIGHEST[kind]:
+                self.problems.add(f"{where}: {kind} {v!r} is more than "
+                                  f"{_HIGHEST[kind]:,.0f} {QUANTITIES[kind]} (egress.limits)")
                 ok = False
             values[kind] = x if x is not None else math.nan
         if ok and all(math.isnan(v) for v in values.values()):

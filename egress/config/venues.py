@@ -178,6 +178,9 @@ def load_venues(path: str | Path) -> Venues:
                 problems.add(f"{lw}.exits: expected a non-empty list of edge ids (or lon and "
                              "lat of the lot's exit)")
                 exits = []
+            if lot["id"] is not None and lot["id"] in {x.id for x in lots}:
+                problems.add(f"{lw}.id: duplicate lot id {lot['id']!r} (its capacity would "
+                             "replace the first's)")
             lots.append(Lot(lot["id"], lot["name"], lot["capacity"] or 0, tuple(exits),
                             lot["lon"], lot["lat"], lot["heading"]))
         if v["id"] in venues:

@@ -22,7 +22,6 @@ Shortest paths
 from __future__ import annotations
 
 import functools
-import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
@@ -30,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingFileError, NetworkError
-from ..files import check_text_file
+from ..files import check_xml_root
 
 #: The vehicle class a path must allow to count as a car path.
 CAR = "passenger"
@@ -65,18 +64,7 @@ def check_net_file(path: Path) -> None:
     is named as such instead of giving empty zones)."""
     if path.name.endswith(".gz"):
         return  # sumolib reads gzipped networks; it names any problem itself
-    check_text_file(path, "SUMO network (.net.xml)")
-    try:
-        for _, elem in ET.iterparse(path, events=("start",)):
-            root = elem.tag
-            break
-        else:
-            root = None
-    except ET.ParseError as exc:
-        raise NetworkError(str(path), f"not a SUMO network: malformed XML ({exc})") from None
-    if root != "net":
-        raise NetworkError(str(path), f"not a SUMO network: its root element is <{root}>, "
-                           "expected <net> (build one with egress build-network)")
+    check_xml_root(path, ("net",), "SUMO network (.net.xml)", NetworkError)
 
 
 @functools.lru_cache(maxsize=8)

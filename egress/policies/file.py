@@ -251,7 +251,9 @@ def select(policies: dict[str, Policy], names: list[str] | str, source: str) -> 
     if not names:
         problems.add("no policy named (--policy NAME[,NAME...])")
     out = []
-    for n in names:
+    for n in sorted({n for n in names if names.count(n) > 1}):
+        problems.add(f"policy {n!r} named twice")
+    for n in dict.fromkeys(names):
         if n not in policies:
             hint = difflib.get_close_matches(n, list(policies), n=1)
             problems.add(f"unknown policy {n!r}" + (f" (did you mean {hint[0]!r}?)" if hint
