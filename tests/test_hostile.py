@@ -419,6 +419,18 @@ CASES: dict[str, tuple[Callable[[Workspace], list], list[str]]] = {
     "import-counts-binary": file_case(
         lambda w, p: ["observations", "import-counts", p, "--out", w.out / "c.csv"], BINARY,
         "loops.csv", "binary file"),
+    "import-counts-huge-volume": file_case(
+        lambda w, p: ["observations", "import-counts", p, "--out", w.out / "c.csv"],
+        "station,direction,lat,lon,date,hour,volume,flag\n"
+        "s1,NB,47.59,-122.33,2018-05-08,21,1e15,1\n", "loops.csv", "line 2"),
+    "import-counts-off-the-earth": file_case(
+        lambda w, p: ["observations", "import-counts", p, "--out", w.out / "c.csv"],
+        "station,direction,lat,lon,date,hour,volume,flag\n"
+        "s1,NB,200,-122.33,2018-05-08,21,500,1\n", "loops.csv", "not on the Earth"),
+    "import-counts-hour-99": file_case(
+        lambda w, p: ["observations", "import-counts", p, "--out", w.out / "c.csv"],
+        "station,direction,lat,lon,date,hour,volume,flag\n"
+        "s1,NB,47.59,-122.33,2018-05-08,99,500,1\n", "loops.csv", "hour '99'"),
     "import-probe-interval-zero": (lambda w: ["observations", "import-probe-speeds", w.od,
                                               w.od, "--interval", "0", "--out",
                                               w.out / "s.csv"], ["--interval"]),

@@ -242,7 +242,7 @@ def period_times(df: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series, flo
         bad = ~hour.between(0, 23) | (hour != hour.round())
         if bad.any():
             raise InputError(name, f"line {int(np.flatnonzero(bad)[0]) + 2}: hour "
-                             f"{df['hour'].iloc[int(np.flatnonzero(bad)[0])]!r} is not 0-23")
+                             f"{str(df['hour'].iloc[int(np.flatnonzero(bad)[0])])!r} is not 0-23")
         return day, hour.astype(float) * 3600.0, 3600.0
     col = find_column(df, name, ("measurement_tstamp", "timestamp", "datetime", "time"),
                       "time (date and hour, or a timestamp)")
