@@ -106,7 +106,8 @@ VENUE_KEYS = ["venues.0.id", "venues.0.name", "venues.0.lon", "venues.0.lat",
 POLICY_KEYS = ["policies.0.name", "policies.0.description", "policies.0.kind",
                "policies.0.signs", "policies.0.via", "policies.0.avoid",
                "policies.0.from_ramp", "policies.0.to_ramp", "policies.0.edges",
-               "policies.0.policies", "policies.0.unknown"]
+               "policies.0.policies", "policies.0.unknown", "policies.0.min_cycle",
+               "policies.0.max_cycle", "policies.0.yellow", "policies.0.tls"]
 SWEEP_KEYS = ["name", "description", "policy_file", "policies", "fractions", "seeds",
               "replications", "mode", "retries", "keep_runs", "events.0.name",
               "events.0.scenario", "events.0.attendance", "events.0.end",
