@@ -272,6 +272,10 @@ CASES: dict[str, tuple[Callable[[Workspace], list], list[str]]] = {
     "period-zero": plain("--period", "0", fragment="--period"),
     "begin-flag-nan": plain("--begin", "nan", fragment="--begin"),
     "end-flag-inf": plain("--end", "inf", fragment="--end"),
+    "plain-window-inverted": (lambda w: ["calibrate", "--net", w.net, "--taz",
+                                         w.dir / "zones.taz.xml", "--od", w.od, "--observations",
+                                         w.obs, "--begin", "80000", "--end", "70000", "--out",
+                                         w.out], ["end", "inverted"]),
     "observations-binary": file_case(
         lambda w, p: ["calibrate", w.scen, "--observations", p, "--out", w.out], BINARY,
         "obs.csv", "binary file"),
