@@ -241,7 +241,7 @@ def _calibration_section(folder: Path) -> tuple[str, list[str], dict]:
 def _run_section(folder: Path) -> tuple[str, list[str], dict]:
     summary = read_state(folder) or {}
     scen = [summary["scenario"]] if isinstance(summary.get("scenario"), str) else []
-    state = summary.get("state")
+    state = summary.get("state") or "unreadable (its summary.json is not a run's record)"
     if state != "complete":
         why = summary.get("error") or "; ".join(summary.get("problems") or []) or \
             "the run did not finish"
