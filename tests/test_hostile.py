@@ -180,6 +180,26 @@ CASES: dict[str, tuple[Callable[[Workspace], list], list[str]]] = {
                                     "malformed TOML"),
     "scenario-missing": (lambda w: simulate(w.dir / "nothing.toml", w), ["nothing.toml"]),
     "scenario-is-a-folder": (lambda w: simulate(w.dir, w), ["not found"]),
+    "routes-binary": file_case(
+        lambda w, p: simulate(w.scen_with({"demand.routes": [p.name]}), w), BINARY,
+        "b.rou.xml", "binary file"),
+    "routes-empty": file_case(
+        lambda w, p: simulate(w.scen_with({"demand.routes": [p.name]}), w), "", "e.rou.xml",
+        "empty file"),
+    "routes-is-the-network": (lambda w: simulate(w.scen_with({"demand.routes": ["tiny.net.xml"]}),
+                                                 w), ["root element is <net>"]),
+    "routes-depart-huge": file_case(
+        lambda w, p: simulate(w.scen_with({"demand.routes": [p.name]}), w),
+        '<routes><vehicle id="v" depart="1e300"><route edges="n11_n12"/></vehicle></routes>',
+        "r.rou.xml", "vehicle 'v'"),
+    "routes-flow-nan-period": file_case(
+        lambda w, p: simulate(w.scen_with({"demand.routes": [p.name]}), w),
+        '<routes><flow id="f" begin="0" end="100" period="nan"><route edges="n11_n12"/>'
+        '</flow></routes>', "f.rou.xml", "flow 'f'"),
+    "routes-flow-billions": file_case(
+        lambda w, p: simulate(w.scen_with({"demand.routes": [p.name]}), w),
+        '<routes><flow id="f" begin="0" end="100000" period="0.00001"><route edges="n11_n12"/>'
+        '</flow></routes>', "f.rou.xml", "flow 'f'"),
     "od-binary": file_case(lambda w, p: simulate(w.scen_with({"demand.od": [p.name]}), w),
                            BINARY, "binary.csv", "binary file"),
     "od-latin1": file_case(lambda w, p: simulate(w.scen_with({"demand.od": [p.name]}), w),
