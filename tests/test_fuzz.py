@@ -37,7 +37,7 @@ from hostile_kit import (
     assert_refused,
     run_cli,
 )
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, example, settings
 from hypothesis import given as _given
 from hypothesis import strategies as st
 
@@ -150,6 +150,8 @@ def _written(w: Workspace, base: str, changes: dict) -> Path | None:
 # --------------------------------------------------------------------------- files
 
 
+@example({"demand.event.car_share": 0})  # found by the fuzz: an event of 0 cars
+@example({"network.file": "x" * 300})  # a file name beyond the file system's limit
 @given("scenario", edits(SCENARIO_KEYS))
 def test_fuzz_scenario(changes):
     def build(w: Workspace):
@@ -177,6 +179,9 @@ od_rows = st.lists(st.tuples(cells, cells, fields, fields, fields,
 @given("od", st.one_of(od_rows.map(lambda rows: "origin,destination,begin,end,trips,kind\n"
                                    + "\n".join(",".join(map(str, r)) for r in rows) + "\n"),
                        st.binary(max_size=200), st.text(max_size=200)))
+@example("origin,destination,begin,end,trips,kind\n54906aa4,,,nan,nan,nan,background\n")
+@example("origin,destination,begin,end,trips,kind\n\n")
+@example("origin,destination,begin,end,trips,kind\n54906aa4,54906aa4,nan,nan,nan,\n")
 def test_fuzz_od(content):
     def build(w: Workspace):
         path = w.write("fuzz.csv", content)
@@ -202,6 +207,7 @@ def test_fuzz_observations(content):
     case("observations", build)
 
 
+@example({"policies.0.kind": []}, "east")
 @given("policy", edits(POLICY_KEYS), st.sampled_from(["east", "nosuch", ""]))
 def test_fuzz_policy(changes, name):
     def build(w: Workspace):
@@ -211,6 +217,9 @@ def test_fuzz_policy(changes, name):
     case("policy", build)
 
 
+@example({"fractions": [".", False]})
+@example({"events.0.scenario": [True, 4925, True]})
+@example({"policies": "\x17\x00", "policy_file": "\x17\x00"})
 @given("sweep", edits(SWEEP_KEYS))
 def test_fuzz_sweep(changes):
     RAN["sweep"] += 1

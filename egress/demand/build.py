@@ -191,6 +191,8 @@ def _in_window(od: pd.DataFrame, path: str | Path, sim) -> pd.DataFrame:
 
 
 def _tidy(od: pd.DataFrame) -> pd.DataFrame:
+    # an empty part (an event of 0 cars) would otherwise leave the columns as objects
+    od = od.astype({"begin": float, "end": float, "trips": float})
     return od.loc[od["trips"] > 0].sort_values(["kind", "begin", "origin", "destination"],
                                                kind="stable").reset_index(drop=True)
 
