@@ -58,6 +58,11 @@ def write_xml(root: ET.Element, path: str | Path) -> Path:
 PARQUET = (".parquet", ".pq")
 
 
+def _a(what: str) -> str:
+    """`what` with its indefinite article ("an OD file", "a SUMO network")."""
+    return f"{'an' if what[:1].lower() in 'aeiou' else 'a'} {what}"
+
+
 def check_text_file(path: str | Path, what: str = "file") -> Path:
     """Check that a file named by the user exists, is not empty and is UTF-8 text.
 
@@ -73,14 +78,14 @@ def check_text_file(path: str | Path, what: str = "file") -> Path:
         raise MissingFileError(path, what)
     data = path.read_bytes()
     if not data.strip():
-        raise InputError(str(path), f"empty file; expected a {what}")
+        raise InputError(str(path), f"empty file; expected {_a(what)}")
     if b"\0" in data[:65536]:
-        raise InputError(str(path), f"binary file; expected a {what} (text)")
+        raise InputError(str(path), f"binary file; expected {_a(what)} (text)")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(str(path), f"not UTF-8 text (byte {exc.start}); expected a "
-                         f"{what}") from None
+        raise InputError(str(path), f"not UTF-8 text (byte {exc.start}); expected "
+                         f"{_a(what)}") from None
     return path
 
 
@@ -95,16 +100,15 @@ def check_xml_root(path: str | Path, roots: tuple[str, ...], what: str,
         Of type `error` for the wrong root or malformed XML.
     """
     path = check_text_file(path, what)
-    a = "an" if what[:1].lower() in "aeiou" else "a"
     root = None
     try:
         for _, elem in ET.iterparse(path, events=("start",)):
             root = elem.tag
             break
     except ET.ParseError as exc:
-        raise error(str(path), f"not {a} {what}: malformed XML ({exc})") from None
+        raise error(str(path), f"not {_a(what)}: malformed XML ({exc})") from None
     if root not in roots:
-        raise error(str(path), f"not {a} {what}: its root element is <{root}>, expected "
+        raise error(str(path), f"not {_a(what)}: its root element is <{root}>, expected "
                     + " or ".join(f"<{r}>" for r in roots))
     return path
 
@@ -141,7 +145,8 @@ def read_table(path: str | Path, what: str = "table", **csv: Any) -> pd.DataFram
     try:
         df = pd.read_csv(path, encoding="utf-8", **csv)
     except pd.errors.EmptyDataError:
-        raise InputError(str(path), f"empty file; expected a {what} with a header") from None
+        raise InputError(str(path), f"empty file; expected {_a(what)} with a header"
+                         ) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(str(path), f"malformed CSV ({_one_line(str(exc))})") from None
     if "index_col" not in csv and not isinstance(df.index, pd.RangeIndex):
