@@ -27,7 +27,10 @@ from pathlib import Path
 
 import egress
 
+from . import limits
 from .errors import EXIT_INPUT, EXIT_RUN, EgressError, InvalidRunError, RunError
+from .folders import check_output
+from .sweep.runner import probe_scheduler
 from .units import set_units
 
 EXIT_USER_ERROR = EXIT_INPUT
@@ -55,17 +58,55 @@ class _Help(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpF
         return super()._get_help_string(action)
 
 
+def _flag(kind: type, check: Callable, what: str) -> Callable[[str], float | int]:
+    """An argparse ``type`` that converts a flag's text and applies a check of
+    :mod:`egress.limits`, so a flag is held to the same limits as the same value in a file
+    and fails before anything runs (argparse turns the message into one line, exit 2)."""
+
+    def convert(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(
+                f"invalid {kind.__name__} value: {text!r}") from None
+        msg = check(value)
+        if msg:
+            raise argparse.ArgumentTypeError(msg)
+        return value
+
+    convert.__name__ = what
+    return convert
+
+
+#: Flag types, one per concept (limits in :mod:`egress.limits`).
+_SEED = _flag(int, limits.seed, "seed")
+_PERIOD = _flag(float, limits.period, "period")
+_TIME = _flag(float, limits.time_of_day, "time")
+_RUNS = _flag(int, limits.runs, "count")
+_WORKERS = _flag(int, limits.workers, "workers")
+_WEIGHT = _flag(float, limits.within(0, 1e6), "weight")
+_SD = _flag(float, limits.within(0, 100), "sd")
+_MINUTES = _flag(float, limits.within(0, 1440, lo_open=True), "minutes")
+
+
 def _command(sub, name: str, summary: str, description: str, example: str):
     return sub.add_parser(name, help=summary, description=description,
                           epilog=f"example:\n  {example}\n\n{_EPILOG}", formatter_class=_Help)
 
 
 def _add_out(p: argparse.ArgumentParser, what: str, required: bool = False,
-             metavar: str = "DIR") -> None:
+             metavar: str = "DIR", inputs: tuple[str, ...] = (),
+             command: str | None = None, suffixes: tuple[str, ...] = ()) -> None:
+    """Add ``--out`` and record how :func:`egress.folders.check_output` checks it before
+    the command runs: a folder or a file (`metavar`), the arguments naming the command's
+    input files (`inputs`), for a folder of results the `command` writing it, for a file
+    the endings it may have (`suffixes`)."""
     p.add_argument("--out", metavar=metavar, required=required, help=what,
                    default=None if not required else argparse.SUPPRESS)
     p.add_argument("-o", "--output", dest="out", default=argparse.SUPPRESS,
                    help=argparse.SUPPRESS)
+    p.set_defaults(out_check=("file" if metavar == "FILE" else "dir", inputs, command,
+                              suffixes))
 
 
 def _add_mode(p: argparse.ArgumentParser, default: str | None = None) -> None:
@@ -105,8 +146,9 @@ def _add_build_network(sub) -> None:
                  "egress build-network networks/sodo")
     p.add_argument("source", nargs="?", help="folder with *.nod.xml, *.edg.xml, ...")
     p.add_argument("--osm", metavar="FILE", help="OpenStreetMap extract (.osm)")
-    _add_out(p, "network to write (.net.xml; default: <folder>/<folder name>.net.xml, or the "
-             "OSM file's name with .net.xml)")
+    _add_out(p, metavar="FILE", inputs=("osm",), suffixes=(".xml", ".xml.gz"),
+             what="network to write (.net.xml; default: <folder>/<folder name>.net.xml, or "
+             "the OSM file's name with .net.xml)")
     p.set_defaults(func=_cmd_build_network)
 
 
@@ -151,8 +193,8 @@ def _add_build_demand(sub) -> None:
                  "tazRelation XML), TAZ file, trips and routes.",
                  "egress build-demand scenarios/sodo-large-event.toml --out runs/demand")
     p.add_argument("scenario", help="scenario file (TOML)")
-    _add_out(p, "folder (default: <outputs.dir>/demand)")
-    p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    _add_out(p, "folder (default: <outputs.dir>/demand)", inputs=("scenario",))
+    p.add_argument("--seed", type=_SEED, help="random seed (default: the scenario's)")
     p.set_defaults(func=_cmd_build_demand)
 
 
@@ -170,7 +212,8 @@ def _add_plot(sub) -> None:
     p.add_argument("what", choices=["demand"], help="the figure")
     p.add_argument("event", help="scenario of the event evening")
     p.add_argument("normal", help="scenario of the normal evening")
-    _add_out(p, "PNG file to write (default: demand.png)")
+    _add_out(p, "PNG file to write (default: demand.png)", metavar="FILE",
+             inputs=("event", "normal"), suffixes=(".png",))
     p.set_defaults(func=_cmd_plot)
 
 
@@ -196,8 +239,9 @@ def _add_simulate(sub) -> None:
                  "sumo-gui, SUMO's outputs, the vehicle and edge tables and the run's state.",
                  "egress simulate scenarios/sodo-small-event.toml --out runs/small --seed 7")
     p.add_argument("scenario", help="scenario file (TOML)")
-    p.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
-    _add_out(p, "run folder (default: the scenario's outputs.dir, runs/<name>)")
+    p.add_argument("--seed", type=_SEED, help="random seed (default: the scenario's)")
+    _add_out(p, "run folder (default: the scenario's outputs.dir, runs/<name>)",
+             inputs=("scenario",), command="simulate")
     _add_mode(p)
     p.set_defaults(func=_cmd_simulate)
 
@@ -220,10 +264,10 @@ def _add_observe(sub) -> None:
                  "benchmarks: a fit to them is not validation.",
                  "egress observe scenarios/sodo-normal-evening.toml --out runs/synthetic")
     p.add_argument("scenario", help="scenario file (TOML)")
-    _add_out(p, "folder to write", required=True)
-    p.add_argument("--seed", type=int, default=1, help="seed of the truth and the noise")
-    p.add_argument("--interval", type=float, default=900.0, help="s per observation interval")
-    p.add_argument("--segments", type=int, default=60, help="observed segments")
+    _add_out(p, "folder to write", required=True, inputs=("scenario",), command="observe")
+    p.add_argument("--seed", type=_SEED, default=1, help="seed of the truth and the noise")
+    p.add_argument("--interval", type=_PERIOD, default=900.0, help="s per observation interval")
+    p.add_argument("--segments", type=_RUNS, default=60, help="observed segments")
     _add_mode(p, "meso")
     p.set_defaults(func=_cmd_observe)
 
@@ -247,7 +291,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
         raise EgressError("calibrate: give a scenario, or all of --net, --taz and --od")
     result = egress.calibrate(problem, args.out, method=args.method, budget=args.budget,
                               seed=args.seed, resume=args.resume, progress=_progress(args),
-                              model_noise=_model_noise(args.model_noise))
+                              model_noise=args.model_noise)
     print(f"simulations: {len(result.history)}; objective {result.prior.objective:.4g} -> "
           f"{result.best.objective:.4g}")
     print(_fit_line(result.prior.metrics, result.best.metrics))
@@ -277,34 +321,46 @@ def _fit_line(before: dict, after: dict) -> str:
     return ", ".join(parts) or "no fit statistics"
 
 
-def _supply_bounds(items: list[str] | None) -> dict[str, tuple[float, float]] | None:
+def _supply_item(item: str) -> tuple[str, tuple[float, float]] | str:
+    """One ``--supply NAME=LOW,HIGH`` (or ``none``), checked as an argparse type."""
+    if item == "none":
+        return item
+    name, _, rng = item.partition("=")
+    try:
+        low, high = (float(v) for v in rng.split(","))
+        if limits.finite(low) or limits.finite(high) or low > high or not name.strip():
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=LOW,HIGH with finite LOW <= HIGH (e.g. signal_penalty=0,1.5) "
+            f"or 'none', got {item!r}") from None
+    return name.strip(), (low, high)
+
+
+def _supply_bounds(items: list | None) -> dict[str, tuple[float, float]] | None:
     """``--supply NAME=LOW,HIGH`` (repeated) as bounds; ``--supply none``: OD only."""
     if not items:
         return None
     if items == ["none"]:
         return {}
-    bounds = {}
-    for item in items:
-        name, _, rng = item.partition("=")
-        try:
-            low, high = (float(v) for v in rng.split(","))
-        except ValueError:
-            raise EgressError(f"--supply: expected NAME=LOW,HIGH (e.g. signal_penalty=0,1.5) "
-                              f"or 'none', got {item!r}") from None
-        bounds[name.strip()] = (low, high)
-    return bounds
+    if "none" in items:
+        raise EgressError("--supply: 'none' cannot be combined with parameters")
+    return dict(items)
 
 
 def _model_noise(text: str):
+    """``--model-noise``: 'estimate', 'none' or three finite sds (an argparse type, so a
+    bad value fails before the scenario is read)."""
     if text in ("estimate", "none"):
         return None if text == "none" else text
     try:
         values = [float(v) for v in text.split(",")]
-        if len(values) != 3 or min(values) < 0:
+        if len(values) != 3 or any(limits.within(0, 1e6)(v) for v in values):
             raise ValueError
     except ValueError:
-        raise EgressError(f"--model-noise: expected 'estimate', 'none' or three non-negative "
-                          f"numbers SPEED,COUNT,TRAVEL_TIME, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected 'estimate', 'none' or three finite non-negative numbers "
+            f"SPEED,COUNT,TRAVEL_TIME, got {text!r}") from None
     return egress.ModelNoise(*values)
 
 
@@ -328,33 +384,36 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--net", metavar="NET", help="SUMO network (plain-SUMO form)")
     p.add_argument("--taz", metavar="TAZ", help="SUMO TAZ file (plain-SUMO form)")
     p.add_argument("--od", metavar="OD", help="OD tazRelation or CSV file (plain-SUMO form)")
-    p.add_argument("--begin", type=float, help="simulation begin, s (plain-SUMO form; "
+    p.add_argument("--begin", type=_TIME, help="simulation begin, s (plain-SUMO form; "
                    "default: the OD's first begin)")
-    p.add_argument("--end", type=float, help="simulation end, s (plain-SUMO form; default: "
+    p.add_argument("--end", type=_TIME, help="simulation end, s (plain-SUMO form; default: "
                    "the later of the OD's and the observations' last end)")
-    p.add_argument("--period", type=float, default=300.0,
+    p.add_argument("--period", type=_PERIOD, default=300.0,
                    help="edgeData period, s (plain-SUMO form)")
     p.add_argument("--method", choices=["metamodel", "spsa"], default="metamodel",
                    help="optimizer")
-    p.add_argument("--budget", type=int, default=15, help="simulations allowed")
+    p.add_argument("--budget", type=_RUNS, default=15, help="simulations allowed")
     _add_mode(p, "meso")
-    p.add_argument("--seed", type=int, help="random seed (default: the scenario's, or 42)")
-    p.add_argument("--regularization", type=float, default=0.01,
+    p.add_argument("--seed", type=_SEED, help="random seed (default: the scenario's, or 42)")
+    p.add_argument("--regularization", type=_WEIGHT, default=0.01,
                    help="weight of the pull towards the prior OD")
-    p.add_argument("--prior-sd", type=float, default=0.5,
+    p.add_argument("--prior-sd", type=_SD, default=0.5,
                    help="how far the prior's total demand per kind and interval is trusted: "
                    "the sd of its logarithm (0.5: about a factor 1.65; 0: no such prior)")
-    p.add_argument("--model-noise", default="estimate", metavar="estimate|none|S,C,T",
+    p.add_argument("--model-noise", default="estimate", type=_model_noise,
+                   metavar="estimate|none|S,C,T",
                    help="the simulation's own noise in the objective's weights: 'estimate' "
                    "(the second simulation replicates the start with another seed), "
                    "'none', or a speed sd in km/h, a count sd as a share and the sd of a "
                    "travel time's logarithm, e.g. 6,0.2,0.3")
-    p.add_argument("--supply", action="append", metavar="NAME=LOW,HIGH",
+    p.add_argument("--supply", action="append", type=_supply_item, metavar="NAME=LOW,HIGH",
                    help="a supply parameter to calibrate with the OD, within bounds, e.g. "
                    "signal_penalty=0,1.5 or capacity.highway.primary=0.7,1.2 (repeat for "
                    "more; default: the scenario's [supply.calibrate]; 'none': the OD only)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    _add_out(p, "output folder", required=True)
+    _add_out(p, "output folder", required=True,
+             inputs=("scenario", "observations", "prior", "net", "taz", "od"),
+             command="calibrate")
     p.set_defaults(func=_cmd_calibrate)
 
 
@@ -401,11 +460,12 @@ def _add_selection(p: argparse.ArgumentParser) -> None:
                    "or Mon,Wed (default: all)")
     p.add_argument("--hours", metavar="H-H,H", help="start hours to keep, e.g. 21-23 for "
                    "21:00-24:00 (default: all)")
-    p.add_argument("--interval", type=float, metavar="S", help="seconds per row; must "
+    p.add_argument("--interval", type=_PERIOD, metavar="S", help="seconds per row; must "
                    "divide the product's period, which each row splits (default: the period)")
     p.add_argument("--window", metavar="HH:MM-HH:MM", help="keep only rows wholly inside "
                    "this simulation window, e.g. 21:30-24:00 (default: all)")
-    _add_out(p, "observations CSV to write", required=True, metavar="FILE")
+    _add_out(p, "observations CSV to write", required=True, metavar="FILE",
+             inputs=("segments", "speeds", "counts"), suffixes=(".csv", ".parquet"))
 
 
 def _add_observations(sub) -> None:
@@ -475,16 +535,13 @@ def _default_policy_file(scenarios: list[str]) -> str:
 
 def _cmd_evaluate_policy(args: argparse.Namespace) -> None:
     policy_file = args.policy_file or _default_policy_file(args.scenario)
-    try:
-        fractions = [float(f) for f in args.fractions.split(",") if f.strip()]
-    except ValueError:
-        raise EgressError(f"--fractions: expected numbers like 0.1,0.3,0.5, got "
-                          f"{args.fractions!r}") from None
+    fractions = args.fractions
     target = (f", adding replications until the event interval is ±{args.target_halfwidth:g} "
               f"min (at most {args.max_replications})" if args.target_halfwidth else "")
-    print(f"evaluating {args.policy} on {', '.join(args.scenario)}: fractions {fractions}, "
-          f"{args.replications} replication(s){target}, "
-          f"{args.mode or 'the scenario' + chr(39) + 's mode'}", file=sys.stderr)
+    if _progress(args):  # a progress note: -q leaves stderr to the one-line errors
+        print(f"evaluating {args.policy} on {', '.join(args.scenario)}: fractions "
+              f"{fractions}, {args.replications} replication(s){target}, "
+              f"{args.mode or 'the scenario' + chr(39) + 's mode'}", file=sys.stderr)
     result = egress.evaluate_policy(args.scenario, args.policy, fractions, args.replications,
                                     policy_file=policy_file, od=args.od, out=args.out,
                                     mode=args.mode, progress=_progress(args),
@@ -511,6 +568,21 @@ def _cmd_evaluate_policy(args: argparse.Namespace) -> None:
               f"{result.out / 'snapped.csv'}")
 
 
+def _fractions(text: str) -> list[float]:
+    """``--fractions 0.1,0.3``: compliance fractions, each in [0, 1] (an argparse type)."""
+    try:
+        fractions = [float(f) for f in text.split(",") if f.strip()]
+    except ValueError:
+        fractions = []
+    if not fractions:
+        raise argparse.ArgumentTypeError(f"expected numbers between 0 and 1 like 0.1,0.3,0.5, "
+                                         f"got {text!r}")
+    for f in fractions:
+        if limits.within(0, 1)(f):
+            raise argparse.ArgumentTypeError(f"{f:g} is not between 0 and 1")
+    return fractions
+
+
 def _add_evaluate_policy(sub) -> None:
     p = _command(sub, "evaluate-policy", "minutes saved per vehicle by policies, with CIs",
                  "Run the baseline and each policy at each compliance fraction over paired "
@@ -527,24 +599,25 @@ def _add_evaluate_policy(sub) -> None:
                    help="the file the policies are declared in (default: the single "
                    "*-policies.toml beside the scenario)")
     p.add_argument("--policies", dest="policy_file", help=argparse.SUPPRESS)
-    p.add_argument("--fractions", default="0.1,0.3,0.5",
+    p.add_argument("--fractions", default="0.1,0.3,0.5", type=_fractions,
                    help="compliance fractions for message signs")
-    p.add_argument("--replications", type=int, default=5,
+    p.add_argument("--replications", type=_RUNS, default=5,
                    help="paired replications (evenings); with --target-halfwidth, the number "
                    "to start with")
-    p.add_argument("--target-halfwidth", type=float, metavar="MIN",
+    p.add_argument("--target-halfwidth", type=_MINUTES, metavar="MIN",
                    help="add replications until the 95%% interval of each policy's "
                    "event-vehicle saving is at most ±MIN minutes")
-    p.add_argument("--max-replications", type=int, default=30,
+    p.add_argument("--max-replications", type=_RUNS, default=30,
                    help="the most replications --target-halfwidth may use")
     p.add_argument("--od", metavar="CALIBRATED.csv",
                    help="calibrated OD table for the demand (default: the scenario's OD)")
     _add_mode(p)
-    p.add_argument("--workers", type=int, help="SUMO runs at a time (default: CPUs)")
+    p.add_argument("--workers", type=_WORKERS, help="SUMO runs at a time (default: CPUs)")
     p.add_argument("--resume", action="store_true",
                    help="reuse the runs in --out that finished with exactly the same inputs "
                    "and run only the others (continue an interrupted evaluation)")
-    _add_out(p, "output folder", required=True)
+    _add_out(p, "output folder", required=True, inputs=("scenario", "policy_file", "od"),
+             command="evaluate-policy")
     p.set_defaults(func=_cmd_evaluate_policy)
 
 
@@ -560,6 +633,8 @@ def _window_end(scenario: str) -> float | None:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> None:
+    if args.scheduler is not None:
+        probe_scheduler(args.scheduler)  # before the sweep's tasks are planned
     sweep = egress.load_sweep(args.sweep)
     out = Path(args.out) if args.out else Path("runs") / sweep.name
     result = egress.run_sweep(sweep, out, scheduler=args.scheduler, workers=args.workers,
@@ -582,10 +657,11 @@ def _add_sweep(sub) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="Dask scheduler to use, e.g. tcp://10.0.0.5:8786 (default: a local "
                    "cluster)")
-    p.add_argument("--workers", type=int, metavar="N",
+    p.add_argument("--workers", type=_WORKERS, metavar="N",
                    help="workers of the local cluster, each running one SUMO at a time "
                    "(default: CPUs, at most the tasks pending); ignored with --scheduler")
-    _add_out(p, "output folder (default: runs/<sweep name>)")
+    _add_out(p, "output folder (default: runs/<sweep name>)", inputs=("sweep",),
+             command="sweep")
     p.set_defaults(func=_cmd_sweep)
 
 
@@ -629,7 +705,8 @@ def _add_report(sub) -> None:
                  "with confidence intervals, figures, inputs and versions.",
                  "egress report runs/demo")
     p.add_argument("folder", help="run, evaluation, calibration or sweep folder")
-    _add_out(p, "HTML file to write (default: FOLDER/report.html)")
+    _add_out(p, "HTML file to write (default: FOLDER/report.html)", metavar="FILE",
+             suffixes=(".html", ".htm"))
     p.set_defaults(func=_cmd_report)
 
 
@@ -661,12 +738,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``egress`` command."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a flag refused in one line
+        return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.units:
         set_units(args.units)
     try:
+        _check_out(args)
         args.func(args)
     except RunError as exc:
         print(f"egress {args.command}: run failed: {_one_line(str(exc))}", file=sys.stderr)
@@ -674,10 +755,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EgressError as exc:
         print(f"egress {args.command}: error: {_one_line(str(exc))}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as exc:
+        if exc.filename is None:
+            raise
+        # a path the file system refuses (name too long, permission denied, ...); the
+        # checks name what they can foresee, this names what only the system knows
+        print(f"egress {args.command}: error: {exc.filename}: "
+              f"{exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print(f"egress {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+def _check_out(args: argparse.Namespace) -> None:
+    """Check ``--out`` as its command declared it (:func:`_add_out`), before anything runs."""
+    kind, inputs, command, suffixes = getattr(args, "out_check", ("dir", (), None, ()))
+    given = []
+    for name in inputs:
+        value = getattr(args, name, None)
+        given += value if isinstance(value, list) else [value]
+    check_output(getattr(args, "out", None), kind=kind, inputs=given, command=command,
+                 suffixes=suffixes)
 
 
 def _one_line(text: str) -> str:

@@ -363,7 +363,7 @@ def test_an_od_table_gives_its_window_part_only():
     assert out[["begin", "end", "trips"]].values.tolist() == [[600.0, 900.0, 30.0],
                                                               [900.0, 1200.0, 20.0]]
     assert clip_to_window(od, 0.0, 2700.0)["trips"].sum() == 180.0
-    with pytest.raises(InputError, match="no OD row departs in the simulation window"):
+    with pytest.raises(InputError, match="every OD row lies outside the simulation window"):
         clip_to_window(od, 3000.0, 4000.0, "od.csv")
 
 

@@ -139,6 +139,23 @@ class _Budget(Exception):
     """Raised inside an optimizer when the budget is spent."""
 
 
+def _read_calibration_state(path: Path) -> dict[str, Any]:
+    """The ``state.json`` of a calibration to resume, checked: a file that is not one
+    (another tool's, truncated, edited) is bad input, named, rather than a traceback
+    half-way through reading it."""
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(str(path), f"not a calibration state ({type(exc).__name__}); use "
+                         "another --out or drop --resume") from None
+    history = state.get("history") if isinstance(state, dict) else None
+    if (not isinstance(history, list) or "fingerprint" not in state
+            or not all(isinstance(r, dict) and "tag" in r for r in history)):
+        raise InputError(str(path), "not a calibration state (no fingerprint and history); "
+                         "use another --out or drop --resume")
+    return state
+
+
 class _Runner:
     """Evaluations with caching on disk, the shared budget counter and the log."""
 
@@ -152,13 +169,17 @@ class _Runner:
         self.state_path = out / "state.json"
         self.cached: dict[str, dict] = {}
         if resume and self.state_path.is_file():
-            state = json.loads(self.state_path.read_text())
+            state = _read_calibration_state(self.state_path)
             if state.get("fingerprint") != self.fp:
                 raise InputError(str(out), "holds a calibration with other inputs or settings; "
                                  "use another --out or drop --resume")
             self.cached = {row["tag"]: row for row in state["history"]}
         elif self.state_path.is_file() and not resume:
             shutil.rmtree(out / "sims", ignore_errors=True)
+        # the results of an earlier calibration in this folder are stale from now on: a
+        # folder without summary.json is one whose calibration has not finished
+        for name in ("summary.json", "fit.csv"):
+            (out / name).unlink(missing_ok=True)
         self.history: list[dict] = []
         self.evals: list[Evaluation] = []
         self.best: Evaluation | None = None

@@ -60,6 +60,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import limits
 from ..errors import InputError
 from ..files import atomic_csv
 from .observations import default_sd
@@ -370,6 +371,11 @@ def _station_info(df: pd.DataFrame, name: str) -> pd.DataFrame:
                         errors="coerce")
     dcol = find_column(df, name, DIRECTION, "direction")
     rcol = find_column(df, name, ROAD, "road", required=False)
+    outside = (lat.abs() > 90) | (lon.abs() > 180)
+    if outside.any():
+        i = int(np.flatnonzero(outside.to_numpy())[0])
+        raise InputError(name, f"line {i + 2}: station {df['station'].iloc[i]!r} at lat "
+                         f"{lat.iloc[i]:g}, lon {lon.iloc[i]:g} is not on the Earth")
     first = pd.DataFrame({"key": df["key"], "station": df["station"], "lat": lat, "lon": lon,
                           "direction": df[dcol].astype(str).str.strip(),
                           "road": df[rcol].fillna("").astype(str).str.strip() if rcol else ""}
@@ -451,6 +457,10 @@ def import_counts(counts, *, dates=None, weekdays=None, hours=None, window=None,
     if nowhere.any():
         notes.append(f"{int(nowhere.sum())} values of stations without coordinates skipped")
     value = rec["value"].to_numpy(dtype=float)
+    huge = np.flatnonzero(np.isfinite(value) & (value > limits.VEHICLES_MAX))
+    if len(huge):
+        raise InputError(name, f"line {huge[0] + 2}: {value[huge[0]]:g} vehicles in one "
+                         f"period, more than {limits.VEHICLES_MAX:,} (egress.limits)")
     bad = keep & ~nowhere & ~(np.isfinite(value) & (value >= 0))
     if bad.any():
         notes.append(f"{int(bad.sum())} empty or negative values skipped")

@@ -79,8 +79,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import limits
 from ..config.schema import time_or_none
 from ..errors import InputError, MissingFileError, Problems
+from ..files import PARQUET, read_table
 from ..network import car_link, read_net
 from .aggregate import simulated_values
 from .matched import Matcher, merge_rows
@@ -107,6 +109,9 @@ _KNOWN = {"segment", "edges", "begin", "end", *QUANTITIES, *(f"{k}_sd" for k in 
           "weight", *_COORDS, "segment_length", "days", "road", "direction"}
 
 
+#: The highest value each quantity may take (:mod:`egress.limits`).
+_HIGHEST = {"speed": limits.SPEED_MAX_KMH, "count": float(limits.VEHICLES_MAX),
+            "travel_time": limits.TIME_MAX}
 #: Problems listed in one error at most; the rest are counted.
 MAX_PROBLEMS = 50
 
@@ -172,19 +177,11 @@ class Observations:
 
 
 def _read_table(path: Path) -> pd.DataFrame:
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except pd.errors.EmptyDataError:
-        raise InputError(str(path), "empty file; expected a header with begin, end, "
-                         "edges (or start_lon, start_lat, end_lon, end_lat) and speed, "
-                         "count or travel_time") from None
-    except Exception as exc:  # pandas / pyarrow parser errors
-        raise InputError(str(path), f"unreadable table ({type(exc).__name__}: {exc})") from None
-    raise InputError(str(path), "unknown observations file type; expected .csv or .parquet")
+    if path.suffix.lower() not in (".csv", *PARQUET):
+        raise InputError(str(path), "unknown observations file type; expected .csv or .parquet")
+    return read_table(path, "observations table (header with begin, end, edges or "
+                      "start_lon, start_lat, end_lon, end_lat, and speed, count or "
+                      "travel_time)", dtype=str, keep_default_na=False, skipinitialspace=True)
 
 
 def _blank(v: Any) -> bool:
@@ -477,6 +474,10 @@ class _Rows:
             elif x < 0 or (kind != "count" and x == 0):
                 self.problems.add(f"{where}: {kind} {v!r} must be "
                                   f"{'>= 0' if kind == 'count' else '> 0'}")
+                ok = False
+            elif x > _HIGHEST[kind]:
+                self.problems.add(f"{where}: {kind} {v!r} is more than "
+                                  f"{_HIGHEST[kind]:,.0f} {QUANTITIES[kind]} (egress.limits)")
                 ok = False
             values[kind] = x if x is not None else math.nan
         if ok and all(math.isnan(v) for v in values.values()):

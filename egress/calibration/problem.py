@@ -17,11 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import limits
 from ..config.scenario import Scenario, Simulation, load_scenario
 from ..config.supply import check_supply
 from ..demand import build_od
 from ..demand.od import read_kinded_od
 from ..errors import InputError, MissingFileError
+from ..limits import check_value
 from ..network import read_net
 from ..network.checks import check_edge_types
 from .metamodel import ModelNoise, Targets
@@ -212,6 +214,15 @@ def read_prior(path: str | Path, zones=None) -> pd.DataFrame:
     return read_kinded_od(path, zones)
 
 
+def _check_settings(regularization: float, prior_sd: float, seed: int | None) -> None:
+    """The objective's settings, held to :mod:`egress.limits` as the CLI's flags are
+    (a negative or NaN weight would make the objective meaningless, not fail)."""
+    check_value(limits.within(0, 1e6), regularization, "regularization")
+    check_value(limits.within(0, 100), prior_sd, "prior_sd")
+    if seed is not None:
+        check_value(limits.seed, seed, "seed")
+
+
 def calibration_problem(scenario: Scenario | str | Path,
                         observations: str | Path | Observations, *,
                         prior: str | Path | pd.DataFrame | None = None,
@@ -244,6 +255,7 @@ def calibration_problem(scenario: Scenario | str | Path,
         Segments that cannot be map-matched are errors, not dropped (see
         :func:`egress.calibration.observations.read_observations`).
     """
+    _check_settings(regularization, prior_sd, seed)
     scenario, built = _scenario_od(scenario, mode, seed)
     net = read_net(scenario.network)
     if prior is None:
@@ -307,6 +319,11 @@ def plain_calibration_problem(net: str | Path, taz: str | Path, od: str | Path,
     end and the observations' last end. `supply` names the supply parameters
     to calibrate with their bounds (see :func:`calibration_problem`).
     """
+    _check_settings(regularization, prior_sd, seed)
+    check_value(limits.period, period, "period")
+    for what, t in (("begin", begin), ("end", end)):
+        if t is not None:
+            check_value(limits.time_of_day, t, what)
     net_path = Path(net)
     netobj = read_net(net_path)
     zones = TazZones(taz)
@@ -315,6 +332,10 @@ def plain_calibration_problem(net: str | Path, taz: str | Path, od: str | Path,
     e = float(prior["end"].max()) if end is None else float(end)
     if end is None and not isinstance(observations, Observations):
         e = max(e, observed_end(observations) or e)
+    if e <= b:
+        raise InputError("end" if end is not None else str(od),
+                         f"the window {b:g}-{e:g} s is empty or inverted (end must be after "
+                         "begin)")
     sim = Simulation(begin=b, end=e, seed=int(seed), mode=mode,
                      edgedata_period=float(period))
     scenario = Scenario(path=Path(od).resolve(), name="calibration", description="",

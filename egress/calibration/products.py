@@ -21,6 +21,7 @@ import pandas as pd
 
 from ..config.schema import time_or_none
 from ..errors import InputError, MissingFileError
+from ..files import read_table
 
 #: Metres per mile and per kilometre, and km/h per mph.
 MILE = 1609.344
@@ -187,11 +188,7 @@ def read_product(source, what: str) -> tuple[pd.DataFrame, str]:
         if not path.is_file():
             raise MissingFileError(path, what)
         name = str(path)
-        try:
-            df = pd.read_parquet(path) if path.suffix.lower() in (".parquet", ".pq") \
-                else pd.read_csv(path, skipinitialspace=True)
-        except Exception as exc:  # pandas / pyarrow parser errors
-            raise InputError(name, f"unreadable table ({type(exc).__name__}: {exc})") from None
+        df = read_table(path, what, skipinitialspace=True)
     df.columns = [re.sub(r"\s+", " ", str(c).strip().lower()) for c in df.columns]
     return df, name
 
@@ -245,7 +242,7 @@ def period_times(df: pd.DataFrame, name: str) -> tuple[pd.Series, pd.Series, flo
         bad = ~hour.between(0, 23) | (hour != hour.round())
         if bad.any():
             raise InputError(name, f"line {int(np.flatnonzero(bad)[0]) + 2}: hour "
-                             f"{df['hour'].iloc[int(np.flatnonzero(bad)[0])]!r} is not 0-23")
+                             f"{str(df['hour'].iloc[int(np.flatnonzero(bad)[0])])!r} is not 0-23")
         return day, hour.astype(float) * 3600.0, 3600.0
     col = find_column(df, name, ("measurement_tstamp", "timestamp", "datetime", "time"),
                       "time (date and hour, or a timestamp)")

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import limits
 from ..errors import InputError
+from ..limits import check_value
 from ..network import car_link, match_segment
 from .metrics import fit_metrics
 from .observations import (
@@ -87,6 +89,9 @@ def observe(scenario, out: str | Path, *, seed: int = 1, od: pd.DataFrame | None
         Paths: ``observations`` (CSV), ``truth`` and ``prior`` (OD CSV with
         ``kind``), ``info`` (JSON: seed, noise, noise floor).
     """
+    check_value(limits.period, interval, "interval")
+    check_value(limits.runs, n_segments, "n_segments")
+    check_value(limits.seed, seed, "seed")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     problem = scenario_problem(scenario, mode=mode, seed=seed)

@@ -33,38 +33,33 @@ from typing import Any
 
 import numpy as np
 
+from .. import limits
 from ..errors import Problems, ScenarioError
-from .schema import Field, check_table, fraction, non_negative, positive
-
-
-def _at_least_one(v: float) -> str | None:
-    return None if v >= 1 else f"must be >= 1, got {v}"
-
-
-def _above_one(v: float) -> str | None:
-    return None if v > 1 else f"must be > 1, got {v}"
-
+from .schema import Field, check_table, fraction
 
 #: Keys of the ``[demand]`` table added by this module (merged into the
 #: scenario schema by :mod:`egress.config.scenario`).
 DEMAND_FIELDS: dict[str, Field] = {
-    "interval": Field("float", default=900.0, check=positive, doc="s per OD interval"),
+    "interval": Field("float", default=900.0, check=limits.period, doc="s per OD interval"),
     "od": Field("paths", default=[], doc="extra OD tables (CSV or tazRelation XML)"),
     "event": Field("table", doc="the event whose traffic leaves"),
     "background": Field("table", doc="normal evening traffic"),
     "destinations": Field("path", doc="event destination shares (CSV), replaces gravity"),
     "places": Field("path", doc="places (name, lon, lat, population) for the gravity models"),
-    "beta": Field("float", default=0.04, check=non_negative,
-                  doc="1/km, distance decay of event destinations"),
+    "beta": Field("float", default=0.04, check=limits.within(0, 10),
+                  doc="1/km, distance decay of event destinations (10/km: all within a "
+                  "few hundred metres)"),
     "routing": Field("table", default={}, doc="route choice (egress.demand.routing)"),
 }
 
 
 _EVENT = {
     "venue": Field("str", required=True, doc="venue id in the venues file"),
-    "attendance": Field("int", required=True, check=positive),
+    "attendance": Field("int", required=True,
+                        check=limits.within(0, limits.ATTENDANCE_MAX, lo_open=True,
+                                            what="people")),
     "car_share": Field("float", default=0.55, check=fraction),
-    "occupancy": Field("float", default=2.5, check=_at_least_one),
+    "occupancy": Field("float", default=2.5, check=limits.within(1, 60)),
     "end": Field("time", required=True),
     "profile": Field("table", default={}),
     "lots": Field("table", default={}),
@@ -73,24 +68,26 @@ _EVENT = {
 
 _PROFILE = {
     "early": Field("float", default=0.05, check=fraction),
-    "early_window": Field("float", default=1800.0, check=positive),
-    "mode": Field("float", default=1080.0, check=positive),
-    "shape": Field("float", default=3.0, check=_above_one),
-    "tail": Field("float", default=5400.0, check=positive),
+    "early_window": Field("float", default=1800.0, check=limits.period),
+    "mode": Field("float", default=1080.0, check=limits.period),
+    "shape": Field("float", default=3.0, check=limits.within(1, 1000, lo_open=True)),
+    "tail": Field("float", default=5400.0, check=limits.period),
 }
 
 
 _BACKGROUND = {
-    "scale": Field("float", default=1.0, check=non_negative),
-    "trips_per_hour": Field("float", default=9000.0, check=non_negative),
+    "scale": Field("float", default=1.0, check=limits.within(0, 100)),
+    "trips_per_hour": Field("float", default=9000.0,
+                            check=limits.within(0, limits.TRIPS_PER_HOUR_MAX,
+                                                what="trips per hour")),
     "through_share": Field("float", default=0.75, check=fraction),
-    "beta": Field("float", default=0.03, check=non_negative),
+    "beta": Field("float", default=0.03, check=limits.within(0, 10)),
 }
 
 
 _ROUTING = {
-    "random_factor": Field("float", default=1.3, check=_at_least_one),
-    "alternatives": Field("int", default=64, check=positive),
+    "random_factor": Field("float", default=1.3, check=limits.within(1, 100)),
+    "alternatives": Field("int", default=64, check=limits.within(1, 1000)),
 }
 
 
@@ -328,7 +325,8 @@ def _event(raw: Any, venues, problems: Problems, base: Path) -> EventSpec | None
                 problems.add(f"demand.event.venue: venue {venue.id!r} has no lots")
     for lot_id, cap in (e["lots"] or {}).items():
         where = f"demand.event.lots.{lot_id}"
-        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 0:
+        if (isinstance(cap, bool) or not isinstance(cap, int) or cap < 0
+                or cap > limits.VEHICLES_MAX):
             problems.add(f"{where}: expected a capacity (integer >= 0), got {cap!r}")
         elif venue is not None and lot_id not in lots:
             problems.add(f"{where}: venue {venue.id!r} has no lot {lot_id!r} "

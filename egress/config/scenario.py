@@ -40,15 +40,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .. import limits
 from ..errors import EgressError, Problems, ScenarioError
 from ..network.checks import check_edge_types, check_venues
+from ..network.graph import check_net_file
 from .demand import DEMAND_FIELDS, DemandSpec, check_demand
-from .schema import Field, check_table, non_negative, one_of, positive, read_toml
+from .schema import Field, check_table, format_time, one_of, read_toml
 from .supply import SupplySpec, check_supply
 from .venues import Venues, load_venues, snap_venues
 
 _TOP = {
-    "name": Field("str", required=True, doc="short name, used for run folders"),
+    "name": Field("str", required=True, check=limits.name,
+                  doc="short name, used for run folders"),
     "description": Field("str", default=""),
     "network": Field("table", required=True),
     "simulation": Field("table", required=True),
@@ -63,11 +66,12 @@ _NETWORK = {
 _SIMULATION = {
     "begin": Field("time", required=True),
     "end": Field("time", required=True),
-    "step_length": Field("float", default=1.0, check=positive),
-    "seed": Field("int", default=42, check=non_negative),
+    "step_length": Field("float", default=1.0, check=limits.within(0, 60, lo_open=True)),
+    "seed": Field("int", default=42, check=limits.seed),
     "mode": Field("str", default="micro", check=one_of("micro", "meso")),
-    "time_to_teleport": Field("float", default=300.0),
-    "edgedata_period": Field("float", default=300.0, check=positive),
+    "time_to_teleport": Field("float", default=300.0,
+                              doc="s; a negative value turns teleporting off, as in SUMO"),
+    "edgedata_period": Field("float", default=300.0, check=limits.period),
 }
 _DEMAND = {
     "routes": Field("paths", default=[], doc="SUMO route or trip files"),
@@ -134,8 +138,28 @@ class Scenario:
         return list(self.demand.routes)
 
     def with_simulation(self, **changes: Any) -> Scenario:
-        """Return a copy with some simulation settings changed (e.g. ``seed=7``)."""
-        return replace(self, simulation=replace(self.simulation, **changes))
+        """Return a copy with some simulation settings changed (e.g. ``seed=7``).
+
+        The new values are checked against the same schema as the file's, so a
+        seed outside SUMO's range given to the Python API or a flag fails here,
+        before any demand is built, exactly as it would in the file.
+
+        Raises
+        ------
+        ScenarioError
+            Naming the setting and the problem.
+        """
+        problems = Problems(self.path)
+        fields = {k: v for k, v in _SIMULATION.items() if k in changes}
+        unknown = sorted(set(changes) - set(_SIMULATION))
+        if unknown:
+            raise TypeError(f"unknown simulation settings: {', '.join(unknown)}")
+        checked = check_table(dict(changes), fields, "simulation", problems, self.path.parent)
+        sim = replace(self.simulation, **checked)
+        if sim.end <= sim.begin:
+            problems.add("simulation.end: must be after simulation.begin")
+        problems.raise_if_any(ScenarioError)
+        return replace(self, simulation=sim)
 
     def with_supply(self, values: dict[str, float]) -> Scenario:
         """Return a copy with supply parameters set by name (``"signal_penalty"``,
@@ -148,6 +172,38 @@ class Scenario:
         if not overrides:
             return self
         return replace(self, demand=self.demand.with_overrides(overrides, self.venues, self.path))
+
+
+def _check_window(scenario: Scenario) -> None:
+    """What cannot be simulated is bad input: more intervals in the window than
+    :mod:`egress.limits` allows, background traffic beyond
+    :data:`egress.limits.VEHICLES_MAX` over the window, and an event whose cars all leave
+    outside it (the OD files' intervals are checked by
+    :func:`egress.demand.build.check_od_files`)."""
+    sim, spec = scenario.simulation, scenario.demand
+    span = sim.end - sim.begin
+    for key, step, most in (("demand.interval", spec.interval, limits.OD_INTERVALS_MAX),
+                            ("simulation.edgedata_period", sim.edgedata_period,
+                             limits.EDGEDATA_INTERVALS_MAX)):
+        if span / step > most:
+            raise ScenarioError(scenario.path, f"{key}: {step:g} s makes {span / step:,.0f} "
+                                f"intervals of the {span:g} s window, at most {most:,} (a "
+                                "table row per interval; use longer intervals)")
+    bg = spec.background
+    if bg is not None:
+        trips = bg.trips_per_hour * bg.scale * (sim.end - sim.begin) / 3600.0
+        if trips > limits.VEHICLES_MAX:
+            raise ScenarioError(scenario.path, f"demand.background.trips_per_hour: "
+                                f"{bg.trips_per_hour:g} trips per hour × scale {bg.scale:g} "
+                                f"over the window are {trips:,.0f} trips, more than "
+                                f"{limits.VEHICLES_MAX:,} (the most vehicles one run holds)")
+    if spec.event is not None:
+        lo, hi = spec.event.profile.support
+        if hi <= sim.begin or lo >= sim.end:
+            raise ScenarioError(scenario.path, f"demand.event.end: the event's cars leave "
+                                f"between {format_time(lo)} and {format_time(hi)}, outside "
+                                f"the simulation window {format_time(sim.begin)}-"
+                                f"{format_time(sim.end)}")
 
 
 def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
@@ -186,6 +242,12 @@ def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
 
     if net["file"] is not None and not net["file"].is_file():
         problems.add(f"network.file: {net['file']} not found")
+    elif net["file"] is not None:
+        try:
+            check_net_file(net["file"])
+        except EgressError as exc:
+            problems.add(f"network.file: {exc}")
+            net["file"] = None  # nothing more to learn from it
     venues = None
     if net["venues"] is not None:
         if not net["venues"].is_file():
@@ -222,6 +284,7 @@ def load_scenario(path: str | Path, *, check_network: bool = True) -> Scenario:
         output_dir=outputs["dir"] or Path.cwd() / "runs" / name,
         output_format=outputs["format"],
     )
+    _check_window(scenario)
     if check_network:
         check_venues(scenario)
         check_edge_types(scenario.supply, scenario.network)

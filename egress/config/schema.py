@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import limits
 from ..errors import InputError, MissingFileError, Problems
 
 _MISSING = object()
@@ -118,15 +119,15 @@ def format_time(seconds: float) -> str:
 
 
 def positive(v: Any) -> str | None:
-    return None if v > 0 else f"must be > 0, got {v}"
+    return limits.finite(v) or (None if v > 0 else f"must be > 0, got {v}")
 
 
 def non_negative(v: Any) -> str | None:
-    return None if v >= 0 else f"must be >= 0, got {v}"
+    return limits.finite(v) or (None if v >= 0 else f"must be >= 0, got {v}")
 
 
 def fraction(v: Any) -> str | None:
-    return None if 0 <= v <= 1 else f"must be between 0 and 1, got {v}"
+    return limits.finite(v) or (None if 0 <= v <= 1 else f"must be between 0 and 1, got {v}")
 
 
 def one_of(*choices: str) -> Callable[[Any], str | None]:
@@ -140,6 +141,10 @@ def _number(kind: str, integral: bool):
         ok = isinstance(value, int) if integral else isinstance(value, int | float)
         if isinstance(value, bool) or not ok:
             raise TypeError(kind)
+        if not integral and not math.isfinite(value):
+            # NaN and ±inf are valid TOML but never a valid setting: they would
+            # run and turn every result into NaN or an empty demand
+            raise TypeError("a finite number")
         return value if integral else float(value)
     return convert
 
@@ -154,20 +159,31 @@ def _of_type(kind: type, what: str):
 
 def _time_value(value: Any, base: Path) -> float:
     try:
-        return parse_time(value)
+        seconds = parse_time(value)
     except ValueError:
         raise TypeError('a time in seconds or "HH:MM[:SS]"') from None
+    if limits.time_of_day(seconds):
+        raise TypeError(f'a time between 0 and {format_time(limits.TIME_MAX)[:5]} '
+                        '(seconds or "HH:MM[:SS]")')
+    return seconds
+
+
+def _is_path(value: Any) -> bool:
+    """A non-empty string the file system can take: no NUL character, no name longer
+    than 255 bytes (checking such a path raises instead of saying it is missing)."""
+    return (isinstance(value, str) and bool(value.strip()) and "\0" not in value
+            and all(len(part.encode("utf-8", "replace")) <= 255 for part in Path(value).parts))
 
 
 def _path_value(value: Any, base: Path) -> Path:
-    if not isinstance(value, str) or not value:
+    if not _is_path(value):
         raise TypeError("a path string")
     return (base / value).resolve()
 
 
 def _paths_value(value: Any, base: Path) -> list[Path]:
     items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
+    if not isinstance(items, list) or not all(_is_path(i) for i in items):
         raise TypeError("a path or a list of paths")
     return [(base / i).resolve() for i in items]
 

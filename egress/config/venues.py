@@ -44,10 +44,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .. import limits
 from ..errors import NetworkError, Problems, ScenarioError
 from ..network.graph import read_net
 from ..network.snapping import Snap, snap
-from .schema import Field, check_table, positive, read_toml
+from .schema import Field, check_table, read_toml
 
 
 @dataclass(frozen=True)
@@ -113,18 +114,20 @@ class Venues:
 _VENUE = {
     "id": Field("str", required=True),
     "name": Field("str", required=True),
-    "lon": Field("float", required=True),
-    "lat": Field("float", required=True),
+    "lon": Field("float", required=True, check=limits.within(-180, 180)),
+    "lat": Field("float", required=True, check=limits.within(-90, 90)),
     "lots": Field("list", default=[]),
 }
 _LOT = {
     "id": Field("str", required=True),
     "name": Field("str", required=True),
-    "capacity": Field("int", required=True, check=positive),
+    "capacity": Field("int", required=True,
+                      check=limits.within(0, limits.VEHICLES_MAX, lo_open=True,
+                                          what="cars")),
     "exits": Field("list"),
-    "lon": Field("float"),
-    "lat": Field("float"),
-    "heading": Field("float"),
+    "lon": Field("float", check=limits.within(-180, 180)),
+    "lat": Field("float", check=limits.within(-90, 90)),
+    "heading": Field("float", check=limits.within(-360, 360)),
 }
 _AREA = {"name": Field("str", default="study area"), "polygon": Field("list", required=True)}
 
@@ -175,6 +178,9 @@ def load_venues(path: str | Path) -> Venues:
                 problems.add(f"{lw}.exits: expected a non-empty list of edge ids (or lon and "
                              "lat of the lot's exit)")
                 exits = []
+            if lot["id"] is not None and lot["id"] in {x.id for x in lots}:
+                problems.add(f"{lw}.id: duplicate lot id {lot['id']!r} (its capacity would "
+                             "replace the first's)")
             lots.append(Lot(lot["id"], lot["name"], lot["capacity"] or 0, tuple(exits),
                             lot["lon"], lot["lat"], lot["heading"]))
         if v["id"] in venues:

@@ -17,7 +17,9 @@ from typing import Any
 import pandas as pd
 
 from ..config.demand import DemandSpec
-from ..errors import InputError
+from ..config.schema import format_time
+from ..errors import InputError, ScenarioError
+from ..files import check_text_file, read_table
 from ..network import read_net
 from ..network.zones import build_zones, cell_of, edge_cells
 from . import od as odmod
@@ -127,6 +129,11 @@ def build_od(scenario, spec: DemandSpec | None = None) -> DemandOD:
         prof = spec.event.profile
         lo, hi = prof.support
         outside = float(prof.cdf(sim.begin) + 1.0 - prof.cdf(sim.end))
+        if outside > 0.999:
+            raise ScenarioError(str(scenario.path), "demand.event.end: the event's cars leave "
+                                f"between {format_time(lo)} and {format_time(hi)}, outside "
+                                f"the simulation window {format_time(sim.begin)}-"
+                                f"{format_time(sim.end)}")
         if outside > 0.005:
             log.warning("%.1f%% of the event's departures fall outside the simulation "
                         "window (demand.event.end vs simulation.begin/end)", 100 * outside)
@@ -166,9 +173,9 @@ def clip_to_window(od: pd.DataFrame, begin: float, end: float,
     hi = od["end"].clip(upper=end)
     keep = (hi > lo).to_numpy()
     if not keep.any():
-        raise InputError(str(source), f"no OD row departs in the simulation window "
-                         f"({begin:g}-{end:g} s); its rows run from {od['begin'].min():g} "
-                         f"to {od['end'].max():g} s")
+        raise InputError(str(source), f"every OD row lies outside the simulation window "
+                         f"{format_time(begin)}-{format_time(end)} (its rows run from "
+                         f"{format_time(od['begin'].min())} to {format_time(od['end'].max())})")
     share = ((hi - lo) / (od["end"] - od["begin"]))[keep]
     out = od.loc[keep].assign(begin=lo[keep], end=hi[keep], trips=od["trips"][keep] * share)
     if (~keep).any() or (share < 1).any():
@@ -178,14 +185,41 @@ def clip_to_window(od: pd.DataFrame, begin: float, end: float,
     return out.reset_index(drop=True)
 
 
+def check_od_files(scenario, od: str | Path | None = None) -> None:
+    """Check a scenario's OD files (and an OD that replaces them) before anything is
+    built or written: each must be a readable text table (not missing, empty, binary,
+    undecodable or malformed) with a row that departs in the simulation window. Problems of
+    single rows are named when the demand is built, together with unknown zones, which
+    only the built zones can tell.
+
+    Raises
+    ------
+    MissingFileError, InputError
+        Naming the file, or that every row lies outside the window.
+    """
+    for path in [*scenario.demand.od, *([od] if od is not None else [])]:
+        if Path(path).suffix.lower() == ".csv":
+            read_table(path, "OD file")  # missing, empty, binary, undecodable, malformed
+        else:
+            check_text_file(path, "OD file")
+        try:
+            table = read_kinded_od(path)
+        except InputError:
+            continue  # a row's problems are named with the zones' when the demand is built
+        clip_to_window(table, scenario.simulation.begin, scenario.simulation.end, path)
+
+
 def _tidy(od: pd.DataFrame) -> pd.DataFrame:
+    # an empty part (an event of 0 cars) would otherwise leave the columns as objects
+    od = od.astype({"begin": float, "end": float, "trips": float})
     return od.loc[od["trips"] > 0].sort_values(["kind", "begin", "origin", "destination"],
                                                kind="stable").reset_index(drop=True)
 
 
-def _replace_od(built: DemandOD, path: str | Path) -> DemandOD:
-    """`built` with its OD table replaced by the OD file at `path`."""
-    od = _tidy(read_kinded_od(path, built.zones))
+def _replace_od(built: DemandOD, path: str | Path, sim) -> DemandOD:
+    """`built` with its OD table replaced by the OD file at `path` (its part in the
+    simulation window `sim`, see :func:`clip_to_window`)."""
+    od = _tidy(clip_to_window(read_kinded_od(path, built.zones), sim.begin, sim.end, path))
     event = built.spec.event
     if event is not None:
         zone = built.zones.venue_zone(event.venue)
@@ -261,12 +295,13 @@ def build_demand(scenario, out: str | Path, seed: int | None = None,
     ScenarioError, InputError, SumoError
     """
     seed = scenario.simulation.seed if seed is None else int(seed)
+    check_od_files(scenario, od)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     built = build_od(scenario)
     if od is not None:
-        built = _replace_od(built, od)
+        built = _replace_od(built, od, scenario.simulation)
     zones, od = built.zones, built.od
     t1 = time.perf_counter()
     lot_exits = scenario.venues.lot_exits if scenario.venues is not None else []

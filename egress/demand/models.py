@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..config.demand import DepartureProfile
 from ..errors import InputError, MissingFileError, Problems
+from ..files import read_table
 from ..network.zones import cell_center, cell_of, is_token
 
 #: The packaged places table (see ``egress/data/README.md``).
@@ -58,7 +59,7 @@ def load_places(path: str | Path | None = None) -> pd.DataFrame:
         path = Path(path)
         if not path.is_file():
             raise MissingFileError(path, "places file")
-        df = pd.read_csv(path)
+        df = read_table(path, "places file (name, lon, lat, population)")
         source = str(path)
     problems = Problems(source)
     missing = [c for c in ("name", "lon", "lat", "population") if c not in df.columns]
@@ -70,7 +71,7 @@ def load_places(path: str | Path | None = None) -> pd.DataFrame:
                          for c in ("lon", "lat", "population"))
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             problems.add(f"row {i + 2} ({row['name']}): lon/lat out of range")
-        if not pop >= 0:
+        if not (pop >= 0 and math.isfinite(pop)):
             problems.add(f"row {i + 2} ({row['name']}): population must be >= 0")
     problems.raise_if_any(InputError)
     return df.astype({"lon": float, "lat": float, "population": float})
@@ -310,7 +311,8 @@ def read_destinations(path: str | Path) -> pd.DataFrame:
         Naming each bad row.
     """
     path = Path(path)
-    df = pd.read_csv(path, dtype={"token": str})
+    df = read_table(path, "destinations file (token or lon, lat, and share)",
+                    dtype={"token": str})
     problems = Problems(path)
     if "share" not in df.columns:
         problems.add("missing column 'share'")
@@ -321,7 +323,7 @@ def read_destinations(path: str | Path) -> pd.DataFrame:
     for i, row in df.iterrows():
         where = f"row {i + 2}"
         share = pd.to_numeric(row["share"], errors="coerce")
-        if not share >= 0:
+        if not (share >= 0 and math.isfinite(share)):
             problems.add(f"{where}: share must be a number >= 0, got {row['share']!r}")
             continue
         token = row.get("token")

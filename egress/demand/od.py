@@ -40,8 +40,10 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 
+from .. import limits
 from ..config.schema import time_or_none
 from ..errors import InputError, MissingFileError, Problems
+from ..files import read_table
 from .vehicles import KINDS
 
 log = logging.getLogger(__name__)
@@ -133,6 +135,7 @@ def validate_od(df: pd.DataFrame, source: str, zones: Iterable[str] | None = Non
     if out is not None:
         _check_overlaps(out, names, problems)
         _check_duplicates(out, names, problems)
+        _check_total(out, problems)
         _finish(problems)
         return _sorted(out)
 
@@ -144,6 +147,7 @@ def validate_od(df: pd.DataFrame, source: str, zones: Iterable[str] | None = Non
     good = [pos for pos, (_, ok) in enumerate(rows_ok) if ok]
     _check_overlaps(out.iloc[good], names, problems)
     _check_duplicates(out.iloc[good], names, problems)
+    _check_total(out, problems)
     _finish(problems)
     return _sorted(out)
 
@@ -169,6 +173,10 @@ def _row(rec: tuple, where: str, known: set[str] | None, problems: Problems
     for col, raw, val in (("begin", b, bt), ("end", e, et)):
         if val is None:
             problems.add(f"{where}: {col} {raw!r} is not a time in seconds")
+            ok = False
+    for col, val in (("begin", bt), ("end", et)):
+        if val is not None and limits.time_of_day(val):
+            problems.add(f"{where}: {col} {limits.time_of_day(val)}")
             ok = False
     if bt is not None and et is not None and bt >= et:
         problems.add(f"{where}: interval {_interval_name(bt, et)} is inverted "
@@ -212,7 +220,9 @@ def _clean_fast(df: pd.DataFrame, known: set[str] | None) -> pd.DataFrame | None
         cols[col] = v.to_numpy(dtype=float)
         if not np.isfinite(cols[col]).all():
             return None
-    if (cols["trips"] < 0).any() or (cols["begin"] >= cols["end"]).any():
+    if (cols["trips"] < 0).any() or (cols["begin"] >= cols["end"]).any() \
+            or (cols["trips"] > limits.VEHICLES_MAX).any() or (cols["begin"] < 0).any() \
+            or (cols["end"] > limits.TIME_MAX).any():
         return None
     return pd.DataFrame({"origin": pd.Series(cols["origin"], dtype=object),
                          "destination": pd.Series(cols["destination"], dtype=object),
@@ -234,7 +244,17 @@ def _trips(value: Any) -> float | str:
             f"{value!r} is not finite"
     if t < 0:
         return f"{value!r} is negative"
+    if t > limits.VEHICLES_MAX:
+        return f"{value!r} is more than {limits.VEHICLES_MAX:,} (the most vehicles a run holds)"
     return t
+
+
+def _check_total(df: pd.DataFrame, problems: Problems) -> None:
+    """The whole table must fit in one run (:data:`egress.limits.VEHICLES_MAX`)."""
+    total = float(np.nansum(df["trips"].to_numpy(dtype=float)))
+    if total > limits.VEHICLES_MAX:
+        problems.add(f"trips: {total:,.0f} in total, more than {limits.VEHICLES_MAX:,} (the "
+                     "most vehicles one run holds)")
 
 
 def _check_overlaps(df: pd.DataFrame, names: list[str], problems: Problems) -> None:
@@ -307,13 +327,8 @@ def read_od(path: str | Path, zones: Iterable[str] | None = None, *,
 
 
 def _read_csv(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        raise InputError(str(path), "empty file; expected a header "
-                         f"{','.join(OD_COLUMNS)}") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputError(str(path), f"malformed CSV ({exc})") from None
+    df = read_table(path, f"OD file (header {','.join(OD_COLUMNS)})", dtype=str,
+                    keep_default_na=False, skipinitialspace=True)
     df.columns = [str(c).strip() for c in df.columns]
     return df, [f"line {i + 2}" for i in range(len(df))]
 
@@ -349,6 +364,13 @@ def _read_tazrelation(path: Path, attribute: str) -> tuple[pd.DataFrame, list[st
 
 
 
+def _kind(value: Any) -> str:
+    """A CSV ``kind`` cell: blank is background (the default), anything else as text."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "background"
+    return str(value).strip() or "background"
+
+
 def read_kinded_od(path: str | Path, zones: Iterable[str] | None = None) -> pd.DataFrame:
     """Read an OD file whose CSV may say which trips are event traffic.
 
@@ -370,11 +392,8 @@ def read_kinded_od(path: str | Path, zones: Iterable[str] | None = None) -> pd.D
         raise MissingFileError(path, "OD file")
     if path.suffix.lower() != ".csv":
         return read_od(path, zones).assign(kind="background")
-    try:
-        raw = pd.read_csv(path, dtype={"origin": str, "destination": str})
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as exc:
-        raise InputError(str(path), f"malformed CSV ({exc})") from None
-    kinds = raw["kind"].astype(str) if "kind" in raw.columns else \
+    raw = read_table(path, "OD file", dtype={"origin": str, "destination": str})
+    kinds = raw["kind"].map(_kind) if "kind" in raw.columns else \
         pd.Series("background", index=raw.index)
     bad = sorted(set(kinds) - set(KINDS))
     if bad:
@@ -382,6 +401,8 @@ def read_kinded_od(path: str | Path, zones: Iterable[str] | None = None) -> pd.D
                          f"(expected {' or '.join(KINDS)})")
     frames = [validate_od(grp, str(path), zones, rows=[f"line {i + 2}" for i in grp.index])
               .assign(kind=kind) for kind, grp in raw.groupby(kinds, sort=True)]
+    if not frames:  # a header without rows: no trips
+        return validate_od(raw, str(path), zones).assign(kind=pd.Series(dtype=object))
     return pd.concat(frames, ignore_index=True)
 
 

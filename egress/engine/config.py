@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .. import limits
 from ..config.supply import SupplySpec
 from ..files import num, write_xml
 from .supply import SUPPLY_FILE, supply_options, write_supply
@@ -38,7 +39,7 @@ from .supply import SUPPLY_FILE, supply_options, write_supply
 MODES = ("micro", "meso")
 
 #: SUMO's largest accepted ``--seed`` (a signed 32-bit integer).
-MAX_SEED = 2**31 - 1
+MAX_SEED = limits.SEED_MAX
 
 #: File names inside a run folder.
 CONFIG_FILE = "run.sumocfg"

@@ -6,14 +6,18 @@ physical invariants (:mod:`egress.engine.invariants`). The run folder records
 its state in ``summary.json``:
 
 ``running``
-    written before SUMO starts; outputs of an earlier run in the folder are
-    deleted first, so nothing stale survives a failure;
+    written before anything of a new run is written (:func:`begin_state`; by
+    :func:`egress.simulate` before the demand is built); outputs of an earlier
+    run in the folder are deleted first, so nothing stale survives a failure;
 ``complete``
     the run finished and its outputs passed every invariant;
 ``invalid``
     the run finished but broke an invariant (the reasons are listed);
 ``failed``
-    SUMO failed (its last error is quoted).
+    SUMO failed (its last error is quoted), or a step before it did.
+
+With the state it records the digest of the run's inputs (``inputs``,
+:func:`inputs_digest`) and what the caller adds (``command``, ``scenario``).
 
 A :class:`RunResult` that is not valid must not be averaged into a result;
 callers report it with its reasons instead.
@@ -21,6 +25,7 @@ callers report it with its reasons instead.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -39,7 +44,7 @@ from .._version import __version__
 from ..errors import RunError
 from ..files import atomic_json
 from . import outputs
-from .config import OUTPUTS, RunConfig, write_config
+from .config import OUTPUTS, RunConfig, sumo_options, write_config
 from .invariants import TELEPORT_LIMIT, check_edges, check_vehicles, teleport_share
 from .process import run_sumo
 from .vehicles import read_departures, skipped_before_begin, vehicle_table
@@ -168,22 +173,23 @@ def run(config: RunConfig, *, departures: pd.DataFrame | None = None,
     """
     if departures is None:
         departures = read_departures(config.routes)
-    _clear(config.run_dir)
+    extra = dict(extra or {})
+    begin_state(config.run_dir, extra)
     write_config(config)
-    _write_state(config.run_dir, {"state": "running", **(extra or {})})
+    extra.setdefault("inputs", inputs_digest(config))
+    _write_state(config.run_dir, {"state": "running", **extra})
     started = time.perf_counter()
     try:
         run_sumo(config.file, config.begin, config.end, progress=progress)
     except RunError as exc:
-        _clear(config.run_dir, keep=(OUTPUTS["log"],))
-        _write_state(config.run_dir, {"state": "failed", "error": str(exc), **(extra or {})})
+        fail_state(config.run_dir, exc, extra)
         raise
     sumo_seconds = time.perf_counter() - started
     result = collect(config, departures, inside=inside, keep_records=keep_records)
     result.sumo_seconds = sumo_seconds
     if table_format is not None:
         write_tables(result, table_format, tables)
-    _write_state(config.run_dir, {**result.summary(), **(extra or {})})
+    _write_state(config.run_dir, {**result.summary(), **extra})
     if not result.valid:
         log.warning("%s: invalid run: %s", config.run_dir, "; ".join(result.problems))
     return result
@@ -256,6 +262,33 @@ def _clear(run_dir: Path, keep: tuple[str, ...] = ()) -> None:
             (run_dir / name).unlink(missing_ok=True)
     if (run_dir / "gis").is_dir():
         shutil.rmtree(run_dir / "gis")
+
+
+def inputs_digest(config: RunConfig) -> str:
+    """A digest of everything a run reads: its SUMO options and the contents of
+    its network, route and additional files (recorded as ``inputs`` in
+    ``summary.json``, so a folder says which inputs its results belong to)."""
+    h = hashlib.sha256(json.dumps(sumo_options(config), sort_keys=True).encode())
+    for path in (config.network, *config.routes, *config.additional):
+        h.update(Path(path).read_bytes())
+    return h.hexdigest()
+
+
+def begin_state(run_dir: Path, extra: dict[str, Any] | None = None) -> None:
+    """Mark a run folder ``running`` and delete the outputs of an earlier run in it.
+
+    Called before anything of a new run is written (its demand included), so a
+    run that fails at any step leaves no earlier result looking current.
+    """
+    _clear(Path(run_dir))
+    _write_state(Path(run_dir), {"state": "running", **(extra or {})})
+
+
+def fail_state(run_dir: Path, error: BaseException | str,
+               extra: dict[str, Any] | None = None) -> None:
+    """Mark a run folder ``failed`` with the error, its outputs cleared (the log kept)."""
+    _clear(Path(run_dir), keep=(OUTPUTS["log"],))
+    _write_state(Path(run_dir), {"state": "failed", "error": str(error), **(extra or {})})
 
 
 def _write_state(run_dir: Path, record: dict[str, Any]) -> None:

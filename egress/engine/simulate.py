@@ -39,6 +39,9 @@ import pandas as pd
 from .. import units
 from ..config.scenario import Scenario, load_scenario
 from ..demand import build_demand
+from ..demand.build import check_od_files
+from ..errors import RunError
+from ..folders import check_output
 from ..network import check_route_files, study_area_edges
 from ..network.gis import edge_features, edge_geometry, venue_features, write_geojson
 from .config import RunConfig
@@ -51,7 +54,7 @@ from .measures import (
     queue_summary,
     slice_speeds,
 )
-from .run import RunResult, format_summary, run
+from .run import RunResult, begin_state, fail_state, format_summary, run
 from .vehicles import KINDS
 
 
@@ -127,17 +130,30 @@ def simulate(scenario: Scenario | str | Path, out: str | Path | None = None, *,
     if changes:
         scenario = scenario.with_simulation(**changes)
     run_dir = Path(out) if out is not None else scenario.output_dir
+    check_output(run_dir, flag="--out" if out is not None else "outputs.dir",
+                 inputs=[scenario.path], command="simulate")
+    extra = {"command": "simulate", "scenario": str(scenario.path), "name": scenario.name}
     routes = list(scenario.routes)
     if routes:
         check_route_files(scenario.network, routes)
     else:
-        routes = list(build_demand(scenario, run_dir / "demand",
-                                   seed=scenario.simulation.seed).routes)
-    config = RunConfig.from_scenario(scenario, run_dir, routes, tripinfo=True)
-    inside = study_area_edges(scenario.network, scenario.venues)
-    result = run(config, inside=inside, progress=progress, keep_records=True,
-                 table_format=scenario.output_format,
-                 extra={"scenario": str(scenario.path), "name": scenario.name})
+        check_od_files(scenario)
+    # from here on the folder's earlier results are stale: cleared, and the folder marked
+    # running, then failed if anything below fails (its demand included)
+    begin_state(run_dir, extra)
+    try:
+        if not routes:
+            routes = list(build_demand(scenario, run_dir / "demand",
+                                       seed=scenario.simulation.seed).routes)
+        config = RunConfig.from_scenario(scenario, run_dir, routes, tripinfo=True)
+        inside = study_area_edges(scenario.network, scenario.venues)
+        result = run(config, inside=inside, progress=progress, keep_records=True,
+                     table_format=scenario.output_format, extra=extra)
+    except RunError:
+        raise  # run() has recorded the failure with SUMO's log
+    except (Exception, KeyboardInterrupt) as exc:
+        fail_state(run_dir, exc if str(exc) else type(exc).__name__, extra)
+        raise
     summary = {**result.summary(), "scenario": str(scenario.path), "name": scenario.name}
     if result.valid:
         write_run_measures(result, scenario, inside)

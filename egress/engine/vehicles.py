@@ -48,6 +48,7 @@ from xml.sax.saxutils import unescape
 import numpy as np
 import pandas as pd
 
+from .. import limits
 from ..demand.vehicles import KINDS as DEMAND_KINDS
 from ..errors import InputError
 
@@ -136,9 +137,9 @@ def _read_one(path: Path) -> pd.DataFrame:
             t = float(attrs.get(b"depart", b"nan"))
         except ValueError:
             t = math.nan
-        if not math.isfinite(t):
+        if not math.isfinite(t) or limits.time_of_day(t):
             raise InputError(str(path), f"vehicle {vid.decode(errors='replace')!r}: depart must "
-                             f"be a number of seconds, got "
+                             f"be a number of seconds from 0 to 48:00, got "
                              f"{attrs.get(b'depart', b'').decode(errors='replace')!r}")
         ids.append(_unescape(vid))
         types.append(_unescape(attrs.get(b"type", b"DEFAULT_VEHTYPE")))
@@ -155,10 +156,13 @@ def _flow_departures(attrs: dict[bytes, bytes], name: str, path: Path) -> list[f
         if raw is None:
             return default
         try:
-            return float(raw)
+            value = float(raw)
         except ValueError:
-            raise InputError(str(path), f"flow {name!r}: {key.decode()} must be a number of "
-                             f"seconds, got {raw.decode(errors='replace')!r}") from None
+            value = math.nan
+        if not math.isfinite(value):
+            raise InputError(str(path), f"flow {name!r}: {key.decode()} must be a finite "
+                             f"number, got {raw.decode(errors='replace')!r}")
+        return value
 
     if b"probability" in attrs:
         raise InputError(str(path), f"flow {name!r}: a random flow (probability) has no "
@@ -176,6 +180,9 @@ def _flow_departures(attrs: dict[bytes, bytes], name: str, path: Path) -> list[f
         raise InputError(str(path), f"flow {name!r}: needs begin with period, vehsPerHour or "
                          "number, and end or number")
     count = int(n) if n is not None else math.ceil((end - begin) / period - 1e-9)
+    if count > limits.VEHICLES_MAX:
+        raise InputError(str(path), f"flow {name!r}: {count:,} vehicles, more than "
+                         f"{limits.VEHICLES_MAX:,} (egress.limits)")
     times = [begin + i * period for i in range(max(count, 0))]
     return [t for t in times if end is None or t < end]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .. import sumo
 from ..errors import MissingFileError, NetworkError
+from ..files import check_xml_root
 from .graph import CAR
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,8 @@ def build_osm(osm: str | Path, output: str | Path) -> Path:
     osm = Path(osm)
     if not osm.is_file():
         raise MissingFileError(osm, "OSM file")
+    if osm.suffix.lower() == ".osm" or not osm.name.lower().endswith((".gz", ".pbf")):
+        check_xml_root(osm, ("osm",), "OpenStreetMap extract (.osm)", NetworkError)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     sumo.run(["netconvert", "--osm-files", str(osm), *OSM_OPTIONS, "--output-file", str(output)],

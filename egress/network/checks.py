@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import InputError, NetworkError, Problems, ScenarioError
+from ..files import check_xml_root
 from .graph import boundary_edges, car_successors, reachable, read_net
 
 
@@ -63,6 +64,7 @@ def check_route_files(network: str | Path, routes: Iterable[str | Path]) -> None
     known = {e.getID() for e in read_net(network).getEdges()}
     problems = []
     for path in routes:
+        check_xml_root(path, ("routes",), "SUMO route or trip file (<routes>)")
         text = Path(path).read_text(encoding="utf-8", errors="replace")
         unknown: dict[str, int] = {}
         for m in _ROUTE_EDGES.finditer(text):

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MissingFileError, NetworkError
+from ..files import check_xml_root
 
 #: The vehicle class a path must allow to count as a car path.
 CAR = "passenger"
@@ -51,13 +52,26 @@ def read_net(path: str | Path):
     path = Path(path).resolve()
     if not path.is_file():
         raise MissingFileError(path, "network file")
-    return _read_net(str(path), path.stat().st_mtime_ns)
+    net = _read_net(str(path), path.stat().st_mtime_ns)
+    if not net.getEdges():
+        raise NetworkError(str(path), "a SUMO network without edges")
+    return net
+
+
+def check_net_file(path: Path) -> None:
+    """Check that `path` is a SUMO network file before it is parsed: text, and a
+    ``<net>`` root element (a trips, routes or additional file given as the network
+    is named as such instead of giving empty zones)."""
+    if path.name.endswith(".gz"):
+        return  # sumolib reads gzipped networks; it names any problem itself
+    check_xml_root(path, ("net",), "SUMO network (.net.xml)", NetworkError)
 
 
 @functools.lru_cache(maxsize=8)
 def _read_net(path: str, _mtime: int):
     import sumolib
 
+    check_net_file(Path(path))
     try:
         return sumolib.net.readNet(path, withPrograms=True)
     except Exception as exc:  # sumolib raises bare SAX / attribute errors

@@ -185,6 +185,10 @@ def evaluate_policy(scenario: Scenario | str | Path | Sequence[Scenario | str | 
     fractions = _check_args(fractions, replications, mode, target_halfwidth, max_replications,
                             workers)
     scenarios = [s if isinstance(s, Scenario) else load_scenario(s) for s in scenarios]
+    names = [s.name for s in scenarios]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        raise InputError("scenarios", f"two scenarios are named {name!r}; each writes into "
+                         f"OUT/<name>, so names must differ")
     chosen = _chosen(policies, policy_file, scenarios[0].network)
     out = Path(out) if out is not None else scenarios[0].output_dir / "policies"
     out.mkdir(parents=True, exist_ok=True)
@@ -195,6 +199,9 @@ def evaluate_policy(scenario: Scenario | str | Path | Sequence[Scenario | str | 
         _warn_meso(scen, chosen)
         plans.append(ScenarioPlan(scen, chosen, fractions, out / scen.name, od, resume))
     write_snapped(out / "snapped.csv", [p.scen.venues for p in plans], chosen)
+    # evaluation.json records a finished evaluation: until this one finishes, the folder's
+    # earlier tables are not its result (the report then finds no evaluation here)
+    (out / "evaluation.json").unlink(missing_ok=True)
     runner = _Runner(workers or os.cpu_count() or 1, progress)
     runner.run(plan.replicate([k], plan.variants) for plan in plans
                for k in range(replications))

@@ -137,7 +137,7 @@ def load_policies(path: str | Path, network: str | Path | None = None) -> dict[s
         label = f"policy {name!r}" if isinstance(name, str) else where
         kind = table.get("kind")
         fields = dict(_COMMON)
-        if kind in POLICY_KINDS:
+        if isinstance(kind, str) and kind in POLICY_KINDS:
             fields.update(POLICY_KINDS[kind].fields)
         elif kind is not None:
             problems.add(f"{label}.kind: must be one of {', '.join(POLICY_KINDS)}, got {kind!r}")
@@ -150,7 +150,7 @@ def load_policies(path: str | Path, network: str | Path | None = None) -> dict[s
             problems.add(f"{label}.name: duplicate policy name")
         raw[name] = (label, {**values, _SNAPS: snaps})
     for label, values in raw.values():
-        if values["kind"] in POLICY_KINDS:
+        if isinstance(values["kind"], str) and values["kind"] in POLICY_KINDS:
             POLICY_KINDS[values["kind"]].check_shape(values, label, problems)
     policies: dict[str, Policy] = {}
     for name in raw:
@@ -251,7 +251,9 @@ def select(policies: dict[str, Policy], names: list[str] | str, source: str) -> 
     if not names:
         problems.add("no policy named (--policy NAME[,NAME...])")
     out = []
-    for n in names:
+    for n in sorted({n for n in names if names.count(n) > 1}):
+        problems.add(f"policy {n!r} named twice")
+    for n in dict.fromkeys(names):
         if n not in policies:
             hint = difflib.get_close_matches(n, list(policies), n=1)
             problems.add(f"unknown policy {n!r}" + (f" (did you mean {hint[0]!r}?)" if hint

@@ -41,7 +41,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..config.schema import Field, positive
+from .. import limits
+from ..config.schema import Field
 from ..errors import Problems
 from ..network import CAR, reachable
 
@@ -384,9 +385,9 @@ class SignalRetiming(PolicyKind):
 
     name = "signal_retiming"
     fields = {"tls": Field("list", default=[]),
-              "min_cycle": Field("float", default=40.0, check=positive),
-              "max_cycle": Field("float", default=120.0, check=positive),
-              "yellow": Field("float", default=3.0, check=positive)}
+              "min_cycle": Field("float", default=40.0, check=limits.within(0, 600, lo_open=True)),
+              "max_cycle": Field("float", default=120.0, check=limits.within(0, 600, lo_open=True)),
+              "yellow": Field("float", default=3.0, check=limits.within(0, 10, lo_open=True))}
     id_lists = ("tls",)
     retimes_signals = True
 

@@ -12,21 +12,8 @@ reused run is one that would come out the same.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from pathlib import Path
-
 from .. import engine
-from ..engine.config import sumo_options
-
-
-def inputs_digest(config: engine.RunConfig) -> str:
-    """A digest of everything a run reads: its SUMO options and the contents of
-    its network, route and additional files."""
-    h = hashlib.sha256(json.dumps(sumo_options(config), sort_keys=True).encode())
-    for path in (config.network, *config.routes, *config.additional):
-        h.update(Path(path).read_bytes())
-    return h.hexdigest()
+from ..engine.run import inputs_digest
 
 
 def reusable(config: engine.RunConfig, digest: str) -> bool:

@@ -39,6 +39,7 @@ from ..config.scenario import load_scenario
 from ..engine import format_summary, read_state
 from ..engine.measures import format_run_measures
 from ..errors import MissingFileError, ReportError
+from ..folders import folder_kind
 from ..sweep import load_failures, load_results, savings
 from .evaluation import evaluation_section
 from .html import CSS, fig_png, figure, pre, table
@@ -143,6 +144,10 @@ def _sweep_section(folder: Path) -> tuple[str, list[str], dict]:
         else {}
     res = load_results(folder)
     parts = ["<h2>Sweep</h2>"]
+    if not info:
+        parts.append("<p class='bad'><b>Not finished: this sweep has no sweep.json</b> "
+                     "(running, interrupted or stopped by an error); below are only the "
+                     "tasks stored so far. Rerun the sweep to finish it.</p>")
     if info:
         parts.append(_p(f"{info.get('name', '')}: {info.get('description', '')}"))
         parts.append(_p(f"{info.get('tasks', '?')} tasks; {info.get('stored', '?')} results "
@@ -188,6 +193,11 @@ def _sweep_section(folder: Path) -> tuple[str, list[str], dict]:
 def _calibration_section(folder: Path) -> tuple[str, list[str], dict]:
     summary = json.loads((folder / "summary.json").read_text()) \
         if (folder / "summary.json").is_file() else {}
+    if not summary:
+        # state.json without summary.json: a calibration still running or interrupted;
+        # its incumbent is not a result
+        return ("<h2>Calibration</h2><p class='bad'><b>Not a result: this calibration did "
+                "not finish</b> (no summary.json; resume it with --resume).</p>", [], {})
     parts = ["<h2>Calibration</h2>"]
     flat = {k: v for k, v in summary.items() if isinstance(v, int | float | str | bool)}
     if flat:
@@ -232,7 +242,7 @@ def _calibration_section(folder: Path) -> tuple[str, list[str], dict]:
 def _run_section(folder: Path) -> tuple[str, list[str], dict]:
     summary = read_state(folder) or {}
     scen = [summary["scenario"]] if isinstance(summary.get("scenario"), str) else []
-    state = summary.get("state")
+    state = summary.get("state") or "unreadable (its summary.json is not a run's record)"
     if state != "complete":
         why = summary.get("error") or "; ".join(summary.get("problems") or []) or \
             "the run did not finish"
@@ -292,15 +302,8 @@ def _validation_part(folder: Path) -> str:
 
 
 def _kind(folder: Path) -> str | None:
-    if (folder / "results").is_dir() or (folder / "sweep.json").is_file():
-        return "sweep"
-    if (folder / "evaluation.json").is_file():
-        return "evaluation"
-    if (folder / "convergence.csv").is_file() or (folder / "fit.csv").is_file():
-        return "calibration"
-    if (folder / "summary.json").is_file() and (folder / "run.sumocfg").is_file():
-        return "run"
-    return None
+    kind = folder_kind(folder)
+    return None if kind == "observations" else kind
 
 
 _SECTIONS = {"calibration": _calibration_section, "evaluation": evaluation_section,

@@ -11,8 +11,9 @@ from typing import Any
 
 import pandas as pd
 
+from .. import limits
 from ..config.scenario import load_scenario
-from ..config.schema import Field, check_table, non_negative, one_of, positive, read_toml
+from ..config.schema import Field, check_table, one_of, read_toml
 from ..errors import EgressError, Problems, SweepError
 from ..policies import BASELINE, check_against_network, load_policies
 from .tasks import Task, _Digests, _make_task
@@ -21,15 +22,15 @@ from .tasks import Task, _Digests, _make_task
 PRIOR = "prior"
 
 _TOP = {
-    "name": Field("str", required=True),
+    "name": Field("str", required=True, check=limits.name),
     "description": Field("str", default=""),
     "policy_file": Field("path", doc="policy file (TOML)"),
     "policies": Field("list", default=[]),
     "fractions": Field("list", default=[]),
     "seeds": Field("list"),
-    "replications": Field("int", check=positive),
+    "replications": Field("int", check=limits.runs),
     "mode": Field("str", check=one_of("micro", "meso")),
-    "retries": Field("int", default=2, check=non_negative),
+    "retries": Field("int", default=2, check=limits.within(0, 100)),
     "keep_runs": Field("bool", default=False),
     "events": Field("list", required=True),
     "calibrations": Field("list", default=[]),
@@ -38,16 +39,17 @@ _TOP = {
 
 
 _EVENT = {
-    "name": Field("str", required=True),
+    "name": Field("str", required=True, check=limits.name),
     "scenario": Field("path", required=True),
-    "attendance": Field("int", check=positive, doc="demand.event.attendance"),
+    "attendance": Field("int", check=limits.within(0, limits.ATTENDANCE_MAX, lo_open=True),
+                        doc="demand.event.attendance"),
     "end": Field("time", doc="demand.event.end"),
-    "background": Field("float", check=non_negative, doc="demand.background.scale"),
+    "background": Field("float", check=limits.within(0, 100), doc="demand.background.scale"),
 }
 
 
 _CALIBRATION = {
-    "name": Field("str", required=True),
+    "name": Field("str", required=True, check=limits.name),
     "od": Field("path", doc="OD table the demand is built from"),
 }
 
@@ -56,7 +58,7 @@ _RUN = {
     "event": Field("str", required=True),
     "policy": Field("str", required=True),
     "fraction": Field("float"),
-    "seed": Field("int", required=True, check=non_negative),
+    "seed": Field("int", required=True, check=limits.seed),
     "calibration": Field("str", default=PRIOR),
 }
 
@@ -151,12 +153,28 @@ def load_sweep(path: str | Path) -> Sweep:
     base = path.resolve().parent
     problems = Problems(path)
     top = check_table(data, _TOP, "", problems, base)
+    # the lists' items, named once here; the planning below sees only usable ones
+    for p in top["policies"] or []:
+        if not isinstance(p, str):
+            problems.add(f"policies: expected policy names, got {p!r}")
+    top["policies"] = [p for p in top["policies"] or [] if isinstance(p, str)]
+    for f in top["fractions"] or []:
+        if msg := _fraction(f):
+            problems.add(f"fractions: {msg}")
+    top["fractions"] = [f for f in top["fractions"] or [] if not _fraction(f)]
+    for key in ("events", "calibrations", "runs"):
+        if top[key] is not None and not all(isinstance(t, dict) for t in top[key]):
+            problems.add(f"{key}: expected tables ([[{key}]]), got {top[key]!r}")
+            top[key] = [t for t in top[key] if isinstance(t, dict)]
 
     events = _events(top["events"] or [], problems, base)
     calibrations = _calibrations(top["calibrations"] or [], problems, base)
     scenarios = _scenarios(events, problems)
     policies = _policies(top, events, scenarios, problems)
     runs = _runs(top, events, calibrations, policies, problems, base)
+    if len(runs) > limits.RUNS_MAX:
+        problems.add(f"runs: {len(runs):,} runs, more than {limits.RUNS_MAX:,} in one sweep "
+                     "(each is a simulation; split the sweep)")
     problems.raise_if_any(SweepError)
 
     digests = _Digests()
@@ -183,8 +201,8 @@ def _events(raw: list, problems: Problems, base: Path) -> dict[str, Event]:
         problems.add("events: give at least one [[events]] table")
     for i, table in enumerate(raw):
         v = check_table(table, _EVENT, f"events[{i}]", problems, base)
-        if v["name"] is None:
-            continue
+        if v["name"] is None or v["scenario"] is None:
+            continue  # named by check_table
         if v["name"] in events:
             problems.add(f"events[{i}].name: duplicate event {v['name']!r}")
         if v["scenario"] is not None and not v["scenario"].is_file():
@@ -308,10 +326,14 @@ def _seeds(top: dict, problems: Problems) -> list:
     if seeds is not None and top["replications"] is not None:
         problems.add("replications: give seeds or replications, not both")
     if seeds is None:
+        if limits.runs(top["replications"]):
+            return []  # already named by the schema; not expanded into that many runs
         seeds = list(range(top["replications"]))
     for s in seeds:
         if isinstance(s, bool) or not isinstance(s, int) or s < 0:
             problems.add(f"seeds: {s!r} is not a non-negative integer")
+        elif msg := limits.seed(s):
+            problems.add(f"seeds: {s} {msg}")
     if len(set(map(repr, seeds))) != len(seeds):
         problems.add("seeds: duplicate seeds")
     return seeds
@@ -321,16 +343,17 @@ def _grid_runs(top: dict, events: dict[str, Event], calibrations: dict, policies
                problems: Problems) -> list[PlannedRun]:
     """events × calibrations × seeds × (baseline, policies × fractions)."""
     seeds = _seeds(top, problems)
-    fractions = top["fractions"] or []
-    for f in fractions:
-        if msg := _fraction(f):
-            problems.add(f"fractions: {msg}")
-    for p in top["policies"] or []:
-        if not isinstance(p, str):
-            problems.add(f"policies: expected policy names, got {p!r}")
+    fractions = top["fractions"]
     signs = [p for p in top["policies"] or [] if p in policies and policies[p].uses_signs]
     if signs and not fractions:
         problems.add(f"fractions: required for policies with message signs ({', '.join(signs)})")
+    per_seed = 1 + sum(len(fractions) if policies[p].uses_signs else 1
+                       for p in top["policies"] or [] if p in policies)
+    total = len(events) * len(calibrations) * len(seeds) * per_seed
+    if total > limits.RUNS_MAX:
+        problems.add(f"runs: {total:,} runs, more than {limits.RUNS_MAX:,} in one sweep (each "
+                     "is a simulation; split the sweep)")
+        return []  # not built: counted
     out = []
     for ev, cal, seed in product(events, calibrations, seeds):
         out.append(PlannedRun(ev, cal, None, None, seed))

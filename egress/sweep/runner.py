@@ -7,7 +7,9 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -16,8 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from .. import limits
 from ..engine import versions
 from ..errors import SchedulerError
+from ..limits import check_value
 from ..progress import bar as progress_bar
 from ..progress import note as progress_note
 from .analysis import savings
@@ -112,8 +116,14 @@ def run_sweep(sweep: Sweep | str | Path, out: str | Path, scheduler=None,
     started = time.perf_counter()
     if not isinstance(sweep, Sweep):
         sweep = load_sweep(sweep)
+    if isinstance(scheduler, str):
+        probe_scheduler(scheduler)  # before anything is written
+    if workers is not None:
+        check_value(limits.workers, workers, "workers")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    # sweep.json records a finished run: from here on the folder's earlier one is stale
+    (out / "sweep.json").unlink(missing_ok=True)
     shutil.copyfile(sweep.path, out / "sweep.toml")
     sweep.table().to_csv(out / "tasks.csv", index=False)
     retries = sweep.retries if retries is None else int(retries)
@@ -196,6 +206,38 @@ def dashboard_link(client) -> str | None:
     except Exception:  # noqa: BLE001 - no dashboard to point at
         return None
     return str(link) if link else None
+
+
+_ADDRESS = re.compile(r"(?:(?P<scheme>[a-z]+)://)?(?P<host>\[[0-9a-fA-F:]+\]|[^\s/:\[\]]+)"
+                      r"(?::(?P<port>\d{1,5}))?/?")
+
+
+def probe_scheduler(address: str) -> None:
+    """Check a Dask scheduler address and that something listens there.
+
+    A plain TCP connection is tried first, so an unreachable scheduler is one line of
+    bad input before any output is written, and no half-built Dask client is left
+    to complain when it is garbage-collected.
+
+    Raises
+    ------
+    SchedulerError
+        If the address is malformed or nothing answers within :data:`CONNECT_TIMEOUT`.
+    """
+    m = _ADDRESS.fullmatch(address.strip())
+    scheme = (m["scheme"] or "tcp") if m else None
+    if m is None or scheme not in ("tcp", "tls") or m["port"] is None \
+            or not 0 < int(m["port"]) < 65536:
+        raise SchedulerError(f"--scheduler: {address!r} is not a Dask scheduler address "
+                             "(expected tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786)")
+    host = m["host"].strip("[]")
+    try:
+        with socket.create_connection((host, int(m["port"])), timeout=CONNECT_TIMEOUT):
+            pass
+    except OSError as exc:
+        raise SchedulerError(f"cannot reach the Dask scheduler at {address} within "
+                             f"{CONNECT_TIMEOUT:.0f} s ({type(exc).__name__}); is `dask "
+                             "scheduler` running there?") from None
 
 
 class _connect:
