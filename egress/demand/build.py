@@ -169,6 +169,8 @@ def clip_to_window(od: pd.DataFrame, begin: float, end: float,
     InputError
         If no row of the table departs in the window.
     """
+    if od.empty:
+        return od  # nothing outside the window (an empty demand is named where it is built)
     lo = od["begin"].clip(lower=begin)
     hi = od["end"].clip(upper=end)
     keep = (hi > lo).to_numpy()
