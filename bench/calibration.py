@@ -198,8 +198,9 @@ def bench_problem(name: str, priors: list[str], methods: list[str], budget: int,
                                       / h["sumo_s"].sum()),
                 "simulate/bare": float(h["simulate_s"].mean() / bare),
                 "stopped": _stopped(out / f"{which}-{method}")})
-            print(f"  {which} {method}: objective {obj:.3g} (prior {rows[-1]['prior_objective']:.3g}"
-                  f"), {len(h)} sims, {time.perf_counter() - t1:.0f} s", flush=True)
+            print(f"  {which} {method}: objective {obj:.3g} "
+                  f"(prior {rows[-1]['prior_objective']:.3g}), {len(h)} sims, "
+                  f"{time.perf_counter() - t1:.0f} s", flush=True)
     return pd.DataFrame(rows)
 
 
