@@ -227,7 +227,7 @@ def main() -> None:
         report(pd.concat([pd.read_csv(Path(d) / "bench.csv") for d in args.table],
                          ignore_index=True))
         return
-    out = Path(args.out)
+    out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     tables = []
