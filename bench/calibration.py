@@ -43,9 +43,15 @@ A bare ``sumo -c`` of the truth's run configuration is timed once per
 problem: ``simulate_s`` of the calibration's runs over it says what running
 SUMO through egress costs (a ratio; absolute times depend on the machine).
 
+Run time: the corridor takes about 2 minutes, the normal evening 20 and the
+large event over an hour on one core: both SODO problems gridlock from the
+doubled prior (thousands of teleports, a large-event simulation then takes
+100-200 s instead of 10), and SPSA stays near it. Run one problem per
+process and combine the tables.
+
 Usage::
 
-    python bench/calibration.py                           # everything, ~30 min on one core
+    python bench/calibration.py                           # everything (see below)
     python bench/calibration.py --problems corridor --budget 10   # reduced
     # one problem per process, then the combined table:
     python bench/calibration.py --problems corridor --out runs/bc-corridor
