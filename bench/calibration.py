@@ -161,8 +161,14 @@ def bare_sumo(run_dir: Path) -> float:
 
 
 def bench_problem(name: str, priors: list[str], methods: list[str], budget: int,
-                  out: Path) -> pd.DataFrame:
-    """Every prior × method of one problem; one row per calibration."""
+                  out: Path, resume: bool = False, done: list[dict] | None = None
+                  ) -> pd.DataFrame:
+    """Every prior × method of one problem; one row per calibration.
+
+    With `resume`, calibrations found in `out` are replayed from their
+    simulations on disk and continued (see :func:`egress.calibration.calibrate`);
+    the rows so far are written to ``out/../bench.csv`` after each calibration.
+    """
     t0 = time.perf_counter()
     case = Case(name, out)
     ref = case.problem(case.truth, "truth")
@@ -187,7 +193,7 @@ def bench_problem(name: str, priors: list[str], methods: list[str], budget: int,
         for method in methods:
             t1 = time.perf_counter()
             res = calibrate(problem, out / f"{which}-{method}", method=method, budget=budget,
-                            seed=SEED, progress=False, figures=False)
+                            seed=SEED, progress=False, figures=False, resume=resume)
             h = res.history
             obj = fixed.misfit(res.best.sim())
             rows.append({
@@ -207,6 +213,7 @@ def bench_problem(name: str, priors: list[str], methods: list[str], budget: int,
             print(f"  {which} {method}: objective {obj:.3g} "
                   f"(prior {rows[-1]['prior_objective']:.3g}), {len(h)} sims, "
                   f"{time.perf_counter() - t1:.0f} s", flush=True)
+            pd.DataFrame((done or []) + rows).to_csv(out.parent / "bench.csv", index=False)
     return pd.DataFrame(rows)
 
 
@@ -225,6 +232,8 @@ def main() -> None:
     ap.add_argument("--budget", type=int, help="simulations per calibration for every problem "
                     f"(default per problem: {BUDGETS})")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-calibration"))
+    ap.add_argument("--resume", action="store_true",
+                    help="replay the calibrations already in --out from disk and continue them")
     ap.add_argument("--table", nargs="+", metavar="DIR",
                     help="only print the combined table and checks of earlier runs' --out "
                          "folders (e.g. one problem per process)")
@@ -238,8 +247,9 @@ def main() -> None:
     t0 = time.perf_counter()
     tables = []
     for name in args.problems:
+        done = pd.concat(tables).to_dict("records") if tables else []
         tables.append(bench_problem(name, args.priors, args.methods,
-                                    args.budget or BUDGETS[name], out / name))
+                                    args.budget or BUDGETS[name], out / name, args.resume, done))
         pd.concat(tables, ignore_index=True).to_csv(out / "bench.csv", index=False)
     print(f"bench wall time {time.perf_counter() - t0:.0f} s")
     report(pd.concat(tables, ignore_index=True))
