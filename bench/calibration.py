@@ -40,8 +40,10 @@ Checks (printed with PASS/FAIL)
        time, for the record.
 
 A bare ``sumo -c`` of the truth's run configuration is timed once per
-problem: ``simulate_s`` of the calibration's runs over it says what running
-SUMO through egress costs (a ratio; absolute times depend on the machine).
+problem and printed next to the same run's ``simulate_s`` through egress
+(compare the two; absolute times depend on the machine). ``bench.csv`` also
+holds ``simulate/bare``, the calibration's mean over that bare run: a
+calibration through a gridlocked OD simulates much longer than the truth.
 
 Run time: the corridor takes about 2 minutes, the normal evening 20 and the
 large event over an hour on one core: both SODO problems gridlock from the
@@ -259,7 +261,7 @@ def report(table: pd.DataFrame) -> None:
     """Print the table and the three checks with their figures."""
     cols = ["problem", "prior", "method", "budget", "objective", "prior_objective", "floor", "J",
             "rmse_kmh", "count_nrmse", "sims", "best_sim", "wall_s", "model/sumo",
-            "outside/sumo", "simulate/bare"]
+            "outside/sumo"]
     with pd.option_context("display.width", 220, "display.max_columns", 30):
         print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
         print("\nwhy each stopped:")
