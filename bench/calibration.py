@@ -1,114 +1,298 @@
-"""Benchmark: OD calibration on the SODO large-event synthetic case.
+"""Benchmark: robustness of OD calibration to the prior, metamodel vs SPSA.
 
-Calibrates the shipped synthetic set (``scenarios/observations/sodo-large-event``:
-truth simulated with seed 1, prior = truth perturbed by 30-50 %) with both
-optimizers, and prints method × budget × seed -> objective, speed RMSE,
-RMSE / noise floor, GEH share, simulations, wall time and the share of time
-spent outside SUMO (model fitting and optimisation / SUMO time).
+Problems
+    ``corridor``: a hand-made freeway corridor with five loop detectors,
+    counts only (:mod:`corridor`, built at bench time from
+    ``bench/data/corridor/``); ``sodo-normal-evening`` and
+    ``sodo-large-event``: the synthetic SODO sets shipped in
+    ``scenarios/observations/`` (speeds, counts, travel times), full windows.
+Priors
+    ``half`` (truth × 0.5), ``double`` (truth × 2) and ``uniform`` (each
+    kind's true total spread evenly over every row of that kind in the
+    prior's support: every OD pair and interval); ``shipped`` (the shipped
+    perturbed prior, SODO only) on request.
+Methods
+    ``metamodel`` and ``spsa``, each with the same budget per problem, with
+    the defaults a user gets (the model noise estimated from the start's
+    replicate, λ and the prior on totals as in :class:`egress.calibration.Problem`).
 
-The noise floor of a seed is the speed RMSE of the *true* OD simulated with
-that seed's random numbers against the observations: what a perfect OD
-achieves. The metamodel is deterministic and its budget only stops it, so a
-smaller budget's figures are read from the prefix of the largest budget's
-run; SPSA's gains depend on the budget, so it runs once per budget.
+One score for all priors
+    Each calibration's own objective holds its model-noise estimate and its
+    prior terms (the pull towards *its* prior), so its figures cannot be
+    compared across priors. Every calibrated OD (the best evaluation of the
+    run) is therefore scored again, without simulating it again, by the
+    *data term* of one fixed objective per problem: the problem's targets
+    with the model noise measured from the truth simulated with the
+    calibration seed and with seed + 1
+    (:func:`egress.calibration.metamodel.estimate_model_noise`). The truth's
+    score on it is the noise floor (about 1: a perfect OD). The checks use
+    this ``objective``; ``J`` is the run's own.
+
+Checks (printed with PASS/FAIL)
+    1. From every prior the metamodel's final objective is within 1.2× of
+       the best found for that problem (any method, any prior, same budget).
+    2. The metamodel's objective is at most 0.5× SPSA's, per problem and prior.
+    3. Time outside SUMO is under 20 % of SUMO time per calibration:
+       ``model/sumo`` = the search's own time (``model_s``) over the
+       evaluations' SUMO time (``sumo_s``: routing, the SUMO process, reading
+       its outputs); ``outside/sumo`` = everything else in the wall time
+       (sampling trips, aggregating for the metamodel, writing) over SUMO
+       time, for the record.
+
+A bare ``sumo -c`` of the truth's run configuration is timed once per
+problem and printed next to the same run's ``simulate_s`` through egress
+(compare the two; absolute times depend on the machine). ``bench.csv`` also
+holds ``simulate/bare``, the calibration's mean over that bare run: a
+calibration through a gridlocked OD simulates much longer than the truth.
+
+Run time: the corridor takes about 2 minutes, the normal evening 20 and the
+large event over an hour on one core: both SODO problems gridlock from the
+doubled prior (thousands of teleports, a large-event simulation then takes
+100-200 s instead of 10), and SPSA stays near it. Run one problem per
+process and combine the tables.
 
 Usage::
 
-    python bench/calibration.py                       # 3 seeds, budgets 15 and 30
-    python bench/calibration.py --seeds 11 --budgets 15   # reduced
-    # one process per seed, side by side, then the combined table:
-    python bench/calibration.py --seeds 11 --out runs/bc11 &   (12, 13 likewise)
-    python bench/calibration.py --table runs/bc11 runs/bc12 runs/bc13
+    python bench/calibration.py                           # everything (see below)
+    python bench/calibration.py --problems corridor --budget 10   # reduced
+    # one problem per process, then the combined table:
+    python bench/calibration.py --problems corridor --out runs/bc-corridor
+    python bench/calibration.py --problems sodo-normal-evening --out runs/bc-normal
+    python bench/calibration.py --table runs/bc-corridor runs/bc-normal
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from egress.calibration import calibrate, calibration_problem, evaluate, read_prior
-from egress.calibration.driver import REPLICATE
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corridor  # noqa: E402
+
+from egress import sumo  # noqa: E402
+from egress.calibration import (  # noqa: E402
+    calibrate,
+    calibration_problem,
+    evaluate,
+    read_prior,
+)
+from egress.calibration.metamodel import estimate_model_noise  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "scenarios" / "observations" / "sodo-large-event"
-SCENARIO = ROOT / "scenarios" / "sodo-large-event.toml"
+PROBLEMS = ("corridor", "sodo-normal-evening", "sodo-large-event")
+#: Simulations per calibration, by problem (the same for every prior and method):
+#: a corridor simulation takes under a second, a large-event one about ten.
+BUDGETS = {"corridor": 30, "sodo-normal-evening": 20, "sodo-large-event": 15}
+PRIORS = ("half", "double", "uniform")
+#: Seed of every calibration's simulations (the truths were simulated with another).
+SEED = 3
+KEY = ["kind", "origin", "destination", "begin", "end"]
+
+
+def make_prior(truth: pd.DataFrame, which: str) -> pd.DataFrame:
+    """A prior OD from the true one (same rows): ``half``, ``double`` or ``uniform``."""
+    trips = truth["trips"].to_numpy(dtype=float)
+    if which == "half":
+        return truth.assign(trips=0.5 * trips)
+    if which == "double":
+        return truth.assign(trips=2.0 * trips)
+    if which == "uniform":
+        total = truth.groupby("kind")["trips"].transform("sum")
+        rows = truth.groupby("kind")["trips"].transform("size")
+        return truth.assign(trips=(total / rows).to_numpy(dtype=float))
+    raise ValueError(f"unknown prior {which!r}")
+
+
+class Case:
+    """One benchmark problem: how to build its calibration problem from a prior."""
+
+    def __init__(self, name: str, out: Path):
+        self.name, self.out = name, out
+        if name == "corridor":
+            self.files = corridor.build(out / "corridor")
+            self.truth = pd.read_csv(self.files["truth"]).assign(kind="background")
+        else:
+            data = ROOT / "scenarios" / "observations" / name
+            self.scenario = ROOT / "scenarios" / f"{name}.toml"
+            self.data = data
+            self.truth = read_prior(data / "truth.od.csv")
+        self.shipped = None if name == "corridor" else \
+            read_prior(ROOT / "scenarios" / "observations" / name / "prior.od.csv")
+
+    def problem(self, prior: pd.DataFrame, tag: str):
+        if self.name == "corridor":
+            path = self.out / "priors" / f"{tag}.od.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            prior.drop(columns=["kind"]).to_csv(path, index=False)
+            return corridor.problem(self.files, path, seed=SEED)
+        return calibration_problem(self.scenario, self.data / "observations.csv", prior=prior,
+                                   mode="meso", seed=SEED)
+
+    def prior(self, which: str) -> pd.DataFrame:
+        if which == "shipped":
+            if self.shipped is None:
+                raise ValueError("the corridor has no shipped prior")
+            return self.shipped
+        return make_prior(self.truth, which)
+
+
+def count_nrmse(obs_table: pd.DataFrame, values: pd.DataFrame) -> float:
+    """sqrt(n Σ (obs - sim)²) / Σ obs over the observed counts (NaN without counts)."""
+    o = obs_table["count"].to_numpy(dtype=float)
+    s = values["count"].to_numpy(dtype=float)
+    ok = np.isfinite(o) & np.isfinite(s)
+    if not ok.any():
+        return float("nan")
+    return float(np.sqrt(ok.sum() * np.sum((o[ok] - s[ok]) ** 2)) / np.sum(o[ok]))
+
+
+def bare_sumo(run_dir: Path) -> float:
+    """Seconds of a bare ``sumo -c`` of an evaluation's kept configuration."""
+    cfg = run_dir / "run.sumocfg"
+    t0 = time.perf_counter()
+    subprocess.run([sumo.binary("sumo"), "-c", str(cfg), "--no-step-log", "true"],
+                   cwd=run_dir, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def bench_problem(name: str, priors: list[str], methods: list[str], budget: int,
+                  out: Path, resume: bool = False, done: list[dict] | None = None
+                  ) -> pd.DataFrame:
+    """Every prior × method of one problem; one row per calibration.
+
+    With `resume`, calibrations found in `out` are replayed from their
+    simulations on disk and continued (see :func:`egress.calibration.calibrate`);
+    the rows so far are written to ``out/../bench.csv`` after each calibration.
+    """
+    t0 = time.perf_counter()
+    case = Case(name, out)
+    ref = case.problem(case.truth, "truth")
+    xt = ref.prior[KEY].merge(case.truth, on=KEY, how="left")["trips"].fillna(0).to_numpy()
+    # the fixed objective of this problem: model noise from two seeds of the truth
+    floor = evaluate(ref, xt, out / "truth" / "run", keep_runs=True)
+    rep = evaluate(ref, xt, out / "truth-replicate" / "run", seed=SEED + 1)
+    noise = estimate_model_noise(floor.sim(), rep.sim(), ref.targets.idx)
+    fixed = ref.targets_with(noise)
+    floor_obj = fixed.misfit(floor.sim())
+    bare = bare_sumo(out / "truth" / "run") if (out / "truth" / "run" / "run.sumocfg").is_file() \
+        else float("nan")
+    print(f"{name}: {len(ref.prior)} OD rows, {ref.obs.n_values} observed values; model noise "
+          f"speed {noise.speed:.2f} km/h, counts {100 * noise.count:.1f} %, travel times "
+          f"{noise.travel_time:.3f}; truth objective (noise floor) {floor_obj:.3g}; truth run "
+          f"simulate_s {floor.info['simulate_s']:.2f} s vs bare sumo {bare:.2f} s "
+          f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    rows = []
+    for which in priors:
+        prior = case.prior(which)
+        problem = case.problem(prior, which)
+        for method in methods:
+            t1 = time.perf_counter()
+            res = calibrate(problem, out / f"{which}-{method}", method=method, budget=budget,
+                            seed=SEED, progress=False, figures=False, resume=resume)
+            h = res.history
+            obj = fixed.misfit(res.best.sim())
+            rows.append({
+                "problem": name, "prior": which, "method": method, "budget": budget,
+                "objective": obj, "prior_objective": fixed.misfit(res.prior.sim()),
+                "floor": floor_obj, "J": res.best.objective,
+                "rmse_kmh": res.best.metrics.get("rmse_kmh", np.nan),
+                "count_nrmse": count_nrmse(problem.obs.table, res.best.values),
+                "sims": len(h), "best_sim": int(np.argmin(np.where(
+                    h["tag"] == "replicate", np.inf, h["objective"].to_numpy())) + 1),
+                "wall_s": float(h["wall_s"].iloc[-1]),
+                "model/sumo": float(h["model_s"].sum() / h["sumo_s"].sum()),
+                "outside/sumo": float((h["wall_s"].iloc[-1] - h["sumo_s"].sum())
+                                      / h["sumo_s"].sum()),
+                "simulate/bare": float(h["simulate_s"].mean() / bare),
+                "stopped": _stopped(out / f"{which}-{method}")})
+            print(f"  {which} {method}: objective {obj:.3g} "
+                  f"(prior {rows[-1]['prior_objective']:.3g}), {len(h)} sims, "
+                  f"{time.perf_counter() - t1:.0f} s", flush=True)
+            pd.DataFrame((done or []) + rows).to_csv(out.parent / "bench.csv", index=False)
+    return pd.DataFrame(rows)
+
+
+def _stopped(folder: Path) -> str:
+    import json
+
+    return json.loads((folder / "summary.json").read_text()).get("stopped", "")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13])
-    ap.add_argument("--budgets", type=int, nargs="+", default=[15, 30])
+    ap.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=PROBLEMS)
+    ap.add_argument("--priors", nargs="+", default=list(PRIORS),
+                    choices=[*PRIORS, "shipped"])
     ap.add_argument("--methods", nargs="+", default=["metamodel", "spsa"])
-    ap.add_argument("--micro", action="store_true")
+    ap.add_argument("--budget", type=int, help="simulations per calibration for every problem "
+                    f"(default per problem: {BUDGETS})")
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-calibration"))
+    ap.add_argument("--resume", action="store_true",
+                    help="replay the calibrations already in --out from disk and continue them")
     ap.add_argument("--table", nargs="+", metavar="DIR",
-                    help="only print the combined table of earlier runs' --out folders "
-                         "(e.g. one process per seed, run side by side)")
+                    help="only print the combined table and checks of earlier runs' --out "
+                         "folders (e.g. one problem per process)")
     args = ap.parse_args()
     if args.table:
         report(pd.concat([pd.read_csv(Path(d) / "bench.csv") for d in args.table],
                          ignore_index=True))
         return
-    out = Path(args.out)
-    rows = []
-    for seed in args.seeds:
-        problem = calibration_problem(SCENARIO, DATA / "observations.csv",
-                                      prior=DATA / "prior.od.csv",
-                                      mode="micro" if args.micro else "meso", seed=seed)
-        truth = read_prior(DATA / "truth.od.csv", problem.zones)
-        key = ["kind", "origin", "destination", "begin", "end"]
-        xt = problem.prior[key].merge(truth, on=key, how="left")["trips"].fillna(0).to_numpy()
-        t0 = time.perf_counter()
-        floor = evaluate(problem, xt, out / f"truth-seed{seed}")
-        print(f"seed {seed}: noise floor RMSE {floor.metrics['rmse_kmh']:.2f} km/h, objective "
-              f"{floor.objective:.3g} ({time.perf_counter() - t0:.0f} s)", flush=True)
-        for method in args.methods:
-            budgets = [max(args.budgets)] if method == "metamodel" else sorted(args.budgets)
-            for budget in budgets:
-                t0 = time.perf_counter()
-                res = calibrate(problem, out / f"{method}-b{budget}-s{seed}", method=method,
-                                budget=budget, seed=seed, progress=False, figures=True)
-                h = res.history
-                # the floor scored with the objective of this run (its model noise)
-                floor_objective = res.targets.objective(floor.sim(), xt)
-                for b in sorted(args.budgets) if method == "metamodel" else [budget]:
-                    hb = h.iloc[:b]
-                    cand = hb.loc[hb["tag"] != REPLICATE]
-                    best = cand.loc[cand["objective"].idxmin()]
-                    rows.append({
-                        "method": method, "budget": b, "seed": seed,
-                        "objective": best["objective"], "rmse_kmh": best["rmse_kmh"],
-                        "rmse/floor": best["rmse_kmh"] / floor.metrics["rmse_kmh"],
-                        "geh_share": best["geh_share"], "sims": len(hb),
-                        "wall_s": float(hb["wall_s"].iloc[-1]),
-                        "model/sumo": float(hb["model_s"].sum() / hb["sumo_s"].sum()),
-                        "prior_objective": h["objective"].iloc[0],
-                        "prior_rmse": h["rmse_kmh"].iloc[0],
-                        "floor_objective": floor_objective,
-                        "floor_rmse": floor.metrics["rmse_kmh"]})
-                print(f"  {method} budget {budget}: {time.perf_counter() - t0:.0f} s", flush=True)
-    table = pd.DataFrame(rows)
+    out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "bench.csv", index=False)
-    report(table)
+    t0 = time.perf_counter()
+    tables = []
+    for name in args.problems:
+        done = pd.concat(tables).to_dict("records") if tables else []
+        tables.append(bench_problem(name, args.priors, args.methods,
+                                    args.budget or BUDGETS[name], out / name, args.resume, done))
+        pd.concat(tables, ignore_index=True).to_csv(out / "bench.csv", index=False)
+    print(f"bench wall time {time.perf_counter() - t0:.0f} s")
+    report(pd.concat(tables, ignore_index=True))
 
 
 def report(table: pd.DataFrame) -> None:
-    """Print the table, the means over seeds and metamodel / SPSA at equal budgets."""
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
-        agg = table.groupby(["method", "budget"])[["objective", "rmse_kmh", "rmse/floor",
-                                                   "geh_share", "model/sumo"]].mean()
-        print("\nmeans over seeds")
-        print(agg.to_string(float_format=lambda v: f"{v:.3g}"))
+    """Print the table and the three checks with their figures."""
+    cols = ["problem", "prior", "method", "budget", "objective", "prior_objective", "floor", "J",
+            "rmse_kmh", "count_nrmse", "sims", "best_sim", "wall_s", "model/sumo",
+            "outside/sumo"]
+    with pd.option_context("display.width", 220, "display.max_columns", 30):
+        print(table[cols].to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+        print("\nwhy each stopped:")
+        for _, r in table.iterrows():
+            print(f"  {r['problem']} {r['prior']} {r['method']}: {r['stopped']}")
+    print()
+    # 1. every prior within 1.2x of the best found for the problem (metamodel)
+    best = table.groupby("problem")["objective"].min()
+    meta = table.loc[table["method"] == "metamodel"]
+    for problem, grp in meta.groupby("problem", sort=False):
+        ratios = grp["objective"] / best[problem]
+        figures = ", ".join(f"{p} {r:.2f}" for p, r in zip(grp["prior"], ratios, strict=True))
+        print(f"check 1 {problem}: metamodel objective / best found ({best[problem]:.3g}): "
+              f"{figures} -> {'PASS' if (ratios <= 1.2).all() else 'FAIL'}")
+    # 2. metamodel <= 0.5x SPSA per problem and prior
     if {"metamodel", "spsa"} <= set(table["method"]):
-        piv = table.pivot_table(index=["budget", "seed"], columns="method", values="objective")
-        ratio = (piv["metamodel"] / piv["spsa"]).to_numpy()
-        print(f"\nmetamodel / spsa objective at equal budget: {np.round(ratio, 3).tolist()}")
+        piv = table.pivot_table(index=["problem", "prior"], columns="method",
+                                values="objective", sort=False)
+        for (problem, prior), r in piv.iterrows():
+            if not np.isfinite(r["metamodel"] / r["spsa"]):
+                print(f"check 2 {problem} {prior}: a calibration is missing -> n/a")
+                continue
+            ratio = r["metamodel"] / r["spsa"]
+            print(f"check 2 {problem} {prior}: metamodel / spsa {r['metamodel']:.3g} / "
+                  f"{r['spsa']:.3g} = {ratio:.2f} -> {'PASS' if ratio <= 0.5 else 'FAIL'}")
+    # 3. time outside SUMO < 20 % of SUMO time per calibration
+    for _, r in table.iterrows():
+        ok = r["model/sumo"] < 0.2
+        print(f"check 3 {r['problem']} {r['prior']} {r['method']}: model/sumo "
+              f"{100 * r['model/sumo']:.1f} % (all outside/sumo {100 * r['outside/sumo']:.1f} %)"
+              f" -> {'PASS' if ok else 'FAIL'}")
 
 
 if __name__ == "__main__":
