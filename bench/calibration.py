@@ -120,7 +120,8 @@ class Case:
             self.truth = pd.read_csv(self.files["truth"]).assign(kind="background")
         else:
             data = ROOT / "scenarios" / "observations" / name
-            self.scenario = ROOT / "scenarios" / f"{name}.toml"
+            # the scenario the synthetic set was made from, kept beside it
+            self.scenario = ROOT / "scenarios" / "observations" / f"{name}.toml"
             self.data = data
             self.truth = read_prior(data / "truth.od.csv")
         self.shipped = None if name == "corridor" else \
