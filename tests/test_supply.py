@@ -190,3 +190,14 @@ def test_supply_probes_go_to_the_side_that_relieves_congestion(name, direction):
     from egress.config.supply import relieving_direction
 
     assert relieving_direction(name) == direction
+
+
+def test_jam_threshold_calibration_bounds_stay_inside_its_range():
+    """A calibration may not move the threshold to 0 (every segment jammed)."""
+    from egress.config.supply import check_supply
+    from egress.errors import ScenarioError
+
+    ok = check_supply({"calibrate": {"jam_threshold": [0.3, 1.0]}}, "s.toml")
+    assert ok.calibrate == {"jam_threshold": (0.3, 1.0)}
+    with pytest.raises(ScenarioError, match="supply.calibrate.jam_threshold"):
+        check_supply({"calibrate": {"jam_threshold": [0.0, 1.0]}}, "s.toml")

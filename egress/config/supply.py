@@ -83,8 +83,11 @@ SCALARS: dict[str, tuple[str, Any, float, float]] = {
     "signal_penalty": ("float", 0.0, 0.0, 10.0),
     "minor_penalty": ("float", 0.0, 0.0, 120.0),
     "junction_control": ("bool", False, 0, 1),
-    "jam_threshold": ("float", -1.0, 0.0, 1.0),   # or -1: SUMO's speed-based threshold
+    "jam_threshold": ("float", -1.0, 0.05, 1.0),  # or SENTINELS: SUMO's speed-based one
 }
+#: Values outside a scalar's range that mean "SUMO's own default".
+SENTINELS: dict[str, tuple[float, str]] = {
+    "jam_threshold": (-1.0, "SUMO's speed-based threshold")}
 #: Per-edge-type parameters: factors, and the range a factor may take.
 FACTORS: dict[str, tuple[float, float]] = {"capacity": (0.1, 10.0), "speed": (0.2, 3.0)}
 
@@ -200,11 +203,11 @@ def check_supply(table: Any, source: str | Path) -> SupplySpec:
     v = check_table(table, _FIELDS, "supply", problems, Path(source).parent)
     for name, (_, _, lo, hi) in SCALARS.items():
         x = v[name]
-        if name == "jam_threshold" and x == -1.0:
-            continue  # SUMO's speed-based threshold
-        if isinstance(x, float) and not (math.isfinite(x) and lo <= x <= hi) or (
-                name == "jam_threshold" and isinstance(x, float) and x == 0.0):
-            more = " (or -1: SUMO's speed-based threshold)" if name == "jam_threshold" else ""
+        sentinel = SENTINELS.get(name)
+        if sentinel is not None and x == sentinel[0]:
+            continue
+        if isinstance(x, float) and not (math.isfinite(x) and lo <= x <= hi):
+            more = f" (or {sentinel[0]:g}: {sentinel[1]})" if sentinel else ""
             problems.add(f"supply.{name}: must be a number from {lo:g} to {hi:g}{more}, "
                          f"got {x!r}")
     for group, (lo, hi) in FACTORS.items():
@@ -259,5 +262,5 @@ def _with_file(table: Any, source: Path) -> Any:
     return merged
 
 
-__all__ = ["CONGESTION_SIGN", "FACTORS", "SCALARS", "SupplySpec", "check_supply",
+__all__ = ["CONGESTION_SIGN", "FACTORS", "SCALARS", "SENTINELS", "SupplySpec", "check_supply",
            "parameter_range", "relieving_direction"]
