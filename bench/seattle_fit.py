@@ -5,6 +5,12 @@ observations in ``scenarios/observations/seattle-2018/`` (NPMRDS probe
 speeds, WSDOT general-purpose loop volumes), the way ``egress validate``
 does, and prints the figures of the Seattle issue with their targets:
 
+network (the shipped normal evening's network)
+    Every TMC of the product map-matched as in calibration: how many of the
+    TMCs with data match a modelled road (target >= 40 of 47), how much of
+    each segment the match covers, and how far the TMC end points lie from
+    the matched edges (target within 150 m); per shipped scenario run, the
+    share of trips dropped for want of a car path (target <= 0.1 %).
 normal evenings (``scenarios/sodo-normal-evening.toml``)
     21:00-23:00 against the mean of the six normal nights (7, 8, 9, 10, 14,
     16 May): speed RMSE (target <= 8 km/h), R² (>= 0.8), freeway and
@@ -108,6 +114,40 @@ def freeway_drop(event: pd.DataFrame, normal: pd.DataFrame) -> tuple[float, floa
     return obs, sim, len(m)
 
 
+def network_coverage(run: Path) -> None:
+    """Print how the TMCs of the product lie on the run's network."""
+    from egress.network.matching import match_part
+
+    net = read_net(configured_network(run))
+    tmc = pd.read_csv(DATA / "tmc.csv")
+    rows = []
+    for r in tmc.itertuples():
+        m = match_part(net, (r.start_lon, r.start_lat), (r.end_lon, r.end_lat),
+                       length=r.miles * 1609.344, road=r.road)
+        rows.append({"tmc": r.tmc, "data": r.hours_with_data > 0, "matched": not m.why,
+                     "share": m.driven / m.length if not m.why else np.nan,
+                     "far": max(m.d_start + m.clipped_start, m.d_end + m.clipped_end)
+                     if not m.why else np.nan, "why": m.why})
+    t = pd.DataFrame(rows)
+    d = t[t["data"]]
+    ok = d[d["matched"]]
+    print(f"network: {len(ok)} of {len(d)} TMCs with data match a modelled road "
+          f"[{check(len(ok) >= 40)}] ({len(t)} TMCs, {int(t['matched'].sum())} match); matched "
+          f"share {ok['share'].min():.2f}-{ok['share'].max():.2f}; TMC end points at most "
+          f"{ok['far'].max():.0f} m from the matched edges [{check(ok['far'].max() <= 150)}]")
+    for r in d[~d["matched"]].itertuples():
+        print(f"  not matched: {r.tmc}: {r.why}")
+
+
+def unrouted(run: Path) -> str:
+    """The trips of a run dropped for want of a car path, as a phrase with its check."""
+    planned = len(pd.read_csv(run / "demand" / "vehicles.csv", usecols=["id"]))
+    loaded = json.loads((run / "summary.json").read_text())["loaded"]
+    share = (planned - loaded) / planned if planned else 0.0
+    return f"{planned - loaded} of {planned} trips without a car path ({share:.2%}) " \
+           f"[{check(share <= 0.001)}]"
+
+
 def check(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -145,7 +185,9 @@ def main() -> None:
     normal_tables = {}
     for seed in args.seeds:
         run, wall, _ = simulate(NORMAL, out / f"normal-s{seed}", seed)
-        print(f" seed {seed} ({wall:.0f} s)")
+        if seed == args.seeds[0]:
+            network_coverage(run)
+        print(f" seed {seed} ({wall:.0f} s): {unrouted(run)}")
         for i, (label, path) in enumerate(obs.items()):
             f = figures(run, path, out / f"normal-s{seed}-val{i}")
             print_normal(label, f)
@@ -170,7 +212,7 @@ def main() -> None:
                   f"{f['rmse_kmh']:.2f} km/h [{check(f['rmse_kmh'] <= 10)}], R² {f['r2']:.2f}; "
                   f"freeway mean speed change vs normal nights: observed {o:+.1f}, simulated "
                   f"{s:+.1f} km/h over {n} TMC-hours (ratio {ratio:.2f}) "
-                  f"[{check(abs(ratio - 1) <= 0.30)}]")
+                  f"[{check(abs(ratio - 1) <= 0.30)}]; {unrouted(run)}")
             if seed == args.seeds[0]:
                 panels[f"{night} ({Path(name).stem})"] = f["table"]
                 change = speed_change(normal_tables[seed], f["table"], hours=[21, 22])
