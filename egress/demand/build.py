@@ -140,7 +140,11 @@ def build_od(scenario, spec: DemandSpec | None = None) -> DemandOD:
         bounds = _bounds(lo, hi, sim.begin, spec.interval)
         shares = dest.groupby("token", sort=True)["share"].sum()
         origin = zones.venue_zone(spec.event.venue)
-        frames.append(event_od(prof, spec.event.vehicles, origin, shares.to_dict(), bounds))
+        # cut to the window like an OD file's rows: an interval that runs past the
+        # window's end would overlap the same interval of a file cut to that end
+        frames.append(clip_to_window(
+            event_od(prof, spec.event.vehicles, origin, shares.to_dict(), bounds),
+            sim.begin, sim.end, "demand.event"))
         splits = direction_splits(dest)
     if spec.background is not None:
         bg = spec.background
