@@ -185,6 +185,8 @@ def write_run_measures(result: RunResult, scenario: Scenario, inside: frozenset[
     geometry = edge_geometry(cfg.network)
     speeds = slice_speeds([result.edges], cfg.begin) if result.edges is not None else None
     if speeds is not None and not speeds.empty:
+        # the unit is the layer's: also on the edges no vehicle drove (no speeds)
+        speeds = speeds.reindex(speeds.index.union(geometry.index))
         speeds["speed_unit"] = units.speed_unit()
     out["edges_layer"] = write_geojson(gis / "edges.geojson",
                                        edge_features(geometry, speeds), "edges")
