@@ -201,3 +201,19 @@ def test_jam_threshold_calibration_bounds_stay_inside_its_range():
     assert ok.calibrate == {"jam_threshold": (0.3, 1.0)}
     with pytest.raises(ScenarioError, match="supply.calibrate.jam_threshold"):
         check_supply({"calibrate": {"jam_threshold": [0.0, 1.0]}}, "s.toml")
+
+
+def test_a_calibrated_supply_file_holds_the_fixed_parameters_too(tmp_path):
+    """The written [supply] table reads back as the same supply: the parameters a
+    calibration held fixed (a jam threshold, junction control) with the ones it moved."""
+    import tomllib
+
+    from egress.calibration.driver import write_supply_toml
+    from egress.config.supply import check_supply
+
+    spec = SupplySpec(signal_penalty=0.2, jam_threshold=0.8, junction_control=True,
+                      speed={"arterial_major": 0.548, "freeway": 1.08},
+                      capacity={"ramp": 0.9})
+    path = write_supply_toml(spec.values(), tmp_path / "calibrated.supply.toml")
+    back = check_supply(tomllib.loads(path.read_text())["supply"], path)
+    assert back == spec

@@ -75,6 +75,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from ..config.supply import SCALARS
 from ..demand import od as odmod
 from ..engine import versions
 from ..errors import InputError, Problems
@@ -276,7 +277,9 @@ class _Runner:
         best_od = self.p.od(self.best.x)
         atomic_csv(best_od, self.out / "calibrated.od.csv")
         if len(self.p.supply_names):
-            write_supply_toml(self.p.supply_values(self.best.theta),
+            # the whole [supply] table: the parameters held fixed (a jam threshold, say)
+            # belong to the calibrated supply as much as the ones moved
+            write_supply_toml(self.p.scenario_with(self.best.theta).supply.values(),
                               self.out / "calibrated.supply.toml")
         total = best_od.groupby(["origin", "destination", "begin", "end"], as_index=False,
                                 sort=True)["trips"].sum()
@@ -468,15 +471,18 @@ def _diagnose(run: _Runner):
 
 
 def write_supply_toml(values: dict[str, float], path: Path) -> Path:
-    """The calibrated supply parameters as a ``[supply]`` table to paste into a scenario."""
-    scalars = {k: v for k, v in values.items() if "." not in k}
+    """Supply parameters by name (:meth:`egress.config.supply.SupplySpec.values`) as a
+    ``[supply]`` table to paste into a scenario or to name as its ``[supply] file``."""
+    scalars = {k: (("true" if v else "false") if SCALARS.get(k, ("",))[0] == "bool" else f"{v:.4g}")
+               for k, v in values.items() if "." not in k}
     groups: dict[str, dict[str, float]] = {}
     for k, v in values.items():
         if "." in k:
             group, _, kind = k.partition(".")
             groups.setdefault(group, {})[kind] = v
-    lines = ["# calibrated supply parameters: paste into the scenario's [supply] table", "[supply]"]
-    lines += [f"{k} = {v:.4g}" for k, v in sorted(scalars.items())]
+    lines = ["# the calibrated supply (the parameters held fixed and the ones calibrated): "
+             "paste into the scenario's [supply] table", "[supply]"]
+    lines += [f"{k} = {v}" for k, v in sorted(scalars.items())]
     for group, table in sorted(groups.items()):
         inner = ", ".join(f"{k} = {v:.4g}" for k, v in sorted(table.items()))
         lines.append(f"{group} = {{ {inner} }}")
