@@ -239,11 +239,11 @@ def test_external_zones_attach_to_nearest_boundary_edges(built, net):
     assert ext.loc[east, "population"] == 250.0
     assert list(built.sinks[north]) == ["F3"]
     assert list(built.sinks[east]) == ["out"]
-    # both entries lie within d_min + 1500 m of the north cell: weights lanes x speed²
+    # both entries lie within d_min + 1500 m of the north cell: weights lanes x speed⁴
     src = built.sources[north]
     assert set(src) == {"F1", "in"}
     f1, inn = net.getEdge("F1"), net.getEdge("in")
-    expected = 3 * f1.getSpeed() ** 2 / (3 * f1.getSpeed() ** 2 + inn.getSpeed() ** 2)
+    expected = 3 * f1.getSpeed() ** 4 / (3 * f1.getSpeed() ** 4 + inn.getSpeed() ** 4)
     assert src["F1"] == pytest.approx(expected)
 
 
