@@ -262,10 +262,12 @@ def _run_section(folder: Path) -> tuple[str, list[str], dict]:
         for k in sorted(trips["kind"].unique()):
             ax.hist(trips.loc[trips["kind"] == k, "travel_time"] / 60, bins=40, alpha=0.6,
                     label=k)
-        ax.set_xlabel("travel time from the planned departure (min)")
+        # a vehicle's travel time ends where it leaves the study area (or arrives in it):
+        # for event vehicles this is the distribution of the time to leave
+        ax.set_xlabel("time to leave the area (or arrive), from the planned departure (min)")
         ax.set_ylabel("vehicles")
         ax.legend()
-        parts.append(_fig(fig, "travel times"))
+        parts.append(_fig(fig, "time to leave"))
     edges = _read_table(folder, "edges")
     if edges is not None and not edges.empty:
         busy = edges[edges["sampled_seconds"] > 0]
