@@ -473,8 +473,12 @@ def _diagnose(run: _Runner):
 def write_supply_toml(values: dict[str, float], path: Path) -> Path:
     """Supply parameters by name (:meth:`egress.config.supply.SupplySpec.values`) as a
     ``[supply]`` table to paste into a scenario or to name as its ``[supply] file``."""
-    scalars = {k: (("true" if v else "false") if SCALARS.get(k, ("",))[0] == "bool" else f"{v:.4g}")
-               for k, v in values.items() if "." not in k}
+    def toml(k: str, v: float) -> str:
+        if k in SCALARS and SCALARS[k][0] == "bool":
+            return "true" if v else "false"
+        return f"{v:.4g}"
+
+    scalars = {k: toml(k, v) for k, v in values.items() if "." not in k}
     groups: dict[str, dict[str, float]] = {}
     for k, v in values.items():
         if "." in k:
