@@ -85,6 +85,32 @@ def test_largest_remainder_keeps_total_and_bounds():
         assert alloc.sum() == n and np.all(alloc <= caps)
 
 
+def test_integerize_with_a_seed_moves_few_trips_for_a_small_change():
+    # 4,000 rows of 0.4 trips in one interval: 1,600 trips
+    n = 4000
+    od = pd.DataFrame({"kind": "background", "origin": [f"o{i % 40}" for i in range(n)],
+                       "destination": [f"d{i // 40}" for i in range(n)], "begin": 0.0,
+                       "end": 900.0, "trips": 0.4})
+    base = demand.integerize(od, seed=5)
+    assert base.sum() == 1600 and set(np.unique(base)) == {0, 1}
+    # each row gets its trip about as often as its fraction says, not the first 1,600 rows
+    assert 0.3 < base[: n // 2].mean() < 0.5 and 0.3 < base[n // 2:].mean() < 0.5
+    # a tenth of the origins 3 % up, the rest a little down (the same total): few
+    # vehicles move, where largest remainder hands the scaled rows every trip
+    up = od["origin"].isin([f"o{i}" for i in range(4)]).to_numpy()
+    near = od.assign(trips=np.where(up, 0.4 * 1.03, 0.4 * (1 - 0.03 / 9)))
+    moved = np.abs(demand.integerize(near, seed=5) - base).sum()
+    assert 0 < moved < 0.1 * base.sum()
+    assert demand.integerize(near).sum() == 1600
+    assert demand.integerize(near)[up].all()
+    # the same seed, the same rounding; rows keep floors and totals in every case
+    assert np.array_equal(demand.integerize(od, seed=5), base)
+    v = od.assign(trips=np.linspace(0, 3, n))
+    r = demand.integerize(v, seed=2)
+    assert r.sum() == int(np.floor(v["trips"].sum() + 0.5))
+    assert np.all((r == np.floor(v["trips"])) | (r == np.floor(v["trips"]) + 1))
+
+
 # --------------------------------------------------------------------------- build
 
 def test_build_writes_files_and_conserves_vehicles_per_interval(built):

@@ -81,8 +81,11 @@ Trips and routes
     The OD table is turned into individual trips by this module's own sampler
     (not od2trips) so that lot assignment survives into the trips and the
     vehicle count per interval is exactly the rounded OD total of that
-    interval (:func:`integerize`: round the interval total, then largest
-    remainder over the OD cells). Each trip starts on a lot exit (event) or
+    interval (:func:`integerize`: round the interval total, give every OD
+    cell its floor and the units left to the cells with the largest
+    fractional part less a draw hashed from the seed and the cell, so that
+    a cell of 0.4 trips gets its trip about 40 % of the time whatever its
+    place in the table). Each trip starts on a lot exit (event) or
     on a source edge of its origin zone drawn by the zone's weights, and ends
     on a sink edge of its destination zone. Event departures are drawn from
     the profile within the interval (inverse CDF), background ones uniformly.
@@ -133,7 +136,7 @@ from .models import (
 )
 from .od import read_od, write_od
 from .routing import Router, route_vehicles, vehicle_routes
-from .sampling import STREAMS, integerize, sample_trips, vehicle_draws
+from .sampling import STREAMS, integerize, row_draws, sample_trips, vehicle_draws
 from .vehicles import VTYPES, write_trips
 
 __all__ = [
@@ -141,6 +144,7 @@ __all__ = [
     "background_od", "build_demand", "build_od", "direction_splits", "event_od",
     "extend_background", "gravity_destinations", "integerize", "largest_remainder", "load_places",
     "read_destinations",
-    "read_od", "route_vehicles", "sample_trips", "vehicle_draws", "vehicle_routes", "write_od",
+    "read_od", "route_vehicles", "row_draws", "sample_trips", "vehicle_draws", "vehicle_routes",
+    "write_od",
     "write_trips",
 ]

@@ -218,14 +218,15 @@ def _tidy(od: pd.DataFrame) -> pd.DataFrame:
                                                kind="stable").reset_index(drop=True)
 
 
-def _replace_od(built: DemandOD, path: str | Path, sim) -> DemandOD:
+def _replace_od(built: DemandOD, path: str | Path, sim, seed: int) -> DemandOD:
     """`built` with its OD table replaced by the OD file at `path` (its part in the
-    simulation window `sim`, see :func:`clip_to_window`)."""
+    simulation window `sim`, see :func:`clip_to_window`); `seed` rounds its trips
+    as the sampler will."""
     od = _tidy(clip_to_window(read_kinded_od(path, built.zones), sim.begin, sim.end, path))
     event = built.spec.event
     if event is not None:
         zone = built.zones.venue_zone(event.venue)
-        counts = integerize(od)
+        counts = integerize(od, seed)
         cars = int(counts[((od["kind"] == "event") & (od["origin"] == zone)).to_numpy()].sum())
         if cars > sum(event.lots.values()):
             raise InputError(str(path), f"{cars} event cars leave {event.venue!r} but its lots "
@@ -303,7 +304,7 @@ def build_demand(scenario, out: str | Path, seed: int | None = None,
     t0 = time.perf_counter()
     built = build_od(scenario)
     if od is not None:
-        built = _replace_od(built, od, scenario.simulation)
+        built = _replace_od(built, od, scenario.simulation, seed)
     zones, od = built.zones, built.od
     t1 = time.perf_counter()
     lot_exits = scenario.venues.lot_exits if scenario.venues is not None else []

@@ -19,14 +19,40 @@ from .models import largest_remainder
 from .vehicles import KINDS, PREFIX, VTYPES
 
 
-def integerize(od: pd.DataFrame) -> np.ndarray:
+def integerize(od: pd.DataFrame, seed: int | None = None) -> np.ndarray:
     """Integer trips per OD row: each (kind, interval) total rounded half up,
-    then spread over its rows by :func:`largest_remainder`."""
+    then spread over its rows.
+
+    Every row gets the floor of its trips, and the units left of the
+    rounded total go to the rows with the largest fractional part: without
+    `seed` as is (:func:`largest_remainder`, ties to the earlier row), with
+    `seed` minus a uniform draw per row hashed from the seed and the row's
+    kind, origin, destination and interval (:func:`row_draws`). A row then
+    gets its extra trip about as often as its fractional part says, and
+    keeps its decision when the OD changes unless it sits at the margin.
+
+    Why the draw: largest remainder decides rows below a trip by their
+    order alone. In an OD of many such rows (a prior spread evenly over
+    32,000 rows of half a trip each) scaling some rows up by 3 % hands
+    them every trip and takes every trip from the others, so two close
+    ODs simulate entirely different vehicles, and a calibration's small
+    steps move its simulations as far as its large ones.
+    """
     counts = np.zeros(len(od), dtype=int)
     keys = ["kind", "begin"] if "kind" in od.columns else ["begin"]
+    u = None if seed is None else row_draws(od, seed)
     for _, idx in od.groupby(keys, sort=True).indices.items():
         trips = od["trips"].to_numpy()[idx]
-        counts[idx] = largest_remainder(trips, int(math.floor(trips.sum() + 0.5)))
+        total = int(math.floor(trips.sum() + 0.5))
+        if u is None:
+            counts[idx] = largest_remainder(trips, total)
+            continue
+        floor = np.floor(trips).astype(int)
+        rest = total - int(floor.sum())
+        if rest > 0:
+            order = np.argsort(-((trips - floor) - u[idx]), kind="stable")
+            floor[order[:rest]] += 1
+        counts[idx] = floor
     return counts
 
 
@@ -46,6 +72,8 @@ def _lot_plan(event: EventSpec, n: int) -> list[tuple[str, str]]:
 
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+#: Stream of the per-row draws (:func:`row_draws`), apart from the vehicles' :data:`STREAMS`.
+_ROW_STREAM = 101
 
 
 #: Independent draws of a vehicle (see :func:`vehicle_draws`).
@@ -61,6 +89,22 @@ def _mix(x: np.ndarray) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
+def _row_keys(od: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each OD row's kind, origin, destination and interval start."""
+    cols = [c for c in ("kind", "origin", "destination", "begin") if c in od.columns]
+    return pd.util.hash_pandas_object(od[cols], index=False).to_numpy(dtype=np.uint64)
+
+
+def row_draws(od: pd.DataFrame, seed: int) -> np.ndarray:
+    """A uniform draw in [0, 1) per OD row, hashed from the seed and the row's
+    kind, origin, destination and interval start (not its position)."""
+    if not len(od):
+        return np.zeros(0)
+    with np.errstate(over="ignore"):
+        base = _mix(np.uint64(int(seed) % 2**64) * _GOLDEN + np.uint64(_ROW_STREAM))
+        return (_mix(_row_keys(od) ^ base) >> np.uint64(11)).astype(float) * 2.0 ** -53
+
+
 def vehicle_draws(od: pd.DataFrame, counts: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """Uniform draws in [0, 1) for every vehicle, one per :data:`STREAMS`.
 
@@ -72,8 +116,7 @@ def vehicle_draws(od: pd.DataFrame, counts: np.ndarray, seed: int) -> dict[str, 
     numbers down to the vehicle), and two ODs differ in their simulations
     only where their trips differ.
     """
-    cols = [c for c in ("kind", "origin", "destination", "begin") if c in od.columns]
-    row_keys = pd.util.hash_pandas_object(od[cols], index=False).to_numpy(dtype=np.uint64)
+    row_keys = _row_keys(od)
     rows = np.repeat(np.arange(len(od)), counts)
     first = np.repeat(np.cumsum(counts) - counts, counts)
     k = (np.arange(len(rows)) - first).astype(np.uint64)
@@ -140,7 +183,7 @@ def sample_trips(od: pd.DataFrame, zones, *, event: EventSpec | None = None,
         (:func:`egress.demand.routing.route_vehicles`); ``od_row`` is the position
         of the vehicle's row in `od`.
     """
-    counts = integerize(od)
+    counts = integerize(od, seed)
     draws = vehicle_draws(od, counts, seed)
     rows = np.repeat(np.arange(len(od)), counts)
     veh = od.iloc[rows][["kind", "origin", "destination", "begin", "end"]].reset_index(drop=True)
@@ -190,4 +233,4 @@ def sample_trips(od: pd.DataFrame, zones, *, event: EventSpec | None = None,
 
 
 
-__all__ = ["STREAMS", "integerize", "sample_trips", "vehicle_draws"]
+__all__ = ["STREAMS", "integerize", "row_draws", "sample_trips", "vehicle_draws"]
