@@ -21,15 +21,12 @@ from egress.calibration import (
 )
 from egress.calibration.metamodel import (
     COUNT_DOF,
-    SATURATION_SHARPNESS,
     Metamodel,
     ModelNoise,
     SpeedFlow,
     Targets,
     assignment_matrix,
     estimate_model_noise,
-    fit_capacity,
-    saturate,
 )
 from egress.calibration.observations import Observations, simulated_values, write_observations
 from egress.calibration.runs import crossings, planned_crossings
@@ -147,21 +144,6 @@ def test_metamodel_gradient_matches_finite_differences():
     xn, fn = model.minimize(0.5)
     assert fn <= model.objective(prior) + 1e-9
     assert np.all(xn >= 0) and np.all(np.abs(xn - prior) <= 0.5 * t.scale + 1e-9)
-    # counts limited by capacities: about half the rows, some demands above theirs
-    dem = demand @ x
-    cap = np.where(np.arange(n_obs) % 4 < 2, dem * 4.0 * rng.uniform(0.6, 1.6, n_obs), np.inf)
-    sat = Metamodel(t, p, np.full(n_obs, 4.0), curve, prior, sim_k, demand=demand,
-                    capacity=cap)
-    for k, v in sat.predict(prior).items():
-        assert np.allclose(v, np.maximum(sim_k[k], 1.0) if k == "speed" else sim_k[k])
-    f, g = sat.objective_and_gradient(x)
-    assert f == pytest.approx(sat.objective(x))
-    fd = np.array([(sat.objective(x + h * e) - sat.objective(x - h * e)) / (2 * h)
-                   for e in np.eye(n_x)])
-    assert np.allclose(g, fd, rtol=1e-5, atol=1e-7)
-    # rows without a capacity keep the linear served-flow model
-    free = ~np.isfinite(cap)
-    assert np.allclose(sat.predict(x)["count"][free], model.predict(x)["count"][free])
     # rows no observation sees move by one factor per `unseen` code, the others alone
     blind = np.arange(n_x) < 4
     mask = sparse.diags((~blind).astype(float))
@@ -173,35 +155,6 @@ def test_metamodel_gradient_matches_finite_differences():
     assert ratio[0] == pytest.approx(ratio[1]) and ratio[2] == pytest.approx(ratio[3])
     assert fn <= model.objective(prior) + 1e-9
     assert len(np.unique(np.round(ratio[~blind], 9))) > 1
-
-
-def test_capacity_by_hand():
-    # smooth minimum: about the demand far below the capacity, about the capacity
-    # far above it, and its slope
-    s, ds = saturate(np.array([10.0, 100.0, 1000.0, 50.0]), np.array([100.0, 100.0, 100.0,
-                                                                       np.inf]))
-    assert s[0] == pytest.approx(10.0, rel=1e-6) and ds[0] == pytest.approx(1.0, rel=1e-6)
-    assert s[1] == pytest.approx(100.0 * 2 ** (-1 / SATURATION_SHARPNESS))
-    assert s[2] == pytest.approx(100.0, rel=1e-6) and ds[2] < 1e-6
-    assert s[3] == 50.0 and ds[3] == 1.0
-    # segment 0 passed at most 100 veh and stalled there under a demand of 150; segment 1
-    # never fell short; segment 2 fell short only in a trickle (3 of 10 veh, then 10 of 40
-    # at a quarter of its largest flow): no capacity
-    seg = np.array([0, 0, 1, 2, 2])
-    per_hour = np.array([4.0, 4.0, 4.0, 4.0, 4.0])
-    d = [np.array([80.0, 150.0, 50.0, 10.0, 40.0]), np.array([90.0, 60.0, 70.0, 160.0, 20.0])]
-    c = [np.array([80.0, 100.0, 50.0, 7.0, 30.0]), np.array([88.0, 60.0, 70.0, 158.0, 20.0])]
-    cap = fit_capacity(seg, d, c, per_hour)
-    assert cap[:2] == pytest.approx([400.0, 400.0])
-    assert np.isinf(cap[2:]).all()
-    # the observed day passed 130 veh on segment 0: 100 is not its capacity
-    observed = np.array([np.nan, 130.0, 60.0, np.nan, np.nan])
-    cap = fit_capacity(seg, d, c, per_hour, observed=observed)
-    assert np.isinf(cap).all()
-    # ... 105 is below the stalled 100 / 0.9: then the capacity is the larger flow
-    observed[1] = 105.0
-    assert fit_capacity(seg, d, c, per_hour, observed=observed)[:2] == pytest.approx([420.0,
-                                                                                     420.0])
 
 
 def test_spsa_on_a_noisy_quadratic():

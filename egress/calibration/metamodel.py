@@ -77,35 +77,17 @@ A cheap analytical stand-in for ``J`` around the incumbent OD ``x_k``:
    least squares to all simulated (demand, speed) samples of that segment
    so far, β ∈ {1, 2, 4} chosen by the smallest residual, ``Q`` the
    largest sampled demand.
-3. **Capacity.** A count cannot grow past what its segment passes: where
-   the demand grows beyond the capacity, a queue grows and the served
-   flow stalls. A linear map ``P x`` cannot know that (doubling the demand
-   on a merge at capacity doubles its predicted count), and a search that
-   believes it proposes ever more demand for a segment whose counts
-   fall short because it is queued. Per segment, :func:`fit_capacity`
-   looks for a sample (any simulation so far, any interval) where the
-   demand ``(D x)_i`` exceeded the count by more than :data:`SATURATION`
-   while the count was near the largest flow the segment is known to pass
-   (in a simulation or on the observed day); it then takes that largest
-   flow as the segment's capacity ``C_i`` (per hour, scaled to each
-   interval). The counts of such a segment follow the smooth minimum
-   ``s_i(x) = C_i u / (1 + u^n)^(1/n)``, ``u = (D x)_i / C_i``, n =
-   :data:`SATURATION_SHARPNESS` (slope 1 far below the capacity, 0 far
-   above it); the counts of the other segments stay ``s_i(x) = (P x)_i``.
-   A count that stalls well below the observed flows is held back by a
-   bottleneck upstream whose share depends on the OD's mix, not by a
-   limit of its own, and keeps the linear map.
-4. **Correction.** Each prediction is corrected so that it equals the
+3. **Correction.** Each prediction is corrected so that it equals the
    incumbent's simulation exactly, on the scale of its residual:
    ``v̂_i(x) = f_i(q_i(x)) + (v_i^sim - f_i(q_i(x_k)))``; counts ``ĉ_i =
-   s_i(x) + (c_i^sim - s_i(x_k))``; travel times scale with the pace,
+   (P x)_i + (c_i^sim - (P x_k)_i)``; travel times scale with the pace,
    ``t̂_i = t_i^sim · f_i(q_i(x_k)) / f_i(q_i(x))``. Hence the model
    objective equals the simulated one at ``x_k`` and its gradient carries
    the fitted sensitivities.
 
-The model objective has an analytical gradient (chain rule through ``P``,
-``D`` and the saturation, checked against finite differences in the
-tests) and is minimised by ``scipy.optimize.minimize(method="L-BFGS-B")`` over factors that scale
+The model objective has an analytical gradient (chain rule through ``P``
+and ``D``, checked against finite differences in the tests) and is minimised by
+``scipy.optimize.minimize(method="L-BFGS-B")`` over factors that scale
 groups of OD rows, ``x = x_k · θ[group]``, inside the trust region
 ``1 / (1 + Δ) <= θ <= 1 + Δ`` (symmetric in ratio: demand is scaled, so
 halving it is as large a step as doubling it, and no step empties a
@@ -149,14 +131,6 @@ SHRINKAGE = 5.0
 BETAS = (1.0, 2.0, 4.0)
 #: Lowest speed a prediction may take, km/h.
 MIN_SPEED = 1.0
-#: A simulated count is at the segment's capacity when its demand exceeded it by
-#: more than this share (and :data:`SATURATION_VEHICLES` vehicles) while it
-#: passed at least :data:`CAPACITY_SHARE` of the largest flow the segment passed.
-SATURATION = 0.1
-SATURATION_VEHICLES = 5.0
-CAPACITY_SHARE = 0.9
-#: Sharpness n of the smooth minimum ``C u / (1 + u^n)^(1/n)`` of demand and capacity.
-SATURATION_SHARPNESS = 16.0
 
 _KINDS = ("speed", "count", "travel_time")
 
@@ -508,71 +482,6 @@ def fit_speed_flow(seg: np.ndarray, samples_q: list[np.ndarray], samples_v: list
     return SpeedFlow(p0[seg], th[seg], be[seg], qr[seg])
 
 
-# --------------------------------------------------------------------------- capacity
-
-def fit_capacity(seg: np.ndarray, samples_d: list[np.ndarray], samples_c: list[np.ndarray],
-                 per_hour: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
-    """The capacity (veh/h) of each observation row's segment, where a sample shows one.
-
-    A segment has reached its capacity in a sample (a simulation's observation
-    row) when its demand (planned passages) exceeded its count by more than
-    :data:`SATURATION` of the demand and :data:`SATURATION_VEHICLES` vehicles
-    while the count was at least :data:`CAPACITY_SHARE` of the largest flow
-    the segment is known to pass: the largest in any sample or in the
-    observed counts (the observed day passed them). Its capacity is then
-    that largest flow. A count that stalls well below it is held back by
-    something else: a trickle shifted to another interval, or the share
-    of an upstream bottleneck that other OD pairs take (behind a merge at
-    capacity, the flow to one exit stalls at whatever the flows to the
-    other exits leave it, which an OD with another mix changes), which a
-    limit of its own would misread. Segments without such a sample get
-    ``inf``: nothing the samples show limits their flow.
-
-    Parameters
-    ----------
-    seg : numpy.ndarray
-        Segment code per observation row.
-    samples_d, samples_c : list of numpy.ndarray
-        Per simulation, the demand and the simulated count (vehicles in the
-        row's interval) per observation row.
-    per_hour : numpy.ndarray
-        ``3600 / duration`` per observation row.
-    observed : numpy.ndarray, optional
-        The observed count per observation row (NaN where none).
-    """
-    n_obs = len(seg)
-    if not samples_d or not n_obs:
-        return np.full(n_obs, np.inf)
-    d = np.stack(samples_d)
-    c = np.where(np.isfinite(np.stack(samples_c)), np.stack(samples_c), 0.0)
-    n_seg = int(seg.max()) + 1
-    flow = c * per_hour
-    top = np.zeros(n_seg)
-    np.maximum.at(top, np.tile(seg, len(d)), flow.ravel())
-    if observed is not None:
-        seen = np.isfinite(observed)
-        np.maximum.at(top, seg[seen], np.asarray(observed, dtype=float)[seen] * per_hour[seen])
-    stalled = ((d - c > np.maximum(SATURATION * d, SATURATION_VEHICLES))
-               & (flow >= CAPACITY_SHARE * top[seg]) & (flow > 0))
-    has = np.zeros(n_seg, dtype=bool)
-    has[np.tile(seg, len(d))[stalled.ravel()]] = True
-    return np.where(has[seg], top[seg], np.inf)
-
-
-def saturate(d: np.ndarray, cap: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The smooth minimum of demand `d` and capacity `cap` (same units) and its
-    derivative: ``cap u / (1 + u^n)^(1/n)``, ``u = d / cap``, n =
-    :data:`SATURATION_SHARPNESS`; `d` itself (slope 1) where `cap` is ``inf``."""
-    finite = np.isfinite(cap)
-    c = np.where(finite, cap, 1.0)
-    u = np.maximum(d, 0.0) / c
-    n = SATURATION_SHARPNESS
-    base = 1.0 + u ** n
-    s = np.where(finite, c * u * base ** (-1.0 / n), d)
-    ds = np.where(finite, np.where(d > 0, base ** (-1.0 / n - 1.0), 1.0), 1.0)
-    return s, ds
-
-
 # --------------------------------------------------------------------------- the model
 
 class Metamodel:
@@ -593,17 +502,11 @@ class Metamodel:
     demand : scipy.sparse.csr_matrix, optional
         Shares like `p` of the planned passages (demand), the flow the
         speed-flow relation takes; default `p`.
-    capacity : numpy.ndarray, optional
-        Per observation row the capacity of its segment (veh/h,
-        :func:`fit_capacity`), ``inf`` where none is known: the counts of a
-        row with a capacity follow the smooth minimum of its demand and the
-        capacity instead of ``P x``. Default: none known.
     """
 
     def __init__(self, targets: Targets, p: sparse.csr_matrix, per_hour: np.ndarray,
                  curve: SpeedFlow, x_k: np.ndarray,
-                 sim_k: dict[str, np.ndarray], demand: sparse.csr_matrix | None = None,
-                 capacity: np.ndarray | None = None):
+                 sim_k: dict[str, np.ndarray], demand: sparse.csr_matrix | None = None):
         self.t = targets
         self.p = p
         self.pt = p.T.tocsr()
@@ -614,28 +517,17 @@ class Metamodel:
         self.x_k = np.asarray(x_k, dtype=float)
         pace_k, _ = curve.pace(self._flow(self.x_k))
         self.off_speed = sim_k["speed"] - 1.0 / pace_k
-        # capacity in vehicles per interval, and which rows it limits
-        cap = np.full(len(per_hour), np.inf) if capacity is None else \
-            np.asarray(capacity, dtype=float)
-        self.saturates = np.isfinite(cap)
-        self.cap = np.where(self.saturates, cap, np.inf) / per_hour
-        self.off_count = sim_k["count"] - self._count(self.x_k)[0]
+        self.off_count = sim_k["count"] - self.p @ self.x_k
         self.tt_per_pace = sim_k["travel_time"] / pace_k
 
     def _flow(self, x: np.ndarray) -> np.ndarray:
         return (self.d @ x) * self.per_hour
 
-    def _count(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The uncorrected count per observation row and its slope with respect
-        to the row's demand ``(D x)_i`` (meaningful where it saturates)."""
-        served, slope = saturate(self.d @ x, self.cap)
-        return np.where(self.saturates, served, self.p @ x), slope
-
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Predicted speed (km/h), count and travel time (s) per observation row."""
         pace, _ = self.curve.pace(self._flow(x))
         return {"speed": np.maximum(1.0 / pace + self.off_speed, MIN_SPEED),
-                "count": self._count(x)[0] + self.off_count,
+                "count": self.p @ x + self.off_count,
                 "travel_time": self.tt_per_pace * pace}
 
     def objective(self, x: np.ndarray) -> float:
@@ -649,8 +541,7 @@ class Metamodel:
         pace, dpace = self.curve.pace(q)
         speed_raw = 1.0 / pace + self.off_speed
         tt = self.tt_per_pace * pace
-        count, count_slope = self._count(x)
-        pred = {"speed": np.maximum(speed_raw, MIN_SPEED), "count": count + self.off_count,
+        pred = {"speed": np.maximum(speed_raw, MIN_SPEED), "count": self.p @ x + self.off_count,
                 "travel_time": tt}
         # derivatives of the residuals with respect to the flow
         d_dq = {"speed": np.where(speed_raw > MIN_SPEED, -dpace / pace ** 2, 0.0),
@@ -665,9 +556,7 @@ class Metamodel:
             res = residual(kind, pred[kind][i], t.value[kind])
             r = t.weight[kind] * res * loss_slope(kind, t.weight[kind] * res ** 2)
             if kind == "count":
-                sat = self.saturates[i]
-                np.add.at(g_obs, i[~sat], scale * r[~sat])
-                np.add.at(g_dem, i[sat], scale * r[sat] * count_slope[i[sat]])
+                np.add.at(g_obs, i, scale * r)
             else:
                 np.add.at(g_dem, i, scale * r * d_dq[kind][i] * self.per_hour[i])
         grad = self.pt @ g_obs + self.dt @ g_dem
@@ -724,7 +613,6 @@ class Metamodel:
         return x, float(self.objective(x))
 
 
-__all__ = ["ASSIGNMENT_MEMORY", "CAPACITY_SHARE", "COUNT_DOF", "MIN_TRAVEL_TIME", "Metamodel",
-           "ModelNoise", "SATURATION", "SATURATION_SHARPNESS", "SATURATION_VEHICLES", "SHRINKAGE",
-           "SpeedFlow", "Targets", "assignment_matrix", "estimate_model_noise", "fit_capacity",
-           "fit_speed_flow", "loss", "loss_slope", "residual", "saturate"]
+__all__ = ["ASSIGNMENT_MEMORY", "COUNT_DOF", "MIN_TRAVEL_TIME", "Metamodel", "ModelNoise",
+           "SHRINKAGE", "SpeedFlow", "Targets", "assignment_matrix", "estimate_model_noise",
+           "fit_speed_flow", "loss", "loss_slope", "residual"]

@@ -40,7 +40,7 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from ..config.supply import relieving_direction
-from .metamodel import Metamodel, assignment_matrix, fit_capacity, fit_speed_flow
+from .metamodel import Metamodel, assignment_matrix, fit_speed_flow
 from .problem import LEVELS
 from .spsa import spsa
 
@@ -142,15 +142,10 @@ def model_around(run) -> Metamodel:
                               for e in evals], p.rows, p.obs_key)
     pdem = assignment_matrix([{"crossings": e.planned, "vehicles": e.vehicles}
                               for e in evals], p.rows, p.obs_key)
-    seg = p.obs_key["seg"].to_numpy()
-    curve = fit_speed_flow(seg, [e.demand(p.per_hour) for e in evals],
+    curve = fit_speed_flow(p.obs_key["seg"].to_numpy(), [e.demand(p.per_hour) for e in evals],
                            [e.values["speed"].to_numpy(dtype=float) for e in evals],
                            p.obs.table["free_speed"].to_numpy(dtype=float))
-    cap = fit_capacity(seg, [e.demand(np.ones(len(seg))) for e in evals],
-                       [e.values["count"].to_numpy(dtype=float) for e in evals], p.per_hour,
-                       observed=p.obs.table["count"].to_numpy(dtype=float))
-    return Metamodel(run.targets, pmat, p.per_hour, curve, best.x, best.sim(), demand=pdem,
-                     capacity=cap)
+    return Metamodel(run.targets, pmat, p.per_hour, curve, best.x, best.sim(), demand=pdem)
 
 
 def _od_step(run, s: _State) -> None:
