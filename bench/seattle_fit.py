@@ -57,6 +57,7 @@ import egress
 from egress.calibration.importers import import_counts, import_probe_speeds
 from egress.engine.config import configured_network
 from egress.network import read_net
+from egress.network.matching import match_part
 from egress.validation.figures import plot_speed_change_maps, plot_speed_scatter, speed_change
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,8 +123,6 @@ def freeway_drop(event: pd.DataFrame, normal: pd.DataFrame) -> tuple[float, floa
 
 def network_coverage(run: Path) -> None:
     """Print how the TMCs of the product lie on the run's network."""
-    from egress.network.matching import match_part
-
     net = read_net(configured_network(run))
     tmc = pd.read_csv(DATA / "tmc.csv")
     rows = []
