@@ -162,8 +162,8 @@ def clip_to_window(od: pd.DataFrame, begin: float, end: float,
     """The part of an OD table that departs in the window [`begin`, `end`).
 
     An OD table may cover a longer evening than the scenario that uses it
-    (a calibrated 19:00-25:00 background serves an event window of
-    21:30-25:00): rows wholly outside the window are left out, and a row
+    (the calibrated 19:00-26:00 background serves the large event's window
+    of 21:30-26:00): rows wholly outside the window are left out, and a row
     that straddles a window bound keeps its trips in proportion to the
     overlap (departures are uniform within a row's interval), its interval
     cut to the window.
