@@ -488,3 +488,24 @@ def test_shipped_synthetic_sets_fit_the_current_network(name):
     obs = pd.read_csv(folder / "observations.csv")
     edges = {e for text in obs["edges"].dropna() for e in str(text).split()}
     assert edges and all(net.hasEdge(e) for e in edges)
+
+
+@pytest.mark.parametrize("name", ["sodo-normal-evening", "sodo-large-event"])
+def test_shipped_synthetic_sets_are_what_the_model_simulates_now(name, tmp_path):
+    """The truth of each synthetic set, simulated now with the set's seed, fits its
+    observations as well as when the set was made (``observe.json``'s noise
+    floor): a change of the zones, the routing or the sampling that moves the
+    simulation makes the set stale (regenerate it, scenarios/observations/README.md)."""
+    from conftest import ROOT
+
+    from egress.calibration import calibration_problem, evaluate
+
+    folder = ROOT / "scenarios" / "observations" / name
+    info = json.loads((folder / "observe.json").read_text())
+    problem = calibration_problem(folder.parent / f"{name}.toml", folder / "observations.csv",
+                                  prior=folder / "truth.od.csv", mode=info["mode"],
+                                  seed=info["seed"])
+    ev = evaluate(problem, problem.x0, tmp_path / "run")
+    floor = info["noise_floor"]
+    assert ev.metrics["rmse_kmh"] == pytest.approx(floor["rmse_kmh"], rel=0.05)
+    assert ev.metrics["rmse_count"] == pytest.approx(floor["rmse_count"], rel=0.05)
