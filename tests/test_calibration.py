@@ -354,6 +354,33 @@ def test_recovery_on_tiny_network(merge_case, tmp_path):
     assert {"sim", "objective", "rmse_kmh", "rmsne", "geh_share", "wall_s"} <= set(conv.columns)
 
 
+def test_redraw_of_the_incumbent(merge_case, tmp_path):
+    """A redraw simulates the incumbent with the next seed, scores it by the mean
+    of its draws, and the candidate with the lowest score becomes the incumbent;
+    the redraw itself is never a candidate."""
+    from egress.calibration.driver import _Runner
+
+    problem = _problem(merge_case)
+    run = _Runner(problem, tmp_path / "cal", "metamodel", budget=5, seed=3, resume=False,
+                  keep_runs=False, progress=False)
+    a = run(problem.x0, "start")
+    b = run(problem.x0 * 0.8, "b")
+    first = run.best
+    ev = run.redraw_best()
+    assert len(first.redraws) == 1 and first.redraws[0] is ev
+    assert all(ev is not c for c in run.candidates)
+    draws = [problem.targets.objective(s, first.x) for s in (first.sim(), ev.sim())]
+    assert first.objective == pytest.approx(np.mean(draws))
+    assert ev.sim()["speed"].tolist() != first.sim()["speed"].tolist()  # another draw
+    assert run.best is min((a, b), key=lambda e: e.objective)
+    assert run.history[-1]["tag"] == f"{'start' if first is a else 'b'}-redraw1"
+    assert run.history[-1]["best"] == run.best.objective and not run.history[-1]["accepted"]
+    # the metamodel is built around the mean of the incumbent's draws
+    mean = first.mean_sim()["speed"]
+    assert np.allclose(mean, np.nanmean([first.sim()["speed"], ev.sim()["speed"]], axis=0),
+                       equal_nan=True)
+
+
 @pytest.mark.parametrize("method", ["metamodel", "spsa"])
 def test_resume_after_interruption(merge_case, tmp_path, method):
     full = calibrate(_problem(merge_case), tmp_path / "full", method=method, budget=6,

@@ -60,6 +60,9 @@ class Evaluation:
     theta : numpy.ndarray
         The supply parameters it ran with (:attr:`Problem.supply_names`;
         empty when the calibration moves none).
+    redraws : list of Evaluation
+        Further simulations of the same OD and supply with other seeds (a
+        calibration's incumbent, see :meth:`mean_sim`); not saved with it.
     """
 
     x: np.ndarray
@@ -71,10 +74,29 @@ class Evaluation:
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     theta: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    redraws: list[Evaluation] = field(default_factory=list, repr=False)
 
     def sim(self) -> dict[str, np.ndarray]:
         return {k: self.values[k].to_numpy(dtype=float)
                 for k in ("speed", "count", "travel_time")}
+
+    def draws(self) -> list[dict[str, np.ndarray]]:
+        """:meth:`sim` of this simulation and of each of its :attr:`redraws`."""
+        return [self.sim()] + [r.sim() for r in self.redraws]
+
+    def mean_sim(self) -> dict[str, np.ndarray]:
+        """The mean of :meth:`draws` per observation row (NaN where no draw has a
+        value): with redraws, a better estimate of what this OD gives than its
+        first simulation alone."""
+        draws = self.draws()
+        if len(draws) == 1:
+            return draws[0]
+        out = {}
+        for k in draws[0]:
+            a = np.vstack([d[k] for d in draws])
+            n = np.isfinite(a).sum(axis=0)
+            out[k] = np.where(n > 0, np.nansum(a, axis=0) / np.maximum(n, 1), np.nan)
+        return out
 
     def demand(self, per_hour: np.ndarray) -> np.ndarray:
         """Planned vehicles per hour entering each observation row's segment."""
