@@ -217,3 +217,29 @@ def test_a_calibrated_supply_file_holds_the_fixed_parameters_too(tmp_path):
     path = write_supply_toml(spec.values(), tmp_path / "calibrated.supply.toml")
     back = check_supply(tomllib.loads(path.read_text())["supply"], path)
     assert back == spec
+
+
+def test_reach_allows_for_the_noise_of_the_worst_of_many_rows():
+    """At the noise floor nothing is beyond the OD's reach: 900 free-flowing rows
+    whose speed no demand changes, observed with 3 km/h noise, put their worst
+    row about 3.5 sd off; a row 25 km/h off is beyond reach."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import pandas as pd
+
+    from egress.calibration.diagnosis import _reach
+
+    rng = np.random.default_rng(5)
+    sim = np.full(900, 80.0)
+    obs = sim + rng.normal(0.0, 3.0, 900)
+    table = pd.DataFrame({"segment": [f"s{i}" for i in range(900)], "begin": 0.0,
+                          "speed": obs, "speed_sd": 3.0})
+    problem = SimpleNamespace(obs=SimpleNamespace(table=table))
+    best = SimpleNamespace(values=pd.DataFrame({"speed": sim}), x=np.ones(3))
+    model = SimpleNamespace(predict=lambda x: {"speed": sim})
+    assert np.abs(obs - sim).max() > 3 * 3.0  # the worst row is far off by noise alone
+    assert _reach(problem, model, best)["reachable"].all()
+    table.loc[7, "speed"] = 55.0
+    worst = _reach(problem, model, best).set_index("segment")
+    assert not worst.loc["s7", "reachable"] and worst["reachable"].sum() == len(worst) - 1

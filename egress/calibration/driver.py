@@ -502,7 +502,8 @@ def _diagnose(run: _Runner):
     except (ValueError, np.linalg.LinAlgError) as exc:
         log.info("diagnosis without the OD's reach: %s", exc)
         model = None
-    return diagnose(run.p, run.best, model)
+    noise = run.targets.model_noise
+    return diagnose(run.p, run.best, model, noise.speed if noise is not None else 0.0)
 
 
 def write_supply_toml(values: dict[str, float], path: Path) -> Path:
