@@ -52,7 +52,8 @@ problem and printed next to the same run's ``simulate_s`` through egress
 holds ``simulate/bare``, the calibration's mean over that bare run: a
 calibration through a gridlocked OD simulates much longer than the truth.
 
-Run time: the corridor takes about 2 minutes, the normal evening 20 and the
+Run time per calibration seed (each calibration adds three held-out
+simulations): the corridor takes about 2 minutes, the normal evening 20 and the
 large event over an hour on one core: both SODO problems gridlock from the
 doubled prior (thousands of teleports, a large-event simulation then takes
 100-200 s instead of 10), and SPSA stays near it. Run one problem per
