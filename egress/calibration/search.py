@@ -227,10 +227,8 @@ def supply_step(run, s: _State) -> None:
         ev = run(center.x, f"s{s.supply_k}.{p.supply_names[i]}", theta=probe,
                  info={"supply_step": s.supply_k, "probe": p.supply_names[i]})
         jac[:, i] = (run.targets.standardized(ev.sim(), slope=center.sim()) - z0) / h
-    if run.best.objective < t_start:
-        # a probe itself was better: take it as the next step's centre
-        s.supply_failed = False
-        return
+    # a probe that drew better than the centre does not replace the step: its gain is
+    # one draw's, often inside the noise, and the step uses what every probe measured
     step = _gauss_newton(z0, jac, theta, lo, hi, s.supply_radius * width)
     if not np.any(np.abs(step) > 1e-9 * width):
         s.supply_failed = True
