@@ -184,7 +184,6 @@ class _Runner:
         self.history: list[dict] = []
         self.evals: list[Evaluation] = []
         self.candidates: list[Evaluation] = []
-        self.tag_of: dict[int, str] = {}
         self.best: Evaluation | None = None
         self.model_s = 0.0
         self.objective_noise = 0.0
@@ -234,7 +233,6 @@ class _Runner:
             self.best = ev
         self.done[tag] = ev
         self.evals.append(ev)
-        self.tag_of[id(ev)] = tag
         if candidate:
             self.candidates.append(ev)
         self.history.append({
@@ -272,17 +270,18 @@ class _Runner:
         ``<incumbent's tag>-redraw<k>``), never as a candidate itself.
         """
         best = self.best
+        tag = next(row["tag"] for e, row in zip(self.evals, self.history, strict=True)
+                   if e is best)
         k = len(best.redraws) + 1
-        ev = self(best.x, f"{self.tag_of[id(best)]}-redraw{k}", theta=best.theta,
+        ev = self(best.x, f"{tag}-redraw{k}", theta=best.theta,
                   candidate=False,
                   seed=self.p.scenario.simulation.seed + REPLICATE_SEED_OFFSET + k)
         best.redraws.append(ev)
         best.objective = self.score(best)
         self.best = min(self.candidates, key=lambda e: e.objective)
         self.history[-1]["best"] = self.best.objective
-        log.info("redraw of the incumbent %s: %.4g over %d draws; incumbent now %s (%.4g)",
-                 self.tag_of[id(best)], best.objective, k + 1, self.tag_of[id(self.best)],
-                 self.best.objective)
+        log.info("redraw of the incumbent %s: %.4g over %d draws; incumbent now sim %d (%.4g)",
+                 tag, best.objective, k + 1, self.best_sim, self.best.objective)
         self._save()
         return ev
 
