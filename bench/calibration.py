@@ -73,6 +73,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import subprocess
 import sys
 import time
@@ -219,6 +220,7 @@ def bench_problem(name: str, priors: list[str], methods: list[str], budget: int,
         res = calibrate(problem, folder, method=method, budget=budget,
                         seed=seed, progress=False, figures=False, resume=resume)
         h = res.history
+        summary = json.loads((folder / "summary.json").read_text())
         obj = held_out_score(ref, fixed, res.od, res.best.theta, folder / "held-out")
         rows.append({
             "problem": name, "prior": which, "method": method, "seed": seed,
@@ -227,25 +229,18 @@ def bench_problem(name: str, priors: list[str], methods: list[str], budget: int,
             "floor": floor_obj, "J": res.best.objective,
             "rmse_kmh": res.best.metrics.get("rmse_kmh", np.nan),
             "count_nrmse": count_nrmse(problem.obs.table, res.best.values),
-            "sims": len(h), "best_sim": int(np.argmin(np.where(
-                h["tag"] == "replicate", np.inf, h["objective"].to_numpy())) + 1),
+            "sims": len(h), "best_sim": summary["best"]["sim"],
             "wall_s": float(h["wall_s"].iloc[-1]),
             "model/sumo": float(h["model_s"].sum() / h["sumo_s"].sum()),
             "outside/sumo": float((h["wall_s"].iloc[-1] - h["sumo_s"].sum())
                                   / h["sumo_s"].sum()),
             "simulate/bare": float(h["simulate_s"].mean() / bare),
-            "stopped": _stopped(folder)})
+            "stopped": summary.get("stopped", "")})
         print(f"  {which} {method} seed {seed}: objective {obj:.3g} (in run "
               f"{rows[-1]['in_run']:.3g}, prior {rows[-1]['prior_objective']:.3g}), "
               f"{len(h)} sims, {time.perf_counter() - t1:.0f} s", flush=True)
         pd.DataFrame((done or []) + rows).to_csv(out.parent / "bench.csv", index=False)
     return pd.DataFrame(rows)
-
-
-def _stopped(folder: Path) -> str:
-    import json
-
-    return json.loads((folder / "summary.json").read_text()).get("stopped", "")
 
 
 def main() -> None:
