@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ from egress.calibration.metamodel import (
     estimate_model_noise,
 )
 from egress.calibration.observations import Observations, simulated_values, write_observations
+from egress.calibration.search import FINAL_CHECKS
 from egress.calibration.runs import crossings, planned_crossings
 from egress.calibration.spsa import spsa
 from egress.cli import main
@@ -337,6 +339,9 @@ def test_recovery_on_tiny_network(merge_case, tmp_path):
     assert len(h) == 8
     # the second simulation replicates the start with another seed and is never the best
     assert list(h["tag"][:2]) == ["start", "replicate"] and not h["accepted"][1]
+    # the incumbent after the sixth simulation had a single draw: the budget's last
+    # simulations check it first
+    assert h["accepted"][5] and h["tag"][8 - FINAL_CHECKS] == f"{h['tag'][5]}-redraw1"
     assert res.targets.model_noise is not None
     assert json.loads((tmp_path / "cal" / "summary.json").read_text())["model_noise"]
     before, after = res.prior.metrics, res.best.metrics
@@ -385,17 +390,22 @@ def test_redraw_of_the_incumbent(merge_case, tmp_path):
 def test_resume_after_interruption(merge_case, tmp_path, method):
     full = calibrate(_problem(merge_case), tmp_path / "full", method=method, budget=6,
                      progress=False, figures=False)
-    part = calibrate(_problem(merge_case), tmp_path / "part", method=method, budget=4,
-                     progress=False, figures=False)
-    assert len(part.history) == 4
-    # "crash" after the fourth simulation: state on disk, resume with the full budget
+    # "crash" during the fifth simulation: the state on disk as it was after the fourth
+    # (a run with a smaller budget is no stand-in: the search's last steps depend on it)
+    shutil.copytree(tmp_path / "full", tmp_path / "part")
     state = json.loads((tmp_path / "part" / "state.json").read_text())
-    assert len(state["history"]) == 4
+    state["history"] = state["history"][:4]
+    (tmp_path / "part" / "state.json").write_text(json.dumps(state))
+    for k in (4, 5):
+        shutil.rmtree(tmp_path / "part" / "sims" / f"{k:03d}")
+    kept = (tmp_path / "part" / "sims" / "003" / "meta.json").stat().st_mtime_ns
     resumed = calibrate(_problem(merge_case), tmp_path / "part", method=method, budget=6,
                         resume=True, progress=False, figures=False)
     assert list(resumed.history["tag"]) == list(full.history["tag"])
     assert np.allclose(resumed.history["objective"], full.history["objective"])
     assert np.allclose(resumed.od["trips"], full.od["trips"])
+    # the four simulations on disk were read, not run again
+    assert (tmp_path / "part" / "sims" / "003" / "meta.json").stat().st_mtime_ns == kept
     with pytest.raises(InputError, match="other inputs"):
         calibrate(_problem(merge_case, seed=4), tmp_path / "part", method=method, budget=6,
                   resume=True, progress=False)
