@@ -30,8 +30,8 @@ from egress.calibration.metamodel import (
     estimate_model_noise,
 )
 from egress.calibration.observations import Observations, simulated_values, write_observations
-from egress.calibration.search import FINAL_CHECKS
 from egress.calibration.runs import crossings, planned_crossings
+from egress.calibration.search import FINAL_CHECKS
 from egress.calibration.spsa import spsa
 from egress.cli import main
 from egress.config.scenario import Scenario, Simulation

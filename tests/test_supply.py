@@ -243,3 +243,35 @@ def test_reach_allows_for_the_noise_of_the_worst_of_many_rows():
     table.loc[7, "speed"] = 55.0
     worst = _reach(problem, model, best).set_index("segment")
     assert not worst.loc["s7", "reachable"] and worst["reachable"].sum() == len(worst) - 1
+
+
+def test_a_supply_step_around_the_same_incumbent_simulates_nothing_twice(
+        tmp_path, typed_road, arterial_at_60):
+    """Probes around an incumbent that has not changed are reused, and a step
+    already simulated from it is not simulated again: same OD, supply and seed
+    give the same result, and the budget goes to the search instead."""
+    import numpy as np
+
+    from egress import plain_calibration_problem
+    from egress.calibration.driver import _Runner
+    from egress.calibration.search import _State, supply_step
+
+    taz, od, obs = arterial_at_60
+    problem = plain_calibration_problem(typed_road, taz, od, obs, end=900, seed=3,
+                                        supply={"speed.arterial": (0.3, 1.5)})
+    run = _Runner(problem, tmp_path / "cal", "metamodel", budget=8, seed=3, resume=False,
+                  keep_runs=False, progress=False)
+    start = run(problem.x0, "start")
+    s = _State()
+    supply_step(run, s)
+    assert [r["tag"] for r in run.history] == ["start", "s1.speed.arterial", "s1"]
+    # the incumbent unchanged (as after a failed step), the same trust region
+    run.best, s.supply_radius = start, s.supply_radius / 2
+    supply_step(run, s)
+    assert len(run.history) == 3 and s.supply_failed
+    # a smaller trust region gives another step: only that one is simulated
+    supply_step(run, s)
+    assert [r["tag"] for r in run.history][3:] in ([], ["s3"])
+    seen = [(tuple(e.x), tuple(e.theta)) for e in run.evals]
+    assert len(set(seen)) == len(seen)
+    assert np.isfinite(run.best.objective)

@@ -18,6 +18,11 @@ Supply steps (:func:`supply_step`)
     The OD cannot make a signalised arterial slower than its free flow plus
     its signal delay, nor a freeway faster than its limits allow; the
     supply can.
+    Around an incumbent that has not changed since the last supply step,
+    the probes are not simulated again (same OD, supply and seed: the same
+    result), and a step already simulated from it is not repeated: in the
+    real SODO calibration three supply steps in a row around one incumbent
+    had spent 15 of its 40 simulations on identical runs.
 No giving up early
     A round of levels that improved nothing does not end the search: the
     next round starts with a wider trust region (a restart). The search
@@ -105,6 +110,12 @@ class _State:
         self.supply_radius = SUPPLY_RADIUS
         self.supply_failed = False
         self.supply_k = 0
+        # the incumbent of the last supply step, its parameters, the Jacobian measured
+        # around it and the steps simulated from it
+        self.supply_centre = None
+        self.supply_theta = np.zeros(0)
+        self.supply_jac = np.zeros((0, 0))
+        self.supply_steps: list[np.ndarray] = []
         self.stale = 0                 # proposals in a row that failed against the incumbent
 
 
@@ -230,8 +241,11 @@ def supply_step(run, s: _State) -> None:
     theta = center.theta.copy()
     z0 = run.targets.standardized(center.sim())
     s.supply_k += 1
-    jac = np.zeros((len(z0), len(theta)))
     t_start = run.best.objective
+    if s.supply_centre is center and same_supply(s.supply_theta, theta):
+        _supply_step_from(run, s, center, z0, s.supply_jac, t_start)
+        return
+    jac = np.zeros((len(z0), len(theta)))
     for i in range(len(theta)):
         # towards less congestion, unless that side's bound is too near
         h = SUPPLY_PROBE * width[i] * relieving_direction(p.supply_names[i])
@@ -242,12 +256,31 @@ def supply_step(run, s: _State) -> None:
         ev = run(center.x, f"s{s.supply_k}.{p.supply_names[i]}", theta=probe,
                  info={"supply_step": s.supply_k, "probe": p.supply_names[i]})
         jac[:, i] = (run.targets.standardized(ev.sim(), slope=center.sim()) - z0) / h
+    s.supply_centre, s.supply_theta, s.supply_jac, s.supply_steps = center, theta, jac, []
+    _supply_step_from(run, s, center, z0, jac, t_start)
+
+
+def _supply_step_from(run, s: _State, center, z0: np.ndarray, jac: np.ndarray,
+                      t_start: float) -> None:
+    """The Gauss-Newton step of :func:`supply_step` from `center` with the
+    Jacobian `jac`, simulated unless it was already (then it counts as failed)."""
+    p = run.p
+    lo, hi = p.supply_bounds[:, 0], p.supply_bounds[:, 1]
+    width = hi - lo
+    theta = center.theta
     # a probe that drew better than the centre does not replace the step: its gain is
     # one draw's, often inside the noise, and the step uses what every probe measured
     step = _gauss_newton(z0, jac, theta, lo, hi, s.supply_radius * width)
-    if not np.any(np.abs(step) > 1e-9 * width):
+    tried = any(np.allclose(step, t, rtol=0.0, atol=1e-9 * float(width.max()))
+                for t in s.supply_steps)
+    if tried or not np.any(np.abs(step) > 1e-9 * width):
         s.supply_failed = True
+        if tried:
+            s.supply_radius *= 0.5
+            log.info("supply step %d: the same step as before from the same incumbent; "
+                     "not simulated again", s.supply_k)
         return
+    s.supply_steps.append(step)
     ev = run(center.x, f"s{s.supply_k}", theta=theta + step,
              info={"supply_step": s.supply_k, "radius": s.supply_radius})
     if ev.objective < t_start:
@@ -287,5 +320,5 @@ def run_spsa(run, seed: int) -> str:
     return "budget spent"
 
 
-__all__ = ["FINAL_CHECKS", "LEVEL_GAIN", "LEVEL_PATIENCE", "QUIET_ROUNDS", "RADIUS", "model_around",
-           "run_metamodel", "run_spsa", "supply_step"]
+__all__ = ["FINAL_CHECKS", "LEVEL_GAIN", "LEVEL_PATIENCE", "QUIET_ROUNDS", "RADIUS",
+           "model_around", "run_metamodel", "run_spsa", "supply_step"]
