@@ -300,6 +300,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> None:
         print(f"supply: {values} (wrote {result.files['supply']})")
     if result.diagnosis is not None and result.diagnosis.message:
         print(f"diagnosis: {result.diagnosis.message}")
+    if result.held_outside:
+        print(f"held outside: {result.held_outside['message']}")
     print(f"wrote {result.files['od']}, {result.files['tazrel']} and the figures in {args.out}")
 
 

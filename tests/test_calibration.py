@@ -546,3 +546,37 @@ def test_shipped_synthetic_sets_are_what_the_model_simulates_now(name, tmp_path)
     floor = info["noise_floor"]
     assert ev.metrics["rmse_kmh"] == pytest.approx(floor["rmse_kmh"], rel=0.05)
     assert ev.metrics["rmse_count"] == pytest.approx(floor["rmse_count"], rel=0.05)
+
+
+def test_entry_waits_by_hand():
+    """Held outside: inserted over 300 s late, or never inserted though planned
+    over 300 s before the end; an unrouted trip is no vehicle of the run."""
+    from egress.calibration.runs import entry_waits
+
+    veh = pd.DataFrame({"id": list("abcdef"), "origin": ["z1", "z1", "z2", "z2", "z1", "z3"],
+                        "depart": [0.0, 0.0, 100.0, 900.0, 50.0, 0.0],
+                        "route": [("e",), ("e",), ("e",), ("e",), ("e",), None]})
+    vehroutes = pd.DataFrame({"vehicle": ["a", "b", "e"], "depart": [100.0, 400.0, 350.0]})
+    got = entry_waits(vehroutes, veh, end=1000.0)
+    # a waits 100 s, b 400 s, c never entered (planned 900 s before the end), d planned
+    # 100 s before the end, e waits exactly 300 s, f has no route
+    assert got == {"entry_waits": 2, "entry_wait_origins": {"z1": 1, "z2": 1}}
+
+
+def test_a_calibrated_od_that_holds_vehicles_outside_is_named(merge_case, tmp_path):
+    """Four times the demand jams the one-lane bottleneck back to the entries:
+    the run counts the vehicles SUMO holds outside, and a calibration whose
+    answer holds over 0.5 % of its vehicles there says so in one line."""
+    from egress.calibration.driver import _held_outside
+    from egress.calibration.runs import evaluate
+
+    problem = _problem(merge_case)
+    ok = evaluate(problem, problem.x0, tmp_path / "ok")
+    jam = evaluate(problem, problem.x0 * 4, tmp_path / "jam")
+    assert ok.info["entry_waits"] == 0 and _held_outside(ok) == {}
+    assert jam.info["entry_waits"] > 0.05 * jam.info["vehicles"]
+    assert set(jam.info["entry_wait_origins"]) <= {"za", "zb"}
+    held = _held_outside(jam)
+    assert held["vehicles"] == jam.info["entry_waits"]
+    assert "waited over 5 min to enter the network" in held["message"]
+    assert "\n" not in held["message"]

@@ -90,7 +90,7 @@ from .metamodel import (
     estimate_model_noise,
 )
 from .problem import Problem
-from .runs import Evaluation, evaluate
+from .runs import ENTRY_WAIT, Evaluation, evaluate
 from .search import model_around, run_metamodel, run_spsa
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,10 @@ class CalibrationResult:
         The calibrated supply parameters by name (empty when none were calibrated).
     diagnosis : egress.calibration.diagnosis.Diagnosis or None
         What in the misfit the OD cannot explain (None without speeds).
+    held_outside : dict
+        The calibrated OD's vehicles held outside the network (``vehicles,
+        share, origins, message``), when more than :data:`ENTRY_WAIT_SHARE`
+        of them; empty otherwise.
     """
 
     od: pd.DataFrame
@@ -134,6 +138,7 @@ class CalibrationResult:
     targets: Targets | None = None
     supply: dict[str, float] = field(default_factory=dict)
     diagnosis: Any = None
+    held_outside: dict[str, Any] = field(default_factory=dict)
 
 
 class _Budget(Exception):
@@ -244,6 +249,7 @@ class _Runner:
             **{k: ev.info.get(k, math.nan) for k in ("sample_s", "route_s", "simulate_s",
                                                       "read_s")},
             "teleports": ev.info.get("teleports", 0),
+            "entry_waits": ev.info.get("entry_waits", math.nan),
             **{f"supply.{k}": v for k, v in self.p.supply_values(ev.theta).items()},
             **(info or {})})
         self.model_s = 0.0
@@ -478,6 +484,10 @@ def _write_results(run: _Runner, out: Path, figures: bool, stopped: str) -> Cali
                           "best": problem.supply_values(best.theta),
                           "bounds": {k: list(v) for k, v in problem.supply.items()}},
                "versions": versions()}
+    held = _held_outside(best)
+    if held:
+        summary["entry_waits"] = held
+        log.warning("%s", held["message"])
     diagnosis = _diagnose(run)
     if diagnosis is not None:
         summary["diagnosis"] = diagnosis.to_dict()
@@ -488,7 +498,28 @@ def _write_results(run: _Runner, out: Path, figures: bool, stopped: str) -> Cali
     files["summary"] = out / "summary.json"
     atomic_json(files["summary"], summary)
     return CalibrationResult(problem.od(best.x), history, prior, best, files, run.targets,
-                             problem.supply_values(best.theta), diagnosis)
+                             problem.supply_values(best.theta), diagnosis, held)
+
+
+#: Share of the simulated vehicles held outside the network (see
+#: :func:`egress.calibration.runs.entry_waits`) above which a calibration warns.
+ENTRY_WAIT_SHARE = 0.005
+
+
+def _held_outside(best) -> dict[str, Any]:
+    """The calibrated OD's vehicles held outside the network, with a one-line
+    message; empty below :data:`ENTRY_WAIT_SHARE` of its vehicles (or for an
+    evaluation saved without the count)."""
+    n, total = best.info.get("entry_waits"), best.info.get("vehicles", 0)
+    if n is None or not total or n <= ENTRY_WAIT_SHARE * total:
+        return {}
+    origins = best.info.get("entry_wait_origins", {})
+    where = ", ".join(f"{k} ({v})" for k, v in origins.items())
+    message = (f"{n} of {total} vehicles ({n / total:.1%}) of the calibrated OD waited over "
+               f"{ENTRY_WAIT / 60:g} min to enter the network, most at origin {where}: demand "
+               f"beyond what the model's entries carry, which no observation sees until it "
+               f"drains (counts downstream stay at capacity whatever the demand behind them)")
+    return {"vehicles": n, "share": n / total, "origins": origins, "message": message}
 
 
 def _diagnose(run: _Runner):

@@ -51,8 +51,10 @@ class Evaluation:
     objective : float
     metrics : dict
     info : dict
-        ``inserted, teleports, vehicles``; times in s: ``sample_s`` (drawing
-        the trips), ``sumo_s`` (routing, SUMO and reading its outputs), of
+        ``inserted, teleports, vehicles``, ``entry_waits`` and
+        ``entry_wait_origins`` (:func:`entry_waits`); times in s:
+        ``sample_s`` (drawing the trips), ``sumo_s`` (routing, SUMO and
+        reading its outputs), of
         which ``route_s`` (routing and writing the route file),
         ``simulate_s`` (the SUMO process alone) and ``read_s`` (reading and
         checking its outputs); ``collect_s`` (aggregating them for the
@@ -301,6 +303,43 @@ class _FirstEdges:
         return sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_rows, self.n_obs))
 
 
+#: Seconds after its planned departure beyond which a vehicle still waiting to
+#: enter the network counts as held outside it (:func:`entry_waits`).
+ENTRY_WAIT = 300.0
+
+
+def entry_waits(vehroutes: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[str, Any]:
+    """Vehicles held outside the network: inserted more than :data:`ENTRY_WAIT`
+    s after their planned departure, or never inserted though planned more
+    than that before the simulation's `end`.
+
+    SUMO keeps a vehicle it cannot insert (its first edge is full) waiting
+    outside the network. That queue is demand beyond what the model's entry
+    carries, and no observation sees it until it drains: counts downstream of
+    a full on-ramp stay at its capacity whatever the demand behind it. A
+    calibration whose OD holds vehicles there has put demand where the
+    observations cannot judge it.
+
+    Returns
+    -------
+    dict
+        ``entry_waits`` (vehicles) and ``entry_wait_origins`` (vehicles per
+        origin zone, the five with most, largest first).
+    """
+    routed = veh[veh["route"].notna()] if "route" in veh else veh
+    planned = pd.Series(routed["depart"].to_numpy(dtype=float),
+                        index=routed["id"].to_numpy(dtype=object))
+    inserted = pd.Series(vehroutes["depart"].to_numpy(dtype=float),
+                         index=vehroutes["vehicle"].to_numpy(dtype=object))
+    wait = inserted.reindex(planned.index) - planned
+    never = wait.isna() & (planned < end - ENTRY_WAIT)
+    held = (wait > ENTRY_WAIT) | never
+    origins = routed["origin"].to_numpy(dtype=object)[held.to_numpy()]
+    top = pd.Series(origins, dtype=object).value_counts().head(5)
+    return {"entry_waits": int(held.sum()),
+            "entry_wait_origins": {str(k): int(v) for k, v in top.items()}}
+
+
 def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs: bool = False,
              progress: bool = False, seed: int | None = None,
              theta: np.ndarray | None = None) -> Evaluation:
@@ -323,6 +362,8 @@ def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs:
     cross = crossings(vehroutes, veh, problem.obs, len(x))
     planned = planned_crossings(veh, problem.obs, problem.net, len(x))
     n = np.bincount(veh["od_row"].to_numpy(), minlength=len(x))
+    sc = problem.scenario.simulation
+    info.update(entry_waits(vehroutes, veh, sc.end))
     info["collect_s"] = time.perf_counter() - t0
     ev = Evaluation(x, values, cross, planned, n.astype(float), info=info, theta=theta)
     ev.objective = problem.targets.objective(ev.sim(), x)
@@ -334,4 +375,5 @@ def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs:
 
 
 
-__all__ = ["Evaluation", "crossings", "evaluate", "planned_crossings", "run_od"]
+__all__ = ["ENTRY_WAIT", "Evaluation", "crossings", "entry_waits", "evaluate",
+           "planned_crossings", "run_od"]
