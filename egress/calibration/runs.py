@@ -318,7 +318,9 @@ def entry_waits(vehroutes: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[
     carries, and no observation sees it until it drains: counts downstream of
     a full on-ramp stay at its capacity whatever the demand behind it. A
     calibration whose OD holds vehicles there has put demand where the
-    observations cannot judge it.
+    observations cannot judge it. Event vehicles leaving a parking lot are
+    not counted: their wait before the lot's exit is a real queue, in the
+    lot (measured by :mod:`egress.engine.measures`).
 
     Returns
     -------
@@ -327,6 +329,9 @@ def entry_waits(vehroutes: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[
         origin zone, the five with most, largest first).
     """
     routed = veh[veh["route"].notna()] if "route" in veh else veh
+    if "lot" in routed:
+        lot = routed["lot"]
+        routed = routed[lot.isna() | (lot.astype(str) == "")]
     planned = pd.Series(routed["depart"].to_numpy(dtype=float),
                         index=routed["id"].to_numpy(dtype=object))
     inserted = pd.Series(vehroutes["depart"].to_numpy(dtype=float),
