@@ -114,10 +114,9 @@ class _State:
         self.supply_radius = SUPPLY_RADIUS
         self.supply_failed = False
         self.supply_k = 0
-        # the incumbent of the last supply step, its parameters, the Jacobian measured
-        # around it and the steps simulated from it
+        # the incumbent of the last supply step, the Jacobian measured around it and
+        # the steps simulated from it
         self.supply_centre = None
-        self.supply_theta = np.zeros(0)
         self.supply_jac = np.zeros((0, 0))
         self.supply_steps: list[np.ndarray] = []
         self.stale = 0                 # proposals in a row that failed against the incumbent
@@ -242,8 +241,7 @@ def _od_step(run, s: _State) -> None:
 def _supply_cost(run, s: _State) -> int:
     """Simulations the next :func:`supply_step` takes at most: its step, and a
     probe per parameter unless it can reuse the last step's."""
-    reuse = s.supply_centre is run.best and same_supply(s.supply_theta, run.best.theta)
-    return 1 + (0 if reuse else len(run.p.supply_names))
+    return 1 + (0 if s.supply_centre is run.best else len(run.p.supply_names))
 
 
 def supply_step(run, s: _State) -> None:
@@ -262,7 +260,7 @@ def supply_step(run, s: _State) -> None:
     z0 = run.targets.standardized(center.sim())
     s.supply_k += 1
     t_start = run.best.objective
-    if s.supply_centre is center and same_supply(s.supply_theta, theta):
+    if s.supply_centre is center:  # an evaluation's OD and parameters never change
         _supply_step_from(run, s, center, z0, s.supply_jac, t_start)
         return
     jac = np.zeros((len(z0), len(theta)))
@@ -276,7 +274,7 @@ def supply_step(run, s: _State) -> None:
         ev = run(center.x, f"s{s.supply_k}.{p.supply_names[i]}", theta=probe,
                  info={"supply_step": s.supply_k, "probe": p.supply_names[i]})
         jac[:, i] = (run.targets.standardized(ev.sim(), slope=center.sim()) - z0) / h
-    s.supply_centre, s.supply_theta, s.supply_jac, s.supply_steps = center, theta, jac, []
+    s.supply_centre, s.supply_jac, s.supply_steps = center, jac, []
     _supply_step_from(run, s, center, z0, jac, t_start)
 
 
