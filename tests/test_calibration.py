@@ -558,9 +558,11 @@ def test_entry_waits_by_hand():
                         "depart": [0.0, 0.0, 100.0, 900.0, 50.0, 0.0, 0.0],
                         "route": [("e",), ("e",), ("e",), ("e",), ("e",), None, ("e",)],
                         "lot": [None, None, None, None, None, None, "lot1"]})
-    vehroutes = pd.DataFrame({"vehicle": ["a", "b", "e", "g"],
-                              "depart": [100.0, 400.0, 350.0, 900.0]})
-    got = entry_waits(vehroutes, veh, end=1000.0)
+    nan = np.nan
+    vehicles = pd.DataFrame({"vehicle": list("abcdeg"),
+                             "ready": [0.0, 0.0, 100.0, 900.0, 50.0, 0.0],
+                             "depart": [100.0, 400.0, nan, nan, 350.0, 900.0]})
+    got = entry_waits(vehicles, veh, end=1000.0)
     # a waits 100 s, b 400 s, c never entered (planned 900 s before the end), d planned
     # 100 s before the end, e waits exactly 300 s, f has no route, g queued in its lot
     assert got == {"entry_waits": 2, "entry_wait_origins": {"z1": 1, "z2": 1}}

@@ -139,8 +139,9 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     edges, vehicles, info, vehroutes
         The edgeData table (:func:`egress.engine.outputs.read_edgedata`), the
         sampled vehicles (:func:`egress.demand.sampling.sample_trips`, with their
-        ``route``: a tuple of edges, None if unrouted), run facts, and the
-        run's vehroutes (:func:`egress.engine.outputs.vehroute_table`).
+        ``route``: a tuple of edges, None if unrouted), run facts (with
+        :func:`entry_waits`), and the run's vehroutes
+        (:func:`egress.engine.outputs.vehroute_table`).
 
     Raises
     ------
@@ -179,7 +180,8 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     info = {"inserted": int(stats.get("inserted", 0)), "teleports": result.teleports,
             "vehicles": len(veh), "sumo_s": t2 - t1, "sample_s": t1 - t0,
             "route_s": t_routed - t1, "simulate_s": result.sumo_seconds,
-            "read_s": result.read_seconds}
+            "read_s": result.read_seconds,
+            **entry_waits(result.vehicles, veh, sc.simulation.end)}
     return result.edges, veh, info, outputs.vehroute_table(result.records)
 
 
@@ -308,7 +310,7 @@ class _FirstEdges:
 ENTRY_WAIT = 300.0
 
 
-def entry_waits(vehroutes: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[str, Any]:
+def entry_waits(vehicles: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[str, Any]:
     """Vehicles held outside the network: inserted more than :data:`ENTRY_WAIT`
     s after their planned departure, or never inserted though planned more
     than that before the simulation's `end`.
@@ -322,24 +324,31 @@ def entry_waits(vehroutes: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[
     not counted: their wait before the lot's exit is a real queue, in the
     lot (measured by :mod:`egress.engine.measures`).
 
+    Parameters
+    ----------
+    vehicles : pandas.DataFrame
+        The run's vehicle table (:func:`egress.engine.vehicles.vehicle_table`:
+        ``vehicle``, ``ready`` the planned departure, ``depart`` the
+        insertion, NaN if never).
+    veh : pandas.DataFrame
+        The sampled trips (``id``, ``origin``, ``lot``), for where they start.
+    end : float
+        The simulation's end, s.
+
     Returns
     -------
     dict
         ``entry_waits`` (vehicles) and ``entry_wait_origins`` (vehicles per
         origin zone, the five with most, largest first).
     """
-    routed = veh[veh["route"].notna()] if "route" in veh else veh
-    if "lot" in routed:
-        lot = routed["lot"]
-        routed = routed[lot.isna() | (lot.astype(str) == "")]
-    planned = pd.Series(routed["depart"].to_numpy(dtype=float),
-                        index=routed["id"].to_numpy(dtype=object))
-    inserted = pd.Series(vehroutes["depart"].to_numpy(dtype=float),
-                         index=vehroutes["vehicle"].to_numpy(dtype=object))
-    wait = inserted.reindex(planned.index) - planned
-    never = wait.isna() & (planned < end - ENTRY_WAIT)
-    held = (wait > ENTRY_WAIT) | never
-    origins = routed["origin"].to_numpy(dtype=object)[held.to_numpy()]
+    trips = veh.set_index("id")
+    v = vehicles[vehicles["vehicle"].isin(trips.index)]
+    if "lot" in trips:
+        lot = trips["lot"].reindex(v["vehicle"].to_numpy())
+        v = v[(lot.isna() | (lot.astype(str) == "")).to_numpy()]
+    ready, depart = v["ready"].to_numpy(dtype=float), v["depart"].to_numpy(dtype=float)
+    held = np.where(np.isnan(depart), ready < end - ENTRY_WAIT, depart - ready > ENTRY_WAIT)
+    origins = trips["origin"].reindex(v["vehicle"].to_numpy()[held]).to_numpy(dtype=object)
     top = pd.Series(origins, dtype=object).value_counts().head(5)
     return {"entry_waits": int(held.sum()),
             "entry_wait_origins": {str(k): int(v) for k, v in top.items()}}
@@ -367,8 +376,6 @@ def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs:
     cross = crossings(vehroutes, veh, problem.obs, len(x))
     planned = planned_crossings(veh, problem.obs, problem.net, len(x))
     n = np.bincount(veh["od_row"].to_numpy(), minlength=len(x))
-    sc = problem.scenario.simulation
-    info.update(entry_waits(vehroutes, veh, sc.end))
     info["collect_s"] = time.perf_counter() - t0
     ev = Evaluation(x, values, cross, planned, n.astype(float), info=info, theta=theta)
     ev.objective = problem.targets.objective(ev.sim(), x)
