@@ -132,10 +132,18 @@ def test_metamodel_gradient_matches_finite_differences():
     sim_k = {"speed": rng.uniform(10, 60, n_obs), "count": rng.uniform(0, 200, n_obs),
              "travel_time": rng.uniform(60, 300, n_obs)}
     demand = sparse.random(n_obs, n_x, density=0.5, random_state=5, format="csr")
-    model = Metamodel(t, p, np.full(n_obs, 4.0), curve, prior, sim_k, demand=demand)
+    # three entries; the first held 4 of the anchor's vehicles, the second carries at most
+    # 90 % of the anchor's trips, the last is unlimited
+    entry = np.arange(n_x) % 3
+    x_e = np.bincount(entry, weights=prior)
+    cap = np.array([x_e[0] - 4.0, 0.9 * x_e[1], np.inf])
+    model = Metamodel(t, p, np.full(n_obs, 4.0), curve, prior, sim_k, demand=demand,
+                      entry=entry, capacity=cap)
     # the corrected model reproduces the anchor simulation exactly
     for k, v in model.predict(prior).items():
-        assert np.allclose(v, np.maximum(sim_k[k], 1.0) if k == "speed" else sim_k[k])
+        if k != "held":
+            assert np.allclose(v, np.maximum(sim_k[k], 1.0) if k == "speed" else sim_k[k])
+    assert model.predict(prior)["held"] == pytest.approx([4.0, 0.1 * x_e[1], 0.0])
     x = prior * rng.uniform(0.7, 1.3, n_x) + 0.5
     f, g = model.objective_and_gradient(x)
     assert f == pytest.approx(model.objective(x))
@@ -546,6 +554,34 @@ def test_shipped_synthetic_sets_are_what_the_model_simulates_now(name, tmp_path)
     floor = info["noise_floor"]
     assert ev.metrics["rmse_kmh"] == pytest.approx(floor["rmse_kmh"], rel=0.05)
     assert ev.metrics["rmse_count"] == pytest.approx(floor["rmse_count"], rel=0.05)
+
+
+def test_entry_capacity_by_hand():
+    """An entry is limited once a simulation held vehicles there: at what it took in
+    time in any simulation, or, if the incumbent held some, at what the incumbent
+    carried; every trip more is then a vehicle held more, each one squared
+    standard error of the objective."""
+    from egress.calibration.metamodel import entry_capacity
+
+    entry = np.array([0, 0, 1, 1, 2, -1])
+    x_k = np.array([30.0, 20.0, 10.0, 10.0, 5.0, 99.0])
+    held_k = np.array([3.0, 2.0, 0.0, 0.0, 0.0, 0.0])       # entry 0 held 5 now
+    samples = [(np.array([30, 20, 12, 13, 5, 99.0]), np.array([3, 2, 1, 2, 0, 0.0])),
+               (np.array([20, 10, 16, 14, 5, 99.0]), np.array([0, 0, 4, 4, 0, 0.0]))]
+    cap = entry_capacity(entry, x_k, held_k, samples)
+    # entry 0: 50 trips less the 5 held; entry 1: most taken in time max(25-3, 30-8) = 22;
+    # entry 2 never held anything
+    assert cap.tolist() == [45.0, 22.0, np.inf]
+    # an entry the incumbent carried in full carries at least that
+    assert entry_capacity(entry, x_k * [1, 1, 1.2, 1.2, 1, 1], held_k, samples)[1] == 24.0
+    obs = _obs([{"begin": 0, "end": 900, "speed": 30.0, "count": np.nan,
+                 "travel_time": np.nan, "speed_sd": 3.0, "count_sd": 5.0,
+                 "travel_time_sd": 10.0}] * 4)
+    t = Targets.from_observations(obs, prior=x_k)
+    sim = {"speed": np.full(4, 30.0), "count": np.full(4, np.nan),
+           "travel_time": np.full(4, np.nan)}
+    assert t.objective({**sim, "held": held_k}, x_k) == pytest.approx(5 / 4)
+    assert t.objective(sim, x_k) == 0.0
 
 
 def test_entry_waits_by_hand():

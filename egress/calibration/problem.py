@@ -102,6 +102,10 @@ class Problem:
         Supply parameters the calibration moves along with the OD, by name
         (``"signal_penalty"``, ``"capacity.arterial_major"``, ...), with their
         (lowest, highest) values; default the scenario's ``[supply.calibrate]``.
+    entries : numpy.ndarray
+        Set from the prior: the entry of each OD row, a code per (origin,
+        interval), -1 for event vehicles leaving a lot; vehicles held outside
+        the network are predicted per entry (:mod:`egress.calibration.metamodel`).
     """
 
     scenario: Scenario
@@ -129,6 +133,14 @@ class Problem:
                                   "begin": self.prior["begin"].to_numpy(dtype=float)})
         self.levels = [pd.MultiIndex.from_frame(self.prior[list(cols)].astype(str)).factorize()[0]
                        for cols in LEVELS]
+        # where the vehicles enter the network: one origin in one interval; event
+        # vehicles leave from their lot, whose queue is real (never held outside)
+        lot = ((self.prior["kind"] == "event").to_numpy() if self.event is not None
+               else np.zeros(len(self.prior), dtype=bool))
+        entries = pd.MultiIndex.from_frame(
+            self.prior.loc[~lot, ["origin", "begin"]].astype(str)).factorize()[0]
+        self.entries = np.full(len(self.prior), -1, dtype=np.int64)
+        self.entries[~lot] = entries
         if self.obs is None:  # only for simulating ODs (egress observe)
             return
         t = self.obs.table

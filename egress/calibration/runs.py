@@ -62,6 +62,8 @@ class Evaluation:
     theta : numpy.ndarray
         The supply parameters it ran with (:attr:`Problem.supply_names`;
         empty when the calibration moves none).
+    held : numpy.ndarray
+        Vehicles held outside the network per OD row (:func:`held_outside`).
     redraws : list of Evaluation
         Further simulations of the same OD and supply with other seeds (a
         calibration's incumbent, see :meth:`mean_sim`); not saved with it.
@@ -76,11 +78,18 @@ class Evaluation:
     metrics: dict[str, float] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     theta: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    held: np.ndarray | None = None
     redraws: list[Evaluation] = field(default_factory=list, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.held is None:
+            self.held = np.zeros(len(self.x))
+
     def sim(self) -> dict[str, np.ndarray]:
-        return {k: self.values[k].to_numpy(dtype=float)
-                for k in ("speed", "count", "travel_time")}
+        """Simulated ``speed``, ``count``, ``travel_time`` per observation row, and
+        ``held`` per OD row (vehicles held outside the network)."""
+        return {**{k: self.values[k].to_numpy(dtype=float)
+                   for k in ("speed", "count", "travel_time")}, "held": self.held}
 
     def draws(self) -> list[dict[str, np.ndarray]]:
         """:meth:`sim` of this simulation and of each of its :attr:`redraws`."""
@@ -109,6 +118,7 @@ class Evaluation:
         np.save(folder / "x.npy", self.x)
         np.save(folder / "theta.npy", self.theta)
         np.save(folder / "vehicles.npy", self.vehicles)
+        np.save(folder / "held.npy", self.held)
         sparse.save_npz(folder / "crossings.npz", self.crossings.tocsr(), compressed=False)
         sparse.save_npz(folder / "planned.npz", self.planned.tocsr(), compressed=False)
         self.values.to_csv(folder / "values.csv", index=False)
@@ -118,12 +128,13 @@ class Evaluation:
     @classmethod
     def load(cls, folder: Path) -> Evaluation:
         meta = json.loads((folder / "meta.json").read_text())
-        theta = folder / "theta.npy"
+        theta, held = folder / "theta.npy", folder / "held.npy"
         return cls(np.load(folder / "x.npy"), pd.read_csv(folder / "values.csv"),
                    sparse.load_npz(folder / "crossings.npz").tocsr(),
                    sparse.load_npz(folder / "planned.npz").tocsr(),
                    np.load(folder / "vehicles.npy"), meta["objective"], meta["metrics"],
-                   meta["info"], np.load(theta) if theta.is_file() else np.zeros(0))
+                   meta["info"], np.load(theta) if theta.is_file() else np.zeros(0),
+                   np.load(held) if held.is_file() else None)
 
 
 def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bool = False,
@@ -139,7 +150,8 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     edges, vehicles, info, vehroutes
         The edgeData table (:func:`egress.engine.outputs.read_edgedata`), the
         sampled vehicles (:func:`egress.demand.sampling.sample_trips`, with their
-        ``route``: a tuple of edges, None if unrouted), run facts (with
+        ``route``: a tuple of edges, None if unrouted, and ``held``:
+        :func:`held_outside`), run facts (with
         :func:`entry_waits`), and the run's vehroutes
         (:func:`egress.engine.outputs.vehroute_table`).
 
@@ -182,6 +194,7 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
             "route_s": t_routed - t1, "simulate_s": result.sumo_seconds,
             "read_s": result.read_seconds,
             **entry_waits(result.vehicles, veh, sc.simulation.end)}
+    veh["held"] = held_outside(result.vehicles, veh, sc.simulation.end)
     return result.edges, veh, info, outputs.vehroute_table(result.records)
 
 
@@ -310,10 +323,10 @@ class _FirstEdges:
 ENTRY_WAIT = 300.0
 
 
-def entry_waits(vehicles: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[str, Any]:
-    """Vehicles held outside the network: inserted more than :data:`ENTRY_WAIT`
-    s after their planned departure, or never inserted though planned more
-    than that before the simulation's `end`.
+def held_outside(vehicles: pd.DataFrame, veh: pd.DataFrame, end: float) -> np.ndarray:
+    """Which sampled trips were held outside the network: inserted more than
+    :data:`ENTRY_WAIT` s after their planned departure, or never inserted
+    though planned more than that before the simulation's `end`.
 
     SUMO keeps a vehicle it cannot insert (its first edge is full) waiting
     outside the network. That queue is demand beyond what the model's entry
@@ -321,7 +334,7 @@ def entry_waits(vehicles: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[s
     a full on-ramp stay at its capacity whatever the demand behind it. A
     calibration whose OD holds vehicles there has put demand where the
     observations cannot judge it. Event vehicles leaving a parking lot are
-    not counted: their wait before the lot's exit is a real queue, in the
+    never held: their wait before the lot's exit is a real queue, in the
     lot (measured by :mod:`egress.engine.measures`).
 
     Parameters
@@ -331,9 +344,35 @@ def entry_waits(vehicles: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[s
         ``vehicle``, ``ready`` the planned departure, ``depart`` the
         insertion, NaN if never).
     veh : pandas.DataFrame
-        The sampled trips (``id``, ``origin``, ``lot``), for where they start.
+        The sampled trips (``id``, optionally ``lot``); a trip that is no
+        vehicle of the run (no route) is not held.
     end : float
         The simulation's end, s.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean per row of `veh`.
+    """
+    run = vehicles.drop_duplicates("vehicle").set_index("vehicle")
+    ids = veh["id"].to_numpy(dtype=object)
+    ready = run["ready"].reindex(ids).to_numpy(dtype=float)
+    depart = run["depart"].reindex(ids).to_numpy(dtype=float)
+    held = np.isin(ids, run.index.to_numpy()) & np.where(
+        np.isnan(depart), ready < end - ENTRY_WAIT, depart - ready > ENTRY_WAIT)
+    if "lot" in veh:
+        lot = veh["lot"]
+        held &= (lot.isna() | (lot.astype(str) == "")).to_numpy()
+    return held
+
+
+def entry_waits(vehicles: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[str, Any]:
+    """The vehicles held outside the network (:func:`held_outside`), counted.
+
+    Parameters
+    ----------
+    vehicles, veh, end
+        As for :func:`held_outside`; `veh` needs ``origin``.
 
     Returns
     -------
@@ -341,14 +380,8 @@ def entry_waits(vehicles: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[s
         ``entry_waits`` (vehicles) and ``entry_wait_origins`` (vehicles per
         origin zone, the five with most, largest first).
     """
-    trips = veh.set_index("id")
-    v = vehicles[vehicles["vehicle"].isin(trips.index)]
-    if "lot" in trips:
-        lot = trips["lot"].reindex(v["vehicle"].to_numpy())
-        v = v[(lot.isna() | (lot.astype(str) == "")).to_numpy()]
-    ready, depart = v["ready"].to_numpy(dtype=float), v["depart"].to_numpy(dtype=float)
-    held = np.where(np.isnan(depart), ready < end - ENTRY_WAIT, depart - ready > ENTRY_WAIT)
-    origins = trips["origin"].reindex(v["vehicle"].to_numpy()[held]).to_numpy(dtype=object)
+    held = held_outside(vehicles, veh, end)
+    origins = veh["origin"].to_numpy(dtype=object)[held]
     top = pd.Series(origins, dtype=object).value_counts().head(5)
     return {"entry_waits": int(held.sum()),
             "entry_wait_origins": {str(k): int(v) for k, v in top.items()}}
@@ -375,9 +408,12 @@ def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs:
     values = simulated_values(edges, problem.obs, problem.net)
     cross = crossings(vehroutes, veh, problem.obs, len(x))
     planned = planned_crossings(veh, problem.obs, problem.net, len(x))
-    n = np.bincount(veh["od_row"].to_numpy(), minlength=len(x))
+    rows = veh["od_row"].to_numpy()
+    n = np.bincount(rows, minlength=len(x))
+    held = np.bincount(rows, weights=veh["held"].to_numpy(dtype=float), minlength=len(x))
     info["collect_s"] = time.perf_counter() - t0
-    ev = Evaluation(x, values, cross, planned, n.astype(float), info=info, theta=theta)
+    ev = Evaluation(x, values, cross, planned, n.astype(float), info=info, theta=theta,
+                    held=held)
     ev.objective = problem.targets.objective(ev.sim(), x)
     ev.metrics = fit_metrics(problem.obs, values)
     if not keep_runs:
@@ -387,5 +423,5 @@ def evaluate(problem: Problem, x: np.ndarray, run_dir: str | Path, *, keep_runs:
 
 
 
-__all__ = ["ENTRY_WAIT", "Evaluation", "crossings", "entry_waits", "evaluate",
+__all__ = ["ENTRY_WAIT", "Evaluation", "crossings", "entry_waits", "evaluate", "held_outside",
            "planned_crossings", "run_od"]

@@ -67,7 +67,7 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from ..config.supply import relieving_direction
-from .metamodel import Metamodel, assignment_matrix, fit_speed_flow
+from .metamodel import Metamodel, assignment_matrix, entry_capacity, fit_speed_flow
 from .problem import LEVELS
 from .spsa import spsa
 
@@ -196,7 +196,11 @@ def model_around(run) -> Metamodel:
     curve = fit_speed_flow(p.obs_key["seg"].to_numpy(), [e.demand(p.per_hour) for e in evals],
                            [e.values["speed"].to_numpy(dtype=float) for e in evals],
                            p.obs.table["free_speed"].to_numpy(dtype=float))
-    return Metamodel(run.targets, pmat, p.per_hour, curve, best.x, best.mean_sim(), demand=pdem)
+    sim_k = best.mean_sim()
+    cap = entry_capacity(p.entries, best.x, sim_k["held"],
+                         [(e.vehicles, e.held) for e in evals])
+    return Metamodel(run.targets, pmat, p.per_hour, curve, best.x, sim_k, demand=pdem,
+                     entry=p.entries, capacity=cap)
 
 
 def _od_step(run, s: _State) -> None:
