@@ -559,9 +559,9 @@ def test_shipped_synthetic_sets_are_what_the_model_simulates_now(name, tmp_path)
 def test_entry_capacity_by_hand():
     """An entry is limited once a simulation held vehicles there: at what it took in
     time in any simulation, or, if the incumbent held some, at what the incumbent
-    carried; every trip more is then a vehicle held more, each one squared
-    standard error of the objective."""
-    from egress.calibration.metamodel import entry_capacity
+    carried; every trip more is then a vehicle held more, each HELD_WEIGHT squared
+    standard errors of the objective."""
+    from egress.calibration.metamodel import HELD_WEIGHT, entry_capacity
 
     entry = np.array([0, 0, 1, 1, 2, -1])
     x_k = np.array([30.0, 20.0, 10.0, 10.0, 5.0, 99.0])
@@ -580,7 +580,7 @@ def test_entry_capacity_by_hand():
     t = Targets.from_observations(obs, prior=x_k)
     sim = {"speed": np.full(4, 30.0), "count": np.full(4, np.nan),
            "travel_time": np.full(4, np.nan)}
-    assert t.objective({**sim, "held": held_k}, x_k) == pytest.approx(5 / 4)
+    assert t.objective({**sim, "held": held_k}, x_k) == pytest.approx(HELD_WEIGHT * 5 / 4)
     assert t.objective(sim, x_k) == 0.0
 
 
@@ -621,3 +621,25 @@ def test_a_calibrated_od_that_holds_vehicles_outside_is_named(merge_case, tmp_pa
     assert held["vehicles"] == jam.info["entry_waits"]
     assert "waited over 5 min to enter the network" in held["message"]
     assert "\n" not in held["message"]
+
+
+def test_a_calibration_from_a_demand_its_entries_cannot_take_lets_it_in(merge_case, tmp_path):
+    """From four times the true demand SUMO holds a large share of the vehicles
+    outside the network, where the counts cannot see them; each costs the
+    objective HELD_WEIGHT squared standard errors, and the calibration ends with
+    a demand its entries take."""
+    from egress.calibration.metamodel import HELD_WEIGHT
+
+    prior = merge_case["truth"].assign(trips=merge_case["truth"]["trips"] * 4)
+    path = tmp_path / "prior.csv"
+    prior.to_csv(path, index=False)
+    case = {**merge_case, "prior": path}
+    res = calibrate(_problem(case), tmp_path / "cal", budget=6, progress=False)
+    start = res.prior
+    assert start.info["entry_waits"] > 0.2 * start.info["vehicles"]
+    assert start.held.sum() == start.info["entry_waits"]
+    n = res.targets.n_values
+    assert start.objective == pytest.approx(
+        res.targets.misfit(start.sim()) + res.targets.regularizer(start.x)[0]
+        + HELD_WEIGHT * start.held.sum() / n, rel=1e-9)
+    assert res.best.info["entry_waits"] < 0.1 * start.info["entry_waits"]

@@ -436,8 +436,12 @@ def _search(run: _Runner, method: str, seed: int, estimate: bool) -> str:
             log.info("model noise: speed %.2f km/h, counts %.1f %%, travel times %.2f (sd of ln)",
                      noise.speed, 100 * noise.count, noise.travel_time)
             run.set_targets(problem.targets_with(noise))
-            # the objective's own noise: two draws of one OD differ by sqrt(2) of it
-            run.objective_noise = abs(start.objective - rep.objective) / math.sqrt(2)
+            # the objective's own noise: two draws of one OD differ by sqrt(2) of it; of
+            # its data term, since a start that overloads its entries holds hundreds of
+            # vehicles more in one draw than in the other, and an answer that holds none
+            # has no such noise
+            t = run.targets
+            run.objective_noise = abs(t.misfit(start.sim()) - t.misfit(rep.sim())) / math.sqrt(2)
         if method == "spsa":
             return run_spsa(run, seed)
         return run_metamodel(run)

@@ -67,7 +67,13 @@ import numpy as np
 from scipy.optimize import lsq_linear
 
 from ..config.supply import relieving_direction
-from .metamodel import Metamodel, assignment_matrix, entry_capacity, fit_speed_flow
+from .metamodel import (
+    ASSIGNMENT_MEMORY,
+    Metamodel,
+    assignment_matrix,
+    entry_capacity,
+    fit_speed_flow,
+)
 from .problem import LEVELS
 from .spsa import spsa
 
@@ -197,8 +203,10 @@ def model_around(run) -> Metamodel:
                            [e.values["speed"].to_numpy(dtype=float) for e in evals],
                            p.obs.table["free_speed"].to_numpy(dtype=float))
     sim_k = best.mean_sim()
+    # what an entry takes depends on the traffic it merges into: the simulations the
+    # assignment comes from are the ones near the incumbent
     cap = entry_capacity(p.entries, best.x, sim_k["held"],
-                         [(e.vehicles, e.held) for e in evals])
+                         [(e.vehicles, e.held) for e in evals[-ASSIGNMENT_MEMORY:]])
     return Metamodel(run.targets, pmat, p.per_hour, curve, best.x, sim_k, demand=pdem,
                      entry=p.entries, capacity=cap)
 
