@@ -433,7 +433,8 @@ def _cmd_import_probe_speeds(args: argparse.Namespace) -> None:
 def _cmd_import_counts(args: argparse.Namespace) -> None:
     result = egress.import_counts(args.counts, dates=args.dates, weekdays=args.weekdays,
                                   hours=args.hours, window=args.window, interval=args.interval,
-                                  good_flags=args.good_flags)
+                                  good_flags=args.good_flags,
+                                  keep_interpolated=args.keep_interpolated)
     _report_import(result, args.out)
 
 
@@ -498,7 +499,8 @@ def _add_observations(sub) -> None:
     q.set_defaults(func=_cmd_import_probe_speeds)
     c = _command(inner, "import-counts", "detector counts per station (WSDOT loops)",
                  "Average detector volumes given by station coordinates and direction over "
-                 "the chosen days, skipping flagged values; each station becomes a short "
+                 "the chosen days, skipping flagged values and stations interpolated between "
+                 "detectors; each station becomes a short "
                  "segment from its point in its direction, its count the vehicles in each "
                  "interval.",
                  "egress observations import-counts loops.csv --weekdays Tue-Thu "
@@ -508,6 +510,9 @@ def _add_observations(sub) -> None:
     c.add_argument("--good-flags", default="1+", metavar="REGEX",
                    help="a flag must match this in full for its value to count (TRACFLOW: "
                    "one digit per loop, 1 good)")
+    c.add_argument("--keep-interpolated", action="store_true",
+                   help="keep stations whose values lie on one straight line in milepost in "
+                   "every period (interpolated between detectors; skipped by default)")
     _add_selection(c)
     c.set_defaults(func=_cmd_import_counts)
     m = _command(inner, "match", "map-match an observations table onto a network",

@@ -117,7 +117,13 @@ def test_counts_of_loop_stations():
     got = import_counts(LOOPS, dates="2018-05-08,2018-05-09,2018-05-10,2018-05-16",
                         hours="21-23")
     t = got.table
-    assert len(t) == 19 * 3 and (t["days"] == 4).all()
+    # of the 19 stations, I-5 SB MP 164.0-165.5 and SR 99 MP 30.5-32.0 both ways are
+    # interpolations between detectors (the data's README says so)
+    assert len(t) == 7 * 3 and (t["days"] == 4).all()
+    note = next(n for n in got.notes if "interpolated" in n)
+    assert note.startswith("12 stations skipped") and "I-5 SB MP 164.5" in note
+    assert not t["segment"].str.startswith("SR 99").any()
+    assert "I-5 SB MP 166.0" in set(t["segment"]) and "I-5 NB MP 164.5" in set(t["segment"])
     raw = pd.read_csv(LOOPS)
     days = raw[(raw["station"] == "I-5 NB MP 165.0") & (raw["hour"] == 22)
                & raw["date"].isin(["2018-05-08", "2018-05-09", "2018-05-10", "2018-05-16"])]
@@ -126,7 +132,7 @@ def test_counts_of_loop_stations():
     assert row["count_sd"] == pytest.approx(days["volume"].std(ddof=1), abs=1e-3)
     # NB heads north, SB south, 30 m from the station's point
     nb = t[t["segment"] == "I-5 NB MP 165.0"].iloc[0]
-    sb = t[t["segment"] == "I-5 SB MP 165.0"].iloc[0]
+    sb = t[t["segment"] == "I-5 SB MP 166.0"].iloc[0]
     assert nb["end_lat"] > nb["start_lat"] and sb["end_lat"] < sb["start_lat"]
     assert (nb["end_lat"] - nb["start_lat"]) * 111_320 == pytest.approx(STATION_SEGMENT)
     assert nb["segment_length"] == STATION_SEGMENT
@@ -136,6 +142,35 @@ def test_counts_of_loop_stations():
     assert "005es16583_MS_X" not in set(morning.table["segment"])
     assert "005es16583_MS_X" in set(import_counts(LOOPS, dates="2018-05-09", hours="8",
                                                   good_flags=r"[12]+").table["segment"])
+
+
+def test_stations_interpolated_between_detectors_are_found_by_hand():
+    """Four points of one road filled on a straight line in milepost between two
+    detectors (a ramp between them or not) are not measurements; a point off the
+    line in one period is, and three points in only two periods say nothing."""
+    rows = []
+    for day, (a, b) in enumerate([(1000.0, 1600.0), (900.0, 1500.0), (1200.0, 1300.0)]):
+        for mp in (1.0, 1.5, 2.0, 2.5):
+            v = a + (b - a) * (mp - 1.0) / 1.5
+            rows.append(("NB", mp, day, v))
+        rows.append(("NB", 3.0, day, 1700.0 + 10 * day))  # off the line
+        # the other direction: measured, equal to the line except on one day
+        for mp in (1.0, 1.5, 2.0):
+            rows.append(("SB", mp, day, 800.0 + 100 * mp + (3.0 if day == 1 and mp == 1.5
+                                                             else 0.0)))
+    df = pd.DataFrame([{"station": f"R {d} MP {mp}", "road": "R", "direction": d,
+                        "milepost": mp, "lat": 47.0 + mp / 100, "lon": -122.0,
+                        "date": f"2018-05-{day + 8:02d}", "hour": 22, "volume": v, "flag": 1}
+                       for d, mp, day, v in rows])
+    got = import_counts(df)
+    assert set(got.table["segment"]) == {"R NB MP 3.0", "R SB MP 1.0", "R SB MP 1.5",
+                                         "R SB MP 2.0"}
+    assert "4 stations skipped" in " ".join(got.notes)
+    assert "R NB MP 1.0, R NB MP 1.5, R NB MP 2.0, R NB MP 2.5" in " ".join(got.notes)
+    assert len(import_counts(df, keep_interpolated=True).table) == 8
+    two_days = df[df["date"] != "2018-05-10"]
+    assert len(import_counts(two_days).table) == 8     # too few periods to tell
+    assert len(import_counts(df.drop(columns="milepost")).table) == 8
 
 
 def test_split_into_shorter_intervals_keeps_the_hours_weight():

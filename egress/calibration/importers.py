@@ -14,7 +14,9 @@ their WGS84 end points, map-matched when a calibration reads them):
     lat/lon, date, hour, volume, flag). A station becomes a short segment
     (:data:`STATION_SEGMENT` m) starting at its point and heading in its
     direction, so that map matching picks the carriageway of that direction;
-    its count is the vehicles entering that edge.
+    its count is the vehicles entering that edge. Points whose values are
+    interpolations between detectors, not measurements, are skipped
+    (:func:`interpolated_stations`).
 
 Both choose days (dates and/or weekdays) and hours, and average each
 segment's value per period over the chosen days:
@@ -98,6 +100,14 @@ TRAVEL_TIME_SD_FLOOR = 0.03
 #: in its direction, long enough to have a heading, short enough to stay on the
 #: edge the station is on (or reach just into the next one).
 STATION_SEGMENT = 30.0
+
+#: Most a station's value may differ from the straight line through its
+#: neighbours' (in milepost) for it to count as on that line (vehicles per
+#: period; volumes come rounded to 0.1 veh/h).
+COLLINEAR_TOLERANCE = 0.5
+#: Fewest periods a run of stations must lie on a straight line in, at every
+#: one of them, to count as interpolated.
+COLLINEAR_PERIODS = 3
 
 #: Compass bearing (degrees clockwise from north) of each direction word.
 BEARINGS = {"N": 0.0, "NB": 0.0, "NORTH": 0.0, "NORTHBOUND": 0.0,
@@ -376,7 +386,12 @@ def _station_info(df: pd.DataFrame, name: str) -> pd.DataFrame:
         i = int(np.flatnonzero(outside.to_numpy())[0])
         raise InputError(name, f"line {i + 2}: station {df['station'].iloc[i]!r} at lat "
                          f"{lat.iloc[i]:g}, lon {lon.iloc[i]:g} is not on the Earth")
+    mcol = find_column(df, name, ("milepost", "mp", "postmile"), "milepost",
+                       required=False)
+    mp = (pd.to_numeric(df[mcol], errors="coerce") if mcol
+          else pd.Series(np.nan, index=df.index))
     first = pd.DataFrame({"key": df["key"], "station": df["station"], "lat": lat, "lon": lon,
+                          "milepost": mp,
                           "direction": df[dcol].astype(str).str.strip(),
                           "road": df[rcol].fillna("").astype(str).str.strip() if rcol else ""}
                          ).drop_duplicates("key").set_index("key", drop=False)
@@ -394,13 +409,63 @@ def _station_info(df: pd.DataFrame, name: str) -> pd.DataFrame:
         "road": first["road"], "direction": first["direction"],
         "start_lon": first["lon"], "start_lat": first["lat"],
         "end_lon": first["lon"] + de / (111_320.0 * np.cos(np.radians(first["lat"]))),
-        "end_lat": first["lat"] + dn / 111_320.0, "segment_length": STATION_SEGMENT},
-        index=first.index)
+        "end_lat": first["lat"] + dn / 111_320.0, "segment_length": STATION_SEGMENT,
+        "milepost": first["milepost"]}, index=first.index)
     return info
 
 
+def interpolated_stations(rec: pd.DataFrame, info: pd.DataFrame) -> list[str]:
+    """Stations whose values are interpolated between detectors, not measured.
+
+    Traffic data systems fill fixed milepost points between their detectors
+    by interpolating linearly in milepost (WSDOT TRACFLOW's "Volume per Hour
+    GP" export does). Such a point's value is not the flow where it lies:
+    between two detectors with a ramp in between, the flow steps at the ramp
+    while the interpolation runs straight across it. Three or more stations
+    of one road and direction, consecutive in milepost, whose values lie on
+    one straight line in milepost (within :data:`COLLINEAR_TOLERANCE`) in
+    every period where all have a value, and in at least
+    :data:`COLLINEAR_PERIODS` of them, are such points; measured values never
+    line up so in every period. In the Seattle 2018 loop export, I-5 SB MP
+    164.0-165.5 and SR 99 NB and SB MP 30.5-32.0 are.
+
+    Parameters
+    ----------
+    rec : pandas.DataFrame
+        Records: ``key`` (station and direction), ``day``, ``start``, ``value``.
+    info : pandas.DataFrame
+        Per key (index): ``road``, ``direction``, ``milepost`` (NaN: unknown)
+        and ``segment`` (the station's name in the output).
+
+    Returns
+    -------
+    list of str
+        The interpolated stations' ``segment`` names, in milepost order.
+    """
+    if "milepost" not in info or info["milepost"].isna().all():
+        return []
+    wide = rec.pivot_table(index=["day", "start"], columns="key", values="value",
+                           aggfunc="mean")
+    found: list[str] = []
+    for _, grp in info.dropna(subset=["milepost"]).groupby(["road", "direction"], sort=True):
+        keys = [k for k in grp.sort_values("milepost").index if k in wide.columns]
+        mp = info.loc[keys, "milepost"].to_numpy(dtype=float)
+        marked = np.zeros(len(keys), dtype=bool)
+        for i in range(1, len(keys) - 1):
+            v = wide[keys[i - 1:i + 2]].dropna().to_numpy(dtype=float)
+            if len(v) < COLLINEAR_PERIODS or not mp[i - 1] < mp[i] < mp[i + 1]:
+                continue
+            share = (mp[i] - mp[i - 1]) / (mp[i + 1] - mp[i - 1])
+            line = v[:, 0] + share * (v[:, 2] - v[:, 0])
+            if np.all(np.abs(v[:, 1] - line) <= COLLINEAR_TOLERANCE):
+                marked[i - 1:i + 2] = True
+        found += [str(info.loc[k, "segment"]) for k, m in zip(keys, marked, strict=True) if m]
+    return found
+
+
 def import_counts(counts, *, dates=None, weekdays=None, hours=None, window=None,
-                  interval: float | None = None, good_flags: str = r"1+") -> Imported:
+                  interval: float | None = None, good_flags: str = r"1+",
+                  keep_interpolated: bool = False) -> Imported:
     """Import detector counts given by station coordinates and direction.
 
     Parameters
@@ -421,6 +486,10 @@ def import_counts(counts, *, dates=None, weekdays=None, hours=None, window=None,
         Regular expression a flag must match in full for its value to be used
         (blank flags are good). The default ``1+`` is TRACFLOW's: one digit
         per loop, 1 good (0 bad, 2 suspect).
+    keep_interpolated : bool
+        Keep the stations whose values are interpolated between detectors
+        (:func:`interpolated_stations`, found with a ``milepost`` column);
+        by default they are skipped and named in the notes.
 
     Returns
     -------
@@ -457,6 +526,14 @@ def import_counts(counts, *, dates=None, weekdays=None, hours=None, window=None,
     if nowhere.any():
         notes.append(f"{int(nowhere.sum())} values of stations without coordinates skipped")
     value = rec["value"].to_numpy(dtype=float)
+    if not keep_interpolated:
+        lined = interpolated_stations(rec.loc[keep], info)
+        if lined:
+            skip = rec["key"].isin(info.index[info["segment"].isin(lined)]).to_numpy()
+            notes.append(f"{len(lined)} stations skipped, their values interpolated between "
+                         f"detectors (on one straight line in milepost in every period): "
+                         f"{', '.join(lined)}")
+            keep = keep & ~skip
     huge = np.flatnonzero(np.isfinite(value) & (value > limits.VEHICLES_MAX))
     if len(huge):
         raise InputError(name, f"line {huge[0] + 2}: {value[huge[0]]:g} vehicles in one "
@@ -485,5 +562,6 @@ def _good(df: pd.DataFrame, good_flags: str) -> np.ndarray:
     return np.ones(len(df), dtype=bool) if fcol is None else _flags_ok(df[fcol], good_flags)
 
 
-__all__ = ["BEARINGS", "Imported", "MIN_DAYS", "SPEED_SD_FLOOR", "STATION_SEGMENT",
-           "Selection", "TRAVEL_TIME_SD_FLOOR", "import_counts", "import_probe_speeds"]
+__all__ = ["BEARINGS", "COLLINEAR_PERIODS", "COLLINEAR_TOLERANCE", "Imported", "MIN_DAYS",
+           "SPEED_SD_FLOOR", "STATION_SEGMENT", "Selection", "TRAVEL_TIME_SD_FLOOR",
+           "import_counts", "import_probe_speeds", "interpolated_stations"]
