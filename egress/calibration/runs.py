@@ -358,7 +358,8 @@ def held_outside(vehicles: pd.DataFrame, veh: pd.DataFrame, end: float) -> np.nd
     ids = veh["id"].to_numpy(dtype=object)
     ready = run["ready"].reindex(ids).to_numpy(dtype=float)
     depart = run["depart"].reindex(ids).to_numpy(dtype=float)
-    held = np.isin(ids, run.index.to_numpy()) & np.where(
+    # pandas' isin hashes; numpy's compares object arrays element by element
+    held = veh["id"].isin(run.index).to_numpy() & np.where(
         np.isnan(depart), ready < end - ENTRY_WAIT, depart - ready > ENTRY_WAIT)
     if "lot" in veh:
         lot = veh["lot"]
