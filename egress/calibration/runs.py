@@ -192,9 +192,9 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     info = {"inserted": int(stats.get("inserted", 0)), "teleports": result.teleports,
             "vehicles": len(veh), "sumo_s": t2 - t1, "sample_s": t1 - t0,
             "route_s": t_routed - t1, "simulate_s": result.sumo_seconds,
-            "read_s": result.read_seconds,
-            **entry_waits(result.vehicles, veh, sc.simulation.end)}
+            "read_s": result.read_seconds}
     veh["held"] = held_outside(result.vehicles, veh, sc.simulation.end)
+    info.update(_counted(veh, veh["held"].to_numpy()))
     return result.edges, veh, info, outputs.vehroute_table(result.records)
 
 
@@ -355,12 +355,15 @@ def held_outside(vehicles: pd.DataFrame, veh: pd.DataFrame, end: float) -> np.nd
         Boolean per row of `veh`.
     """
     run = vehicles.drop_duplicates("vehicle").set_index("vehicle")
-    ids = veh["id"].to_numpy(dtype=object)
-    ready = run["ready"].reindex(ids).to_numpy(dtype=float)
-    depart = run["depart"].reindex(ids).to_numpy(dtype=float)
-    # pandas' isin hashes; numpy's compares object arrays element by element
-    held = veh["id"].isin(run.index).to_numpy() & np.where(
-        np.isnan(depart), ready < end - ENTRY_WAIT, depart - ready > ENTRY_WAIT)
+    if not len(run):
+        return np.zeros(len(veh), dtype=bool)
+    # positions by hashing (an isin on object arrays compares element by element)
+    pos = run.index.get_indexer(veh["id"])
+    found = pos >= 0
+    ready = np.where(found, run["ready"].to_numpy(dtype=float)[pos], np.nan)
+    depart = np.where(found, run["depart"].to_numpy(dtype=float)[pos], np.nan)
+    held = found & np.where(np.isnan(depart), ready < end - ENTRY_WAIT,
+                            depart - ready > ENTRY_WAIT)
     if "lot" in veh:
         lot = veh["lot"]
         held &= (lot.isna() | (lot.astype(str) == "")).to_numpy()
@@ -381,7 +384,11 @@ def entry_waits(vehicles: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[s
         ``entry_waits`` (vehicles) and ``entry_wait_origins`` (vehicles per
         origin zone, the five with most, largest first).
     """
-    held = held_outside(vehicles, veh, end)
+    return _counted(veh, held_outside(vehicles, veh, end))
+
+
+def _counted(veh: pd.DataFrame, held: np.ndarray) -> dict[str, Any]:
+    """:func:`entry_waits` of the trips `veh` whose `held` is true."""
     origins = veh["origin"].to_numpy(dtype=object)[held]
     top = pd.Series(origins, dtype=object).value_counts().head(5)
     return {"entry_waits": int(held.sum()),
