@@ -615,10 +615,13 @@ class Metamodel:
         self.off_count = sim_k["count"] - self.p @ self.x_k
         self.tt_per_pace = sim_k["travel_time"] / pace_k
         self.entry = np.full(len(self.x_k), -1) if entry is None else np.asarray(entry)
-        self.capacity = np.zeros(0) if capacity is None else np.asarray(capacity, dtype=float)
-        self._limited = (self.entry >= 0) & np.isfinite(
-            self.capacity[np.clip(self.entry, 0, None)] if len(self.capacity)
-            else np.zeros(len(self.entry)))
+        known = self.entry >= 0
+        n_e = int(self.entry.max()) + 1 if known.any() else 0
+        self.capacity = (np.full(n_e, np.inf) if capacity is None
+                         else np.asarray(capacity, dtype=float))
+        # the rows of entries with a limit (the others never hold a vehicle)
+        self._limited = known.copy()
+        self._limited[known] = np.isfinite(self.capacity[self.entry[known]])
 
     def _flow(self, x: np.ndarray) -> np.ndarray:
         return (self.d @ x) * self.per_hour
@@ -628,8 +631,7 @@ class Metamodel:
         is one held more."""
         e = self.entry[self._limited]
         demand = np.bincount(e, weights=x[self._limited], minlength=len(self.capacity))
-        over = np.maximum(demand - self.capacity, 0.0)
-        over[~np.isfinite(over)] = 0.0
+        over = np.maximum(demand - self.capacity, 0.0)  # unlimited: 0 - inf
         at = np.zeros(len(x))
         at[self._limited] = (over > 0)[e]
         return over, at
