@@ -28,10 +28,25 @@ cross-validation
     loops 8 and 16). ``--reverse-fold`` also calibrates the uncalibrated
     scenario on 7, 8 and 16 May with the shipped settings and scores it on
     9, 10 and 14 (about a quarter of an hour more).
+the data's own floor
+    What the observations score against themselves, without a model: each
+    normal night against the mean of the other five (speed RMSE, freeway
+    mean speed change), and the calibration nights' observed speeds and
+    volumes taken as a model of the validation nights'. A model that gave
+    every TMC-hour its true mean evening would still miss one night by about
+    the first, and a model that reproduced the calibration nights exactly
+    would score the second on the validation nights. An event night whose
+    observed freeway change lies within the normal nights' own spread is
+    marked: its drop is not told apart from a normal night's.
 abnormal nights (each scenario of :data:`EVENT_NIGHTS` that exists)
     21:00-23:00 against that night: speed RMSE (target <= 10 km/h) and the
     drop of the freeway mean speed against the normal nights, simulated vs
     observed on the same TMC-hours (within +-30 %).
+seeds
+    With several ``--seeds``, each seed's figures and then their mean: one
+    seed is one draw of the simulation's randomness (the simulated freeway
+    change on 18 May moves by 1 km/h between seeds), the mean is the model's
+    expected figure.
 figures (``OUT/figures``)
     Observed against simulated speed, normal nights and each event night,
     coloured by road class (``speed-scatter.png``); per event night, maps of
@@ -41,7 +56,7 @@ figures (``OUT/figures``)
 Usage::
 
     python bench/seattle_fit.py                 # seed 42, one run per scenario
-    python bench/seattle_fit.py --seeds 42 43   # the spread between seeds
+    python bench/seattle_fit.py --seeds 42 43 44   # each seed, then the mean over them
     python bench/seattle_fit.py --reverse-fold
 """
 
@@ -61,6 +76,7 @@ from egress.calibration.importers import import_counts, import_probe_speeds
 from egress.engine.config import configured_network
 from egress.network import read_net
 from egress.network.matching import match_part
+from egress.validation.compare import geh
 from egress.validation.figures import plot_speed_change_maps, plot_speed_scatter, speed_change
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,6 +141,61 @@ def freeway_drop(event: pd.DataFrame, normal: pd.DataFrame) -> tuple[float, floa
     return obs, sim, len(m)
 
 
+def observed_against(night: pd.DataFrame, others: pd.DataFrame) -> dict:
+    """Observations against observations, no model: the speed RMSE of `others`'
+    observed speeds as a prediction of `night`'s (21:00-23:00), the change of
+    the freeway mean speed (`night` minus `others`, on the TMC-hours both hold),
+    and the share of I-5 hourly volumes whose GEH < 5 between the two."""
+    key = ["segment", "begin"]
+    hours = [t.loc[t["hour"].isin([21, 22])] for t in (night, others)]
+    sp = [t.loc[t["observed_speed"].notna(), key + ["road_class", "observed_speed"]]
+          for t in hours]
+    m = sp[0].merge(sp[1].drop(columns="road_class"), on=key, suffixes=("_a", "_b"))
+    diff = m["observed_speed_a"] - m["observed_speed_b"]
+    fw = m["road_class"] == "freeway"
+    fl = [t.loc[t["observed_flow"].notna() & t["road"].astype(str).str.contains("I-5"),
+                key + ["observed_flow"]] for t in hours]
+    f = fl[0].merge(fl[1], on=key, suffixes=("_a", "_b"))
+    return {"rmse_kmh": float(np.sqrt(np.mean(diff ** 2))), "rows": len(m),
+            "freeway_change": float(diff[fw].mean()),
+            "geh_i5": float((geh(f["observed_flow_a"], f["observed_flow_b"]) < 5).mean())
+            if len(f) else np.nan, "i5_flows": len(f)}
+
+
+def data_floor(run: Path, out: Path, halves: tuple[pd.DataFrame, pd.DataFrame]) -> dict:
+    """Print what the observations themselves score against the issue's figures.
+
+    A model that gave every TMC-hour its true mean evening speed would still
+    miss each night by that night's own variation. Measured on the normal
+    nights without a model: each night against the mean of the other five (the
+    floor under a comparison with one night: the event nights), and the
+    calibration nights' observed speeds and volumes against the validation
+    nights' (what reproducing the calibration nights exactly would score on
+    the validation nights). Returns the leave-one-night-out figures.
+    """
+    six = NIGHTS["all six"]
+    rows = []
+    for night in six:
+        others = [d for d in six if d != night]
+        one = figures(run, observations([night], out / "observations" / f"{night}.csv"),
+                      out / f"floor-{night}", plots=False)["table"]
+        rest = figures(run, observations(others, out / "observations" / f"without-{night}.csv"),
+                       out / f"floor-without-{night}", plots=False)["table"]
+        rows.append(observed_against(one, rest))
+    loo = pd.DataFrame(rows, index=six)
+    half = observed_against(halves[1], halves[0])
+    print("  the data's own floor (observations against observations, no model):")
+    print(f"    each normal night against the mean of the other five: RMSE "
+          f"{loo['rmse_kmh'].min():.2f}-{loo['rmse_kmh'].max():.2f} km/h (mean "
+          f"{loo['rmse_kmh'].mean():.2f}); its freeway mean speed change "
+          f"{loo['freeway_change'].min():+.1f} to {loo['freeway_change'].max():+.1f} km/h")
+    print(f"    the calibration nights' observations as a model of the validation nights': RMSE "
+          f"{half['rmse_kmh']:.2f} km/h over {half['rows']} rows, I-5 GEH<5 "
+          f"{share(half['geh_i5'])} of {half['i5_flows']}")
+    return {"rmse": (loo["rmse_kmh"].min(), loo["rmse_kmh"].max()),
+            "change": (loo["freeway_change"].min(), loo["freeway_change"].max())}
+
+
 def network_coverage(run: Path) -> None:
     """Print how the TMCs of the product lie on the run's network."""
     net = read_net(configured_network(run))
@@ -157,6 +228,18 @@ def unrouted(run: Path) -> str:
            f"[{check(share <= 0.001)}]"
 
 
+def event_figures(rmse: float, r2: float, observed: float, simulated: float, n: int,
+                  floor: dict) -> str:
+    """The figures of an abnormal night, with their checks, as one phrase."""
+    ratio = simulated / observed if observed else np.nan
+    within = " (observed change within the normal nights' own spread)" \
+        if floor["change"][0] <= observed <= floor["change"][1] else ""
+    return (f"RMSE {rmse:.2f} km/h [{check(rmse <= TARGETS['event_rmse'])}], R² {r2:.2f}; "
+            f"freeway mean speed change vs normal nights: observed {observed:+.1f}, simulated "
+            f"{simulated:+.1f} km/h over {n} TMC-hours (ratio {ratio:.2f}) "
+            f"[{check(abs(ratio - 1) <= TARGETS['drop'])}]{within}")
+
+
 def check(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -180,8 +263,19 @@ def score_normal(run: Path, label: str, obs: Path, lined: Path, out: Path) -> di
     with the I-5 GEH share against `lined` (interpolated volumes kept) beside them."""
     f = figures(run, obs, out)
     g = figures(run, lined, out.with_name(out.name + "-interpolated"), plots=False)
-    print_normal(label, {**f, "geh_all": g["geh_i5"], "all_flows": g["i5_flows"]})
+    f = {**f, "geh_all": g["geh_i5"], "all_flows": g["i5_flows"]}
+    print_normal(label, f)
     return f
+
+
+def mean_over_seeds(figs: list[dict]) -> dict:
+    """The figures of several seeds' runs, each number averaged (the model's
+    expected figure: one seed is one draw of the simulation's randomness)."""
+    out = dict(figs[0])
+    for k, v in out.items():
+        if isinstance(v, float):
+            out[k] = float(np.mean([f[k] for f in figs]))
+    return out
 
 
 def simulate(scenario: Path, out: Path, seed: int) -> tuple[Path, float, dict]:
@@ -208,16 +302,22 @@ def main() -> None:
     lined = {k: observations(d, out / "observations" / f"{i}-interpolated.csv",
                              keep_interpolated=True) for i, (k, d) in enumerate(NIGHTS.items())}
     print(f"normal evening: {NORMAL.relative_to(ROOT)}, 21:00-23:00")
-    normal_tables = {}
+    normal_tables, floor, per_seed = {}, None, []
     for seed in args.seeds:
         run, wall, _ = simulate(NORMAL, out / f"normal-s{seed}", seed)
         if seed == args.seeds[0]:
             network_coverage(run)
         print(f" seed {seed} ({wall:.0f} s): {unrouted(run)}")
-        for i, (label, path) in enumerate(obs.items()):
-            f = score_normal(run, label, path, lined[label], out / f"normal-s{seed}-val{i}")
-            if i == 0:
-                normal_tables[seed] = f["table"]
+        figs = [score_normal(run, label, path, lined[label], out / f"normal-s{seed}-val{i}")
+                for i, (label, path) in enumerate(obs.items())]
+        per_seed.append(figs)
+        normal_tables[seed] = figs[0]["table"]
+        if floor is None:
+            floor = data_floor(run, out / "floor", (figs[1]["table"], figs[2]["table"]))
+    if len(args.seeds) > 1:
+        print(f" mean over seeds {', '.join(map(str, args.seeds))}:")
+        for i, label in enumerate(obs):
+            print_normal(label, mean_over_seeds([figs[i] for figs in per_seed]))
     if args.reverse_fold:
         reverse_fold(out, obs, lined, args.budget, args.seeds[0])
     panels = {"normal nights (mean of six)": normal_tables[args.seeds[0]]}
@@ -228,16 +328,14 @@ def main() -> None:
             print(f"event night {night}: no scenario {name}")
             continue
         ev_obs = observations([night], out / "observations" / f"{night}.csv")
+        seen = []
         for seed in args.seeds:
             run, wall, _ = simulate(scenario, out / f"{scenario.stem}-s{seed}", seed)
             f = figures(run, ev_obs, out / f"{scenario.stem}-s{seed}-val")
             o, s, n = freeway_drop(f["table"], normal_tables[seed])
-            ratio = s / o if o else np.nan
-            print(f" {night} ({name}, seed {seed}, {wall:.0f} s): RMSE "
-                  f"{f['rmse_kmh']:.2f} km/h [{check(f['rmse_kmh'] <= 10)}], R² {f['r2']:.2f}; "
-                  f"freeway mean speed change vs normal nights: observed {o:+.1f}, simulated "
-                  f"{s:+.1f} km/h over {n} TMC-hours (ratio {ratio:.2f}) "
-                  f"[{check(abs(ratio - 1) <= 0.30)}]; {unrouted(run)}")
+            seen.append((f["rmse_kmh"], f["r2"], s))
+            print(f" {night} ({name}, seed {seed}, {wall:.0f} s): "
+                  f"{event_figures(f['rmse_kmh'], f['r2'], o, s, n, floor)}; {unrouted(run)}")
             if seed == args.seeds[0]:
                 panels[f"{night} ({Path(name).stem})"] = f["table"]
                 change = speed_change(normal_tables[seed], f["table"], hours=[21, 22])
@@ -246,6 +344,10 @@ def main() -> None:
                     out / "figures" / f"speed-change-{night}.png",
                     title=f"{night} against the normal nights, 21:00-23:00")
                 print(f"  wrote {maps.relative_to(ROOT) if maps.is_relative_to(ROOT) else maps}")
+        if len(seen) > 1:
+            rmse, r2, sim = np.mean(seen, axis=0)
+            print(f"  mean over seeds {', '.join(map(str, args.seeds))}: "
+                  f"{event_figures(rmse, r2, o, sim, n, floor)}")
     scatter = plot_speed_scatter(panels, out / "figures" / "speed-scatter.png", hours=[21, 22])
     print(f"wrote {scatter}")
 
