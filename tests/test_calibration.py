@@ -394,6 +394,86 @@ def test_redraw_of_the_incumbent(merge_case, tmp_path):
                        equal_nan=True)
 
 
+def test_redraws_of_two_candidates_share_their_seeds(merge_case, tmp_path):
+    """The k-th redraw of every candidate has the same seed: two candidates with
+    the same OD draw the same again."""
+    from egress.calibration.driver import _Runner
+
+    problem = _problem(merge_case)
+    run = _Runner(problem, tmp_path / "cal", "metamodel", budget=6, seed=3, resume=False,
+                  keep_runs=False, progress=False)
+    run(problem.x0, "start")
+    b = run(problem.x0 * 0.8, "b")
+    c = run(problem.x0 * 0.8, "c")
+    rb, rc = run.redraw(b), run.redraw(c)
+    assert rb.sim()["speed"].tolist() != b.sim()["speed"].tolist()  # another seed
+    assert np.array_equal(rb.sim()["speed"], rc.sim()["speed"], equal_nan=True)
+    assert b.objective == pytest.approx(c.objective)
+    assert [r["tag"] for r in run.history[-2:]] == ["b-redraw1", "c-redraw1"]
+
+
+class _Given:
+    """A candidate whose k-th draw scores ``values[k]`` (for the search's rules alone)."""
+
+    def __init__(self, *values):
+        self.values, self.redraws, self.x = list(values), [], None
+        self.objective = values[0]
+
+    def sim(self):
+        return {"J": self.values[0]}
+
+    def draws(self):
+        return [{"J": v} for v in self.values[:1 + len(self.redraws)]]
+
+
+class _GivenRun:
+    def __init__(self, best, ev, budget=20):
+        self.best, self.candidates, self.budget, self.history = best, [best, ev], budget, []
+        self.targets = type("T", (), {"objective": staticmethod(lambda sim, x: sim["J"])})
+
+    def redraw(self, ev):
+        ev.redraws.append(None)
+        ev.objective = float(np.mean([d["J"] for d in ev.draws()]))
+        self.best = min(self.candidates, key=lambda e: e.objective)
+        self.history.append(ev)
+        value = ev.values[len(ev.redraws)]
+        return type("D", (), {"sim": staticmethod(lambda: {"J": value})})
+
+
+@pytest.mark.parametrize("proposal, redraws, wins", [
+    ((0.80, 0.72, 0.73, 0.72), 3, True),    # ahead on every seed: 0.7425 against 0.756
+    ((0.80, 0.76, 0.70, 0.70), 1, False),   # behind after two seeds (0.78 > 0.773): stops
+    ((0.82, 0.60, 0.60, 0.60), 0, False),   # behind on the calibration's seed: not drawn again
+])
+def test_a_proposal_is_compared_with_the_incumbent_on_the_same_seeds(proposal, redraws, wins):
+    """The large event from a uniform prior, by hand: the incumbent drew 0.815 with
+    the calibration's seed and 0.731, 0.741, 0.738 with its redraws (mean 0.756)."""
+    from egress.calibration.search import race
+
+    best = _Given(0.815, 0.731, 0.741, 0.738)
+    best.redraws = [None] * 3
+    best.objective = float(np.mean(best.values))
+    ev = _Given(*proposal)
+    run = _GivenRun(best, ev)
+    race(run, ev)
+    assert len(ev.redraws) == redraws
+    assert (run.best is ev) is wins
+    assert ev.objective == pytest.approx(np.mean(proposal[:redraws + 1]))
+
+
+def test_no_race_against_a_single_draw_or_into_the_final_checks():
+    from egress.calibration.search import race
+
+    single = _Given(0.815)
+    ev = _Given(0.80, 0.5, 0.5, 0.5)
+    race(_GivenRun(single, ev), ev)  # already compared on the same seed: ev won outright
+    assert not ev.redraws
+    best = _Given(0.815, 0.731)
+    best.redraws, best.objective = [None], 0.773
+    race(_GivenRun(best, ev, budget=FINAL_CHECKS), ev)
+    assert not ev.redraws
+
+
 @pytest.mark.parametrize("method", ["metamodel", "spsa"])
 def test_resume_after_interruption(merge_case, tmp_path, method):
     full = calibrate(_problem(merge_case), tmp_path / "full", method=method, budget=6,
