@@ -275,26 +275,19 @@ class _Runner:
         gives; the evaluation appears in the convergence table (tag
         ``<incumbent's tag>-redraw<k>``), never as a candidate itself.
         """
-        return self.redraw(self.best)
-
-    def redraw(self, cand: Evaluation) -> Evaluation:
-        """Simulate the candidate `cand` again (one evaluation of the budget), score
-        it by the mean over its draws, and make the candidate with the lowest
-        score the incumbent. The k-th redraw of every candidate has the same
-        seed, so two candidates drawn equally often are compared on the same
-        draws of the randomness."""
+        best = self.best
         tag = next(row["tag"] for e, row in zip(self.evals, self.history, strict=True)
-                   if e is cand)
-        k = len(cand.redraws) + 1
-        ev = self(cand.x, f"{tag}-redraw{k}", theta=cand.theta,
+                   if e is best)
+        k = len(best.redraws) + 1
+        ev = self(best.x, f"{tag}-redraw{k}", theta=best.theta,
                   candidate=False,
                   seed=self.p.scenario.simulation.seed + REPLICATE_SEED_OFFSET + k)
-        cand.redraws.append(ev)
-        cand.objective = self.score(cand)
+        best.redraws.append(ev)
+        best.objective = self.score(best)
         self.best = min(self.candidates, key=lambda e: e.objective)
         self.history[-1]["best"] = self.best.objective
-        log.info("redraw of %s: %.4g over %d draws; incumbent now sim %d (%.4g)",
-                 tag, cand.objective, k + 1, self.best_sim, self.best.objective)
+        log.info("redraw of the incumbent %s: %.4g over %d draws; incumbent now sim %d (%.4g)",
+                 tag, best.objective, k + 1, self.best_sim, self.best.objective)
         self._save()
         return ev
 

@@ -39,18 +39,6 @@ No giving up early
     prior: without it the search spent 25 of its 30 simulations failing
     against an incumbent whose draw was 0.94 and whose OD gave 1.68 on
     held-out seeds.
-Compared on the same draws
-    Every proposal is simulated with the calibration's seed, and a redrawn
-    incumbent is scored by the mean over its seeds; a seed that happens to be
-    unlucky around the incumbent then makes every proposal near it lose to
-    that mean. A proposal that beats the incumbent's own draw with the same
-    seed but not its mean is therefore drawn again with the incumbent's
-    further seeds, one at a time while it stays ahead on the seeds both have
-    (:func:`race`), and replaces the incumbent if it is still ahead on all of
-    them. Found on the large event from a uniform prior with a budget of 40:
-    the incumbent drew 0.815 with the calibration's seed and 0.731-0.741 with
-    its three others, and all 25 later proposals (0.80-0.89 with the
-    calibration's seed, three of them below 0.815) were rejected.
 A lucky draw is not the answer
     The calibrated OD is the incumbent when the budget ends. One drawn
     only once late in the search is the lowest of many noisy draws, and
@@ -242,7 +230,6 @@ def _od_step(run, s: _State) -> None:
         return
     ev = run(x_new, f"it{s.it}", theta=best.theta,
              info={"level": s.level + 1, "radius": s.radius, "predicted": m_new})
-    race(run, ev)
     rho = (best.objective - ev.objective) / predicted
     if ev.objective < best.objective:
         # a gain below LEVEL_GAIN of the objective counts as a failure of the level
@@ -261,26 +248,6 @@ def _od_step(run, s: _State) -> None:
     if s.stale >= REDRAW_AFTER and len(run.best.redraws) < MAX_REDRAWS:
         s.stale = 0
         run.redraw_best()
-
-
-def race(run, ev) -> None:
-    """Draw the proposal `ev` again with the incumbent's further seeds while it beats
-    the incumbent on the draws both have (see "Compared on the same draws").
-
-    Nothing happens when `ev` is the incumbent, the incumbent has a single draw
-    (the comparison was already on the same seed), or the budget has no
-    simulation left before the final checks. `ev` ends scored by the mean over
-    its draws, and is the incumbent if that mean is the lowest of all candidates.
-    """
-    best = run.best
-    if ev is best or not best.redraws or ev.redraws:
-        return
-    theirs = [run.targets.objective(sim, best.x) for sim in best.draws()]
-    mine = [run.targets.objective(ev.sim(), ev.x)]
-    while len(mine) < len(theirs) and np.mean(mine) < np.mean(theirs[:len(mine)]):
-        if run.budget - len(run.history) <= FINAL_CHECKS:
-            return
-        mine.append(run.targets.objective(run.redraw(ev).sim(), ev.x))
 
 
 def _supply_cost(run, s: _State) -> int:
@@ -384,4 +351,4 @@ def run_spsa(run, seed: int) -> str:
 
 
 __all__ = ["FINAL_CHECKS", "LEVEL_GAIN", "LEVEL_PATIENCE", "QUIET_ROUNDS", "RADIUS",
-           "model_around", "race", "run_metamodel", "run_spsa", "supply_step"]
+           "model_around", "run_metamodel", "run_spsa", "supply_step"]
