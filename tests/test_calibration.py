@@ -32,7 +32,7 @@ from egress.calibration.metamodel import (
 from egress.calibration.observations import Observations, simulated_values, write_observations
 from egress.calibration.runs import crossings, planned_crossings
 from egress.calibration.search import FINAL_CHECKS
-from egress.calibration.spsa import spsa
+from egress.calibration.spsa import SPSASettings, spsa
 from egress.cli import main
 from egress.config.scenario import Scenario, Simulation
 from egress.errors import InputError
@@ -183,6 +183,30 @@ def test_spsa_on_a_noisy_quadratic():
     again = spsa(lambda x, tag: float(np.sum((x - target) ** 2)), x0, budget=21, seed=1)
     same = spsa(lambda x, tag: float(np.sum((x - target) ** 2)), x0, budget=21, seed=1)
     assert np.array_equal(again.x, same.x)
+
+
+def test_spsa_steps_are_bounded_after_a_small_first_difference():
+    """A first gradient estimate from two nearly equal draws sets a huge gain; no
+    step moves a variable by more than ``max_step`` of its scale all the same."""
+    target = np.full(4, 3.0)
+    seen = []
+
+    def f(x, tag):
+        seen.append(x.copy())
+        if tag.startswith("k0"):  # noise: the first difference is 1e-4
+            return 1.0 + (1e-4 if tag.endswith("+") else 0.0)
+        return float(100 * np.sum((x - target) ** 2))
+
+    res = spsa(f, np.ones(4), budget=21, seed=1, scale=np.ones(4))
+    centre = np.ones(4)
+    for k in range(10):  # θ_k lies within k max_steps of the start; points within c of it
+        pts = np.array(seen[1 + 2 * k:3 + 2 * k])
+        assert np.abs(pts - centre).max() <= 0.5 * k + 0.1 + 1e-9
+    assert np.abs(res.x - 1.0).max() <= 0.5 * 9 + 0.1 + 1e-9
+    # the same run without the bound leaves the region by orders of magnitude
+    wild = spsa(f, np.ones(4), budget=21, seed=1, scale=np.ones(4),
+                settings=SPSASettings(max_step=np.inf))
+    assert wild.evaluations == 21 and np.abs(np.array(seen[-20:]) - 1.0).max() > 100
 
 
 # --------------------------------------------------------------------------- SUMO runs
