@@ -52,12 +52,12 @@ problem and printed next to the same run's ``simulate_s`` through egress
 holds ``simulate/bare``, the calibration's mean over that bare run: a
 calibration through a gridlocked OD simulates much longer than the truth.
 
-Run time per calibration seed (each calibration adds three held-out
-simulations): the corridor takes about 2 minutes, the normal evening 20 and the
-large event over an hour on one core: both SODO problems gridlock from the
-doubled prior (thousands of teleports, a large-event simulation then takes
-100-200 s instead of 10), and SPSA stays near it. Run one problem per
-process and combine the tables.
+Run time per calibration (each adds three held-out simulations), measured
+with two calibrations sharing two cores: the corridor under a minute, the
+normal evening 40-110 s, the large event 1-3 minutes at a budget of 15 and
+SPSA from its doubled prior 6 minutes (it stays in the gridlock of its start:
+2,000 teleports, simulations of 16-24 s). Run one problem per process and
+combine the tables.
 
 Usage::
 
@@ -98,8 +98,12 @@ from egress.calibration.metamodel import estimate_model_noise  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEMS = ("corridor", "sodo-normal-evening", "sodo-large-event")
 #: Simulations per calibration, by problem (the same for every prior and method):
-#: a corridor simulation takes under a second, a large-event one about ten.
-BUDGETS = {"corridor": 30, "sodo-normal-evening": 20, "sodo-large-event": 15}
+#: a corridor simulation takes under a second, a normal-evening one about 2 s and a
+#: large-event one about 5 (more from a doubled prior, which gridlocks). From half
+#: the true demand the large event's metamodel search still gained at every one of
+#: 15 simulations (seed 3: 12.3 to 3.37, every proposal accepted at the largest
+#: trust region), so its budget is 30, the corridor's.
+BUDGETS = {"corridor": 30, "sodo-normal-evening": 20, "sodo-large-event": 30}
 PRIORS = ("half", "double", "uniform")
 #: Seed of every calibration's simulations (the truths were simulated with another).
 SEED = 3
