@@ -375,7 +375,10 @@ def test_recovery_on_tiny_network(merge_case, tmp_path):
     # simulations check it first
     assert h["accepted"][5] and h["tag"][8 - FINAL_CHECKS] == f"{h['tag'][5]}-redraw1"
     assert res.targets.model_noise is not None
-    assert json.loads((tmp_path / "cal" / "summary.json").read_text())["model_noise"]
+    summary = json.loads((tmp_path / "cal" / "summary.json").read_text())
+    assert summary["model_noise"]
+    # measured again at the incumbent redrawn by the final checks
+    assert summary["model_noise_at"] == h["tag"][5]
     before, after = res.prior.metrics, res.best.metrics
     assert res.best.objective < 0.3 * res.prior.objective
     assert after["rmse_kmh"] < 0.5 * before["rmse_kmh"]
@@ -416,6 +419,40 @@ def test_redraw_of_the_incumbent(merge_case, tmp_path):
     mean = first.mean_sim()["speed"]
     assert np.allclose(mean, np.nanmean([first.sim()["speed"], ev.sim()["speed"]], axis=0),
                        equal_nan=True)
+
+
+def test_the_model_noise_is_measured_again_at_the_incumbent(merge_case, tmp_path):
+    """The first redraw of an incumbent replaces the start's noise estimate with the
+    spread between the incumbent's two draws, and every evaluation is scored anew."""
+    from egress.calibration.driver import _Runner
+    from egress.calibration.metamodel import estimate_model_noise
+
+    problem = _problem(merge_case)
+    run = _Runner(problem, tmp_path / "cal", "metamodel", budget=6, seed=3, resume=False,
+                  keep_runs=False, progress=False)
+    a = run(problem.x0, "start")
+    rep = run(problem.x0, "replicate", candidate=False, seed=4)
+    run.noise_from(a, rep, "start")
+    run.estimate_noise = True
+    assert run.targets.model_noise == estimate_model_noise(a.sim(), rep.sim(),
+                                                           problem.targets.idx)
+    b = run(problem.x0 * 0.8, "b")
+    c = run(problem.x0 * 1.2, "c")
+    first = run.best
+    tag = {id(a): "start", id(b): "b", id(c): "c"}[id(first)]
+    ev = run.redraw_best()
+    noise = estimate_model_noise(first.sim(), ev.sim(), problem.targets.idx)
+    assert run.targets.model_noise == noise and run.noise_at == tag
+    for e in (a, b, c):
+        draws = [run.targets.objective(sim, e.x) for sim in e.draws()]
+        assert e.objective == pytest.approx(np.mean(draws))
+    assert run.best is min((a, b, c), key=lambda e: e.objective)
+    assert run.objective_noise == pytest.approx(
+        abs(run.targets.misfit(first.sim()) - run.targets.misfit(ev.sim())) / np.sqrt(2))
+    # a second redraw of the same OD keeps the estimate of its first two draws
+    if run.best is first:
+        run.redraw_best()
+        assert run.targets.model_noise == noise
 
 
 @pytest.mark.parametrize("method", ["metamodel", "spsa"])

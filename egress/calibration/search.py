@@ -60,7 +60,6 @@ SPSA (:func:`run_spsa`)
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 import numpy as np
@@ -115,7 +114,7 @@ class _State:
         self.fails = 0
         self.it = 0
         self.quiet = 0                 # rounds in a row without an improvement
-        self.round_best = math.inf     # the objective when the round started
+        self.round_start = None        # the incumbent when the round started
         self.round_gain = 0.0          # the largest predicted gain of the round
         self.supply_radius = SUPPLY_RADIUS
         self.supply_failed = False
@@ -139,7 +138,7 @@ def run_metamodel(run) -> str:
     """
     p = run.p
     s = _State()
-    s.round_best = run.best.objective
+    s.round_start = run.best
     moves_supply = len(p.supply_names) > 0
     if moves_supply:
         supply_step(run, s)
@@ -174,7 +173,9 @@ def run_metamodel(run) -> str:
 
 def _end_round(run, s: _State, moves_supply: bool) -> str | None:
     """A round of levels ended: declare convergence, or restart wider."""
-    improved = run.best.objective < s.round_best - 1e-12
+    # both objectives as scored now: a new estimate of the model noise rescores every
+    # evaluation, so a number kept from the round's start may be on another scale
+    improved = run.best.objective < s.round_start.objective - 1e-12
     s.quiet = 0 if improved else s.quiet + 1
     noise = getattr(run, "objective_noise", 0.0)
     if (s.quiet >= QUIET_ROUNDS and (not moves_supply or s.supply_failed)
@@ -184,7 +185,7 @@ def _end_round(run, s: _State, moves_supply: bool) -> str | None:
     # restart: a round that improved nothing starts again wider
     s.radius = min(RADIUS[1], RADIUS[0] * (2.0 if not improved else 1.0))
     s.level, s.fails = 0, 0
-    s.round_best, s.round_gain = run.best.objective, 0.0
+    s.round_start, s.round_gain = run.best, 0.0
     if not improved:
         log.info("metamodel: a round without an improvement; restarting wider (radius %.2f)",
                  s.radius)
