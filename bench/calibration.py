@@ -14,7 +14,8 @@ Priors
 Methods
     ``metamodel`` and ``spsa``, each with the same budget per problem, with
     the defaults a user gets (the model noise estimated from the start's
-    replicate, λ and the prior on totals as in :class:`egress.calibration.Problem`).
+    replicate and again at the incumbent's first redraw, λ and the prior on
+    totals as in :class:`egress.calibration.Problem`).
 
 One score for all priors
     Each calibration's own objective holds its model-noise estimate and its

@@ -405,7 +405,8 @@ def _add_calibrate(sub) -> None:
     p.add_argument("--model-noise", default="estimate", type=_model_noise,
                    metavar="estimate|none|S,C,T",
                    help="the simulation's own noise in the objective's weights: 'estimate' "
-                   "(the second simulation replicates the start with another seed), "
+                   "(the second simulation replicates the start with another seed, and the first "
+                   "redraw of an incumbent measures it again there), "
                    "'none', or a speed sd in km/h, a count sd as a share and the sd of a "
                    "travel time's logarithm, e.g. 6,0.2,0.3")
     p.add_argument("--supply", action="append", type=_supply_item, metavar="NAME=LOW,HIGH",

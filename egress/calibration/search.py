@@ -29,7 +29,8 @@ No giving up early
     stops before the budget only when it has *converged*: two rounds in a
     row without an improvement, the last supply step without one, and no
     level's predicted gain above the objective's own noise (estimated from
-    the start's replicate). The reason is recorded in the summary.
+    the start's replicate, then from the last incumbent drawn twice). The
+    reason is recorded in the summary.
     A lucky draw does not freeze it either: after :data:`REDRAW_AFTER`
     proposals in a row fail against the same incumbent, the incumbent is
     simulated again with the next seed and scored by the mean of its draws
