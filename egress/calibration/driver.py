@@ -33,7 +33,8 @@ The objective
     counts 27 %) made every later OD look as good as a perfect one (J 0.76)
     while it scored 1.55 on held-out seeds; measured at the incumbent after
     five simulations its speed noise is a quarter of that, its count noise
-    half, and the same calibration (budget 30) ends at 0.96. Reported
+    half, and the same calibration (budget 30) ends at 1.22 (over
+    calibration seeds 3-5: 1.05). Reported
     with the speed RMSE (km/h), RMSNE and R², and the share of counts with
     GEH < 5 (hourly flows ``M``, ``C``: ``GEH = sqrt(2 (M - C)² / (M + C))``).
 The optimizers
