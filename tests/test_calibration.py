@@ -433,7 +433,6 @@ def test_the_model_noise_is_measured_again_at_the_incumbent(merge_case, tmp_path
     a = run(problem.x0, "start")
     rep = run(problem.x0, "replicate", candidate=False, seed=4)
     run.noise_from(a, rep, "start")
-    run.estimate_noise = True
     assert run.targets.model_noise == estimate_model_noise(a.sim(), rep.sim(),
                                                            problem.targets.idx)
     b = run(problem.x0 * 0.8, "b")

@@ -203,8 +203,7 @@ class _Runner:
         self.best: Evaluation | None = None
         self.model_s = 0.0
         self.objective_noise = 0.0
-        self.estimate_noise = False
-        self.noise_at = None
+        self.noise_at = None           # where the model noise was estimated (None: given)
         self.started = time.perf_counter()
         self.bar = progress_bar(progress, total=budget, unit="sim",
                                 desc=f"calibrating ({method})")
@@ -301,7 +300,7 @@ class _Runner:
         self.history[-1]["best"] = self.best.objective
         log.info("redraw of the incumbent %s: %.4g over %d draws; incumbent now sim %d (%.4g)",
                  tag, best.objective, k + 1, self.best_sim, self.best.objective)
-        if self.estimate_noise and k == 1:
+        if self.noise_at is not None and k == 1:  # estimated: measure it again here
             self.noise_from(best, ev, tag)
         self._save()
         return ev
@@ -462,7 +461,6 @@ def _search(run: _Runner, method: str, seed: int, estimate: bool) -> str:
             rep = run(problem.x0, REPLICATE, candidate=False,
                       seed=problem.scenario.simulation.seed + REPLICATE_SEED_OFFSET)
             run.noise_from(start, rep, "start")
-            run.estimate_noise = True
         if method == "spsa":
             return run_spsa(run, seed)
         return run_metamodel(run)
