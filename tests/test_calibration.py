@@ -30,7 +30,7 @@ from egress.calibration.metamodel import (
     estimate_model_noise,
 )
 from egress.calibration.observations import Observations, simulated_values, write_observations
-from egress.calibration.runs import crossings, planned_crossings
+from egress.calibration.runs import crossings, network_start, planned_crossings
 from egress.calibration.search import FINAL_CHECKS
 from egress.calibration.spsa import SPSASettings, spsa
 from egress.cli import main
@@ -275,6 +275,31 @@ def test_planned_crossings_by_hand(merge_case):
             expected[r, 2] += 1
     assert planned_crossings(veh, obs, net, 2).toarray().tolist() == expected.tolist()
     assert expected.sum() >= 3  # the case reaches both intervals
+
+
+def test_an_event_car_starts_its_planned_passage_when_it_leaves_its_lot(merge_case):
+    """A car that waits in its lot reaches the segments when it leaves; a car held
+    before an on-ramp, or one that left on time, keeps its planned departure."""
+    net = read_net(merge_case["net"])
+    free_a = net.getEdge("A").getLength() / net.getEdge("A").getSpeed()
+    veh = pd.DataFrame({"id": ["ev1", "ev2", "bg1", "ev3"], "od_row": [0, 0, 1, 0],
+                        "depart": [10.0, 10.0, 10.0, 10.0],
+                        "lot": ["north", "north", "", "north"],
+                        "route": [("A", "C")] * 4, "speed_factor": [1.0] * 4})
+    # ev1 waited 600 s in its lot, ev2 left on time, bg1 was held 600 s before its
+    # entry (demand that waits outside, see held_outside), ev3 never left
+    vehicles = pd.DataFrame({"vehicle": ["ev1", "ev2", "bg1", "ev3"],
+                             "ready": [10.0] * 4, "depart": [610.0, 10.0, 610.0, np.nan]})
+    start = network_start(vehicles, veh)
+    assert start.tolist() == [610.0, 10.0, 10.0, 10.0]
+    obs = _obs([{"begin": 0, "end": 300}, {"begin": 600, "end": 900}])
+    obs.table["edges"] = [("C",), ("C",)]
+    assert 10 + free_a < 300 and 610 + free_a < 900
+    assert planned_crossings(veh.assign(start=start), obs, net, 2).toarray().tolist() == \
+        [[2.0, 1.0], [1.0, 0.0]]
+    # without lots every passage starts at its departure
+    plain = veh.drop(columns="lot")
+    assert network_start(vehicles, plain).tolist() == [10.0] * 4
 
 
 def _crossings_by_loop(vehroutes, veh, obs, n_rows):
@@ -703,3 +728,4 @@ def test_a_calibration_from_a_demand_its_entries_cannot_take_lets_it_in(merge_ca
         res.targets.misfit(start.sim()) + res.targets.regularizer(start.x)[0]
         + HELD_WEIGHT * start.held.sum() / n, rel=1e-9)
     assert res.best.info["entry_waits"] < 0.1 * start.info["entry_waits"]
+

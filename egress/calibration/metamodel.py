@@ -73,11 +73,13 @@ A cheap analytical stand-in for ``J`` around the incumbent OD ``x_k``:
    read from the vehroutes (exit times) of the last
    :data:`ASSIGNMENT_MEMORY` simulations: the served flow, which the
    counts see. ``D[i, r]`` is the same share for the vehicles' *planned*
-   passages (departure plus free-flow time along the route,
+   passages (entry into the network plus free-flow time along the route,
    :func:`egress.calibration.planned_crossings`): the demand on the
    segment, which keeps growing with the OD where the served flow stalls
-   in a queue. The speed-flow relation takes the demand, ``q_i(x) = (D
-   x)_i · 3600 / duration_i`` (veh/h), as a BPR curve does. In both, a
+   in a queue. An event car enters when it leaves its lot: the queue in the
+   lot is outside the network (:func:`egress.calibration.runs.network_start`).
+   The speed-flow relation takes the demand, ``q_i(x) = (D x)_i · 3600 /
+   duration_i`` (veh/h), as a BPR curve does. In both, a
    row's own share is shrunk towards the share pooled over all intervals
    of the same (kind, origin, destination) — keyed by the time lag between
    the row's and the observation's interval starts — with ``m`` =
