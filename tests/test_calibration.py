@@ -729,3 +729,27 @@ def test_a_calibration_from_a_demand_its_entries_cannot_take_lets_it_in(merge_ca
         + HELD_WEIGHT * start.held.sum() / n, rel=1e-9)
     assert res.best.info["entry_waits"] < 0.1 * start.info["entry_waits"]
 
+
+def test_an_incumbent_drawn_once_at_the_end_gives_way_to_one_drawn_twice():
+    """The answer is not one lucky draw when a candidate with several draws exists."""
+    from types import SimpleNamespace
+
+    from egress.calibration.search import _answer_drawn_twice
+
+    def ev(objective, draws=1):
+        return SimpleNamespace(objective=objective, redraws=[object()] * (draws - 1))
+
+    start, a, b, c = ev(1.0), ev(0.6, 2), ev(0.5, 3), ev(0.3)
+    run = SimpleNamespace(evals=[start, a, b, c], candidates=[start, a, b, c], best=c,
+                          history=[{"best": 0.3}], best_sim=3, objective_noise=0.25)
+    _answer_drawn_twice(run)
+    assert run.best is b and run.history[-1]["best"] == 0.5
+    # a lead beyond one draw's noise, an incumbent drawn twice, the start (its
+    # replicate is its second draw), or no candidate drawn twice: the incumbent stays
+    for best, candidates, noise in ((c, [start, a, b, c], 0.15), (a, [start, a, c], 0.25),
+                                    (start, [start, a], 0.25), (c, [start, c], 0.25)):
+        run = SimpleNamespace(evals=[start, a, c], candidates=candidates, best=best,
+                              history=[{"best": best.objective}], best_sim=1,
+                              objective_noise=noise)
+        _answer_drawn_twice(run)
+        assert run.best is best

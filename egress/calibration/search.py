@@ -47,7 +47,10 @@ A lucky draw is not the answer
     simulations of the budget go to redrawing an incumbent that has a
     single draw (which may hand its place to a candidate already drawn
     more often; the start has its replicate), and no supply step starts
-    that could not simulate its step before them. Found on the bench
+    that could not simulate its step before them. If the budget ends on an
+    incumbent drawn once whose lead lies within the noise, the answer is the
+    candidate with the lowest mean over two or more draws
+    (:func:`_answer_drawn_twice`). Found on the bench
     corridor from a doubled prior: an OD accepted by one draw of 0.89 four
     simulations before the end, never drawn again, scored 1.50 on held-out
     seeds (1.40 for the run's answer with the checks; over three
@@ -137,6 +140,13 @@ def run_metamodel(run) -> str:
     str
         Why it stopped.
     """
+    try:
+        return _search_metamodel(run)
+    finally:
+        _answer_drawn_twice(run)
+
+
+def _search_metamodel(run) -> str:
     p = run.p
     s = _State()
     s.round_start = run.best
@@ -170,6 +180,39 @@ def run_metamodel(run) -> str:
             continue
         _od_step(run, s)
     return "budget spent"
+
+
+def _answer_drawn_twice(run) -> None:
+    """At the end of the search, an incumbent drawn once gives its place to the
+    candidate with the lowest mean over two or more draws, if there is one and
+    the incumbent's lead over it lies within the objective's noise (one
+    draw's standard deviation, :attr:`egress.calibration.driver._Runner.objective_noise`).
+
+    The final checks (see "A lucky draw is not the answer") redraw an
+    incumbent drawn once; when its mean is worse than another candidate's
+    single draw, that candidate becomes the incumbent, and the budget may end
+    before it is drawn again. Where the OD sits near a tipping point every
+    such draw is a lottery: on the bench's large event from a uniform prior
+    (seed 5) three incumbents in a row drew 0.39-0.44 and then 0.55-1.32 on
+    their second draws, and the fourth, drawn once at 0.44, was the answer
+    and scored 2.08 on held-out seeds.
+    """
+    best = run.best
+    # the start has its second draw in the replicate
+    if best is None or best.redraws or best is run.evals[0]:
+        return
+    drawn = [c for c in run.candidates if c.redraws]
+    if not drawn:
+        return
+    other = min(drawn, key=lambda e: e.objective)
+    # a lead larger than one draw's noise is not luck
+    if other.objective - best.objective > getattr(run, "objective_noise", 0.0):
+        return
+    run.best = other
+    run.history[-1]["best"] = run.best.objective
+    log.info("metamodel: the answer is sim %d (%.4g over %d draws), not the incumbent drawn "
+             "once (%.4g)", run.best_sim, run.best.objective, 1 + len(run.best.redraws),
+             best.objective)
 
 
 def _end_round(run, s: _State, moves_supply: bool) -> str | None:
