@@ -354,6 +354,12 @@ class _Runner:
         odmod.write_tazrelation(total[list(odmod.OD_COLUMNS)], self.out / "calibrated.tazrel.tmp")
         os.replace(self.out / "calibrated.tazrel.tmp", self.out / "calibrated.tazrel.xml")
 
+    def set_best(self, ev: Evaluation) -> None:
+        """Make the candidate `ev` the answer (the incumbent), in the tables too."""
+        self.best = ev
+        self.history[-1]["best"] = ev.objective
+        self._save()
+
     def _save(self) -> None:
         """Write the convergence table and the state (the best OD is written when
         the search ends, however it ends: a large OD takes longer to write than

@@ -208,10 +208,9 @@ def _answer_drawn_twice(run) -> None:
     # a lead larger than one draw's noise is not luck
     if other.objective - best.objective > getattr(run, "objective_noise", 0.0):
         return
-    run.best = other
-    run.history[-1]["best"] = run.best.objective
+    run.set_best(other)
     log.info("metamodel: the answer is sim %d (%.4g over %d draws), not the incumbent drawn "
-             "once (%.4g)", run.best_sim, run.best.objective, 1 + len(run.best.redraws),
+             "once (%.4g)", run.best_sim, other.objective, 1 + len(other.redraws),
              best.objective)
 
 
