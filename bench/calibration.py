@@ -54,11 +54,11 @@ holds ``simulate/bare``, the calibration's mean over that bare run: a
 calibration through a gridlocked OD simulates much longer than the truth.
 
 Run time per calibration (each adds three held-out simulations), measured
-with two calibrations sharing two cores: the corridor under a minute, the
-normal evening 40-110 s, the large event 1-3 minutes at a budget of 15 and
-SPSA from its doubled prior 6 minutes (it stays in the gridlock of its start:
-2,000 teleports, simulations of 16-24 s). Run one problem per process and
-combine the tables.
+with two or three calibrations sharing two cores: the corridor under a
+minute, the normal evening 30-80 s, the large event 4-7 minutes (budget 30)
+and SPSA from its doubled prior 23 minutes (it stays in the gridlock of its
+start: 2,000 teleports, simulations of 16-24 s). Run one problem per process
+and combine the tables.
 
 Usage::
 
