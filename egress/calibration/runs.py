@@ -321,16 +321,32 @@ def _route_hits(route_of: np.ndarray, lengths: np.ndarray, code: np.ndarray
 
 
 class _FirstEdges:
-    """The first edges of the observed segments and their intervals."""
+    """The first edges of the observed segments and their intervals.
+
+    The begins and ends of all intervals cut time into slots; an entry is
+    counted in its first edge's slot (one binary search for all entries),
+    and each slot in every observation of that edge whose interval covers
+    it. A test of every entry against each observation in turn took more
+    than twice as long (700 observations, 116,000 entries on the normal
+    evening).
+    """
 
     def __init__(self, obs: Observations):
         t = obs.table
-        firsts = [e[0] for e in t["edges"]]
-        self.index = pd.Index(pd.unique(np.array(firsts, dtype=object)), dtype=object)
+        firsts = np.array([e[0] for e in t["edges"]], dtype=object)
+        self.index = pd.Index(pd.unique(firsts), dtype=object)
         self.n_obs = len(t)
-        self.obs_code = self.index.get_indexer(np.array(firsts, dtype=object))
-        self.begin = t["begin"].to_numpy(dtype=float)
-        self.end = t["end"].to_numpy(dtype=float)
+        begin = t["begin"].to_numpy(dtype=float)
+        end = t["end"].to_numpy(dtype=float)
+        self.cuts = np.unique(np.concatenate([begin, end]))
+        # observation i covers the slots from its begin's cut to the one before its end's
+        lo = np.searchsorted(self.cuts, begin)
+        n = np.maximum(np.searchsorted(self.cuts, end) - lo, 0)
+        slot = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+        cell = np.repeat(self.index.get_indexer(firsts), n) * len(self.cuts) + slot
+        self.covers = sparse.csr_matrix(
+            (np.ones(len(cell)), (cell, np.repeat(np.arange(self.n_obs), n))),
+            shape=(len(self.index) * len(self.cuts), self.n_obs))
 
     def code(self, edges: np.ndarray) -> np.ndarray:
         """Per edge id, the code of the observed first edge (-1 if none)."""
@@ -344,21 +360,16 @@ class _FirstEdges:
                ) -> sparse.csr_matrix:
         """OD rows × observation rows: entries of `code` at time `when` of `od_row`,
         counted in every observation of that first edge whose interval holds them."""
-        order = np.argsort(code, kind="stable")
-        code, when, od_row = code[order], when[order], od_row[order]
-        bounds = np.searchsorted(code, np.arange(len(self.index) + 1))
-        rr, cc = [], []
-        for i in range(self.n_obs):
-            c = self.obs_code[i]
-            lo, hi = bounds[c], bounds[c + 1]
-            w = when[lo:hi]
-            sel = (w >= self.begin[i]) & (w < self.end[i])
-            if sel.any():
-                rr.append(od_row[lo:hi][sel])
-                cc.append(np.full(int(sel.sum()), i))
-        r = np.concatenate(rr) if rr else np.zeros(0, dtype=np.int64)
-        c = np.concatenate(cc) if cc else np.zeros(0, dtype=np.int64)
-        return sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_rows, self.n_obs))
+        # slot s holds cuts[s] <= when < cuts[s + 1]: none before the first cut or from
+        # the last on (NaN sorts last)
+        slot = np.searchsorted(self.cuts, when, side="right") - 1
+        ok = (slot >= 0) & (slot < len(self.cuts) - 1)
+        cell = code[ok] * len(self.cuts) + slot[ok]
+        entries = sparse.csr_matrix((np.ones(len(cell)), (od_row[ok], cell)),
+                                    shape=(n_rows, self.covers.shape[0]))
+        out = (entries @ self.covers).tocsr()
+        out.sort_indices()  # the layout the entries one by one gave
+        return out
 
 
 #: Seconds after its planned departure beyond which a vehicle still waiting to
