@@ -35,6 +35,7 @@ from egress.calibration.search import FINAL_CHECKS
 from egress.calibration.spsa import SPSASettings, spsa
 from egress.cli import main
 from egress.config.scenario import Scenario, Simulation
+from egress.engine import outputs
 from egress.errors import InputError
 from egress.network import read_net
 
@@ -329,14 +330,14 @@ def test_crossings_by_hand():
     obs = _obs([{"begin": 0, "end": 100}, {"begin": 100, "end": 200},
                 {"begin": 0, "end": 200}, {"begin": 0, "end": 200}])
     obs.table["edges"] = [("B",), ("B",), ("C",), ("B", "C")]
-    vr = pd.DataFrame({
-        "vehicle": ["v0", "v1", "v2", "v3", "x"],
-        "depart": [10.0, 50.0, 0.0, 150.0, 0.0],
-        "edges": [("A", "B", "C"), ("B", "C"), ("A", "B", "C"), ("A", "B", "C"), ("B",)],
-        "exit_times": [np.array([90.0, 120.0, 130.0]), np.array([-1.0, -1.0]),
-                       np.array([20.0, -1.0, -1.0]), np.array([160.0]), np.array([5.0])]})
+    records = [("v0", "car", "10.00", "200.00", "A B C", "90.00 120.00 130.00", ""),
+               ("v1", "car", "50.00", None, "B C", "-1 -1", ""),
+               ("v2", "car", "0.00", None, "A B C", "20.00 -1 -1", ""),
+               ("v3", "car", "150.00", None, "A B C", "160.00", ""),
+               ("x", "car", "0.00", None, "B", "5.00", "")]
+    vr = outputs.vehroute_table(records)
     veh = pd.DataFrame({"id": ["v0", "v1", "v2", "v3"], "od_row": [0, 1, 1, 0]})
-    got = crossings(vr, veh, obs, 2).toarray()
+    got = crossings(records, veh, obs, 2).toarray()
     expected = np.zeros((2, 4))
     expected[0, [0, 3]] += 1      # v0 enters B at 90 (first interval; B+C too)
     expected[0, 2] += 1           # ... and C at 120
@@ -346,6 +347,40 @@ def test_crossings_by_hand():
     assert got.tolist() == expected.tolist()
     assert got.tolist() == _crossings_by_loop(vr, veh, obs, 2).tolist()
 
+
+
+def test_crossings_against_the_loop_on_random_runs():
+    """Random routes, entries on interval bounds, teleports, cut-off exits, several
+    segments on one first edge and intervals that overlap: the same counts as
+    the loop."""
+    rng = np.random.default_rng(11)
+    names = list("ABCDEFG")
+    rows = []
+    for first in "ABC":
+        for begin in range(0, 600, 100):
+            rows.append({"begin": begin, "end": begin + 100, "edges": (first,)})
+        rows.append({"begin": 0, "end": 300, "edges": (first, "D")})
+        rows.append({"begin": 250, "end": 650, "edges": (first, "E")})
+    obs = _obs([{"begin": r["begin"], "end": r["end"]} for r in rows])
+    obs.table["edges"] = [r["edges"] for r in rows]
+    records, ids, od_rows = [], [], []
+    for i in range(400):
+        route = list(rng.choice(names, size=rng.integers(1, 7)))
+        times = np.cumsum(rng.choice([50.0, 37.5, 100.0], size=len(route))) \
+            + rng.choice([0.0, 100.0, 200.0])
+        exits = [f"{t:.2f}" for t in times[:rng.integers(0, len(route) + 1)]]
+        if exits and rng.random() < 0.2:
+            exits[rng.integers(len(exits))] = "-1"
+        records.append((f"v{i}", "car", f"{times[0] - 50.0:.2f}", None, " ".join(route),
+                        " ".join(exits), ""))
+        if rng.random() < 0.9:  # the others are no vehicle of the OD
+            ids.append(f"v{i}")
+            od_rows.append(int(rng.integers(3)))
+    veh = pd.DataFrame({"id": ids, "od_row": od_rows})
+    got = crossings(records, veh, obs, 3).toarray()
+    assert got.sum() > 100
+    assert got.tolist() == _crossings_by_loop(outputs.vehroute_table(records), veh, obs,
+                                              3).tolist()
 
 def test_assignment_matrix_against_a_reference():
     """The shares P[i, r] = (C_ri + m · pooled) / (n_r + m), the pooled share of a

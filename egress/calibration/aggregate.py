@@ -16,6 +16,7 @@ observations (:mod:`egress.calibration.observations`) from SUMO's edgeData:
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -43,39 +44,56 @@ def simulated_values(edges: pd.DataFrame, obs: Observations, net) -> pd.DataFram
         ``count`` (veh), ``travel_time`` (s), ``sampled_seconds``.
     """
     t = obs.table
-    # Explode observations to (row, edge, position) and join edge-intervals inside them.
-    rec = [(i, e, k) for i, es in enumerate(t["edges"]) for k, e in enumerate(es)]
-    ex = pd.DataFrame(rec, columns=["row", "edge", "pos"])
-    ex["obegin"] = t["begin"].to_numpy()[ex["row"]]
-    ex["oend"] = t["end"].to_numpy()[ex["row"]]
-    ed = edges[["begin", "end", "edge", "sampled_seconds", "speed", "entered", "departed"]]
-    j = ex.merge(ed, on="edge", how="left")
-    inside = (j["begin"] >= j["obegin"] - 1e-6) & (j["end"] <= j["oend"] + 1e-6)
-    j = j.loc[inside].copy()
-    ss = j["sampled_seconds"].fillna(0.0).to_numpy()
-    sp = np.nan_to_num(j["speed"].to_numpy(dtype=float))
-    j["vm"] = ss * sp
-    j["ss"] = ss
-    j["cnt"] = j["entered"].fillna(0.0) + j["departed"].fillna(0.0)
-    per_edge = j.groupby(["row", "pos"], sort=True)[["vm", "ss"]].sum()
-    # per-(row, edge) speed for travel times; unsampled edges at their limit
-    pe = ex.set_index(["row", "pos"]).join(per_edge, how="left").fillna({"vm": 0.0, "ss": 0.0})
-    limit = np.array([net.getEdge(e).getSpeed() for e in pe["edge"]])
-    length = np.array([net.getEdge(e).getLength() for e in pe["edge"]])
-    v_edge = np.where(pe["ss"].to_numpy() > 0,
-                      pe["vm"].to_numpy() / np.maximum(pe["ss"].to_numpy(), 1e-12), limit)
-    v_edge = np.maximum(v_edge, 0.1)
-    pe["tt"] = length / v_edge
-    rows = pe.index.get_level_values("row")
-    tt = pd.Series(pe["tt"].to_numpy()).groupby(rows).sum()
-    tot = per_edge.groupby(level="row")[["vm", "ss"]].sum()
     n = len(t)
+    # one entry per observation row and edge of its segment, in row and segment order
+    n_edges = np.fromiter(map(len, t["edges"]), dtype=np.int64, count=n)
+    row = np.repeat(np.arange(n), n_edges)
+    pos = np.arange(len(row)) - np.repeat(np.cumsum(n_edges) - n_edges, n_edges)
+    edge = np.fromiter(chain.from_iterable(t["edges"]), dtype=object, count=len(row))
+    # each entry with the edgeData rows of its edge (in file order) inside its interval:
+    # the pairs, and their order, of a left merge on the edge, by index arithmetic (the
+    # merge and the joins back cost more than the sums)
+    codes, names = pd.factorize(np.concatenate([edge, edges["edge"].to_numpy(dtype=object)]))
+    code, data_code = codes[:len(edge)], codes[len(edge):]
+    order = np.argsort(data_code, kind="stable")
+    start = np.searchsorted(data_code[order], np.arange(len(names) + 1))
+    n_pairs = start[code + 1] - start[code]
+    e = np.repeat(np.arange(len(edge)), n_pairs)
+    d = order[np.repeat(start[code] - (np.cumsum(n_pairs) - n_pairs), n_pairs)
+              + np.arange(int(n_pairs.sum()))]
+    r = row[e]
+    inside = ((edges["begin"].to_numpy(dtype=float)[d] >= t["begin"].to_numpy()[r] - 1e-6)
+              & (edges["end"].to_numpy(dtype=float)[d] <= t["end"].to_numpy()[r] + 1e-6))
+    e, d = e[inside], d[inside]
+
+    def column(name: str) -> np.ndarray:  # the pairs' values, missing ones 0
+        values = edges[name].to_numpy(dtype=float)[d]
+        return np.where(np.isnan(values), 0.0, values)
+
+    ss = column("sampled_seconds")
+    sp = np.nan_to_num(edges["speed"].to_numpy(dtype=float)[d])
+    # the sums by pandas (compensated), over the values in the merge's order
+    per_edge = pd.DataFrame({"vm": ss * sp, "ss": ss}).groupby(e, sort=True).sum()
+    has = per_edge.index.to_numpy()
+    vm_edge = np.zeros(len(edge))
+    ss_edge = np.zeros(len(edge))
+    vm_edge[has] = per_edge["vm"].to_numpy()
+    ss_edge[has] = per_edge["ss"].to_numpy()
+    # per-(row, edge) speed for travel times; unsampled edges at their limit
+    limit = np.array([net.getEdge(x).getSpeed() for x in edge])
+    length = np.array([net.getEdge(x).getLength() for x in edge])
+    v_edge = np.where(ss_edge > 0, vm_edge / np.maximum(ss_edge, 1e-12), limit)
+    v_edge = np.maximum(v_edge, 0.1)
+    tt = pd.Series(length / v_edge).groupby(row).sum()
+    tot = per_edge.groupby(row[has])[["vm", "ss"]].sum()
     vm = np.zeros(n)
     ssum = np.zeros(n)
     vm[tot.index.to_numpy()] = tot["vm"].to_numpy()
     ssum[tot.index.to_numpy()] = tot["ss"].to_numpy()
     speed = np.where(ssum > 0, vm / np.maximum(ssum, 1e-12) * 3.6, t["free_speed"].to_numpy())
-    first = j.loc[j["pos"] == 0].groupby("row")["cnt"].sum()
+    at_first = pos[e] == 0
+    first = pd.Series(column("entered")[at_first] + column("departed")[at_first]).groupby(
+        row[e][at_first]).sum()
     count = np.zeros(n)
     count[first.index.to_numpy()] = first.to_numpy()
     travel = np.zeros(n)

@@ -61,7 +61,9 @@ Outputs (`out`)
     ``summary.json`` and ``state.json`` plus ``sims/NNN/`` (each
     evaluation's OD and aggregated results).
 Resume
-    ``state.json`` is replaced atomically after every evaluation. Both
+    ``state.json`` is replaced atomically after every evaluation (by a
+    thread of its own while the next simulation runs; a calibration that
+    stops, however it stops, waits for it). Both
     optimizers are deterministic functions of their inputs and of the
     evaluations (the SPSA perturbation of iteration k is drawn from
     ``default_rng([seed, k])``), so ``resume=True`` replays the algorithm,
@@ -90,7 +92,7 @@ from ..config.supply import SCALARS
 from ..demand import od as odmod
 from ..engine import versions
 from ..errors import InputError, Problems
-from ..files import atomic_csv, atomic_json
+from ..files import BackgroundWriter, atomic_csv, atomic_json, atomic_text, json_text
 from ..progress import bar as progress_bar
 from .diagnosis import diagnose
 from .figures import plot_convergence, plot_scatter
@@ -204,6 +206,7 @@ class _Runner:
         self.model_s = 0.0
         self.objective_noise = 0.0
         self.noise_at = None           # where the model noise was estimated (None: given)
+        self.writer = BackgroundWriter()
         self.started = time.perf_counter()
         self.bar = progress_bar(progress, total=budget, unit="sim",
                                 desc=f"calibrating ({method})")
@@ -363,14 +366,15 @@ class _Runner:
     def _save(self) -> None:
         """Write the convergence table and the state (the best OD is written when
         the search ends, however it ends: a large OD takes longer to write than
-        a simulation's bookkeeping, and the state is enough to resume)."""
-        atomic_csv(pd.DataFrame(self.history), self.out / "convergence.csv")
+        a simulation's bookkeeping, and the state is enough to resume), as they
+        are now, in the background (:class:`egress.files.BackgroundWriter`)."""
+        self.writer.submit(atomic_csv, pd.DataFrame(self.history), self.out / "convergence.csv")
         noise = self.targets.model_noise
-        atomic_json(self.state_path, {
+        self.writer.submit(atomic_text, self.state_path, json_text({
             "fingerprint": self.fp, "method": self.method, "budget": self.budget,
             "seed": self.seed, "rng": "spsa: numpy default_rng([seed, k]) per iteration",
             "model_noise": None if noise is None else asdict(noise),
-            "history": self.history, "best_sim": self.best_sim})
+            "history": self.history, "best_sim": self.best_sim}))
 
 
 def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", budget: int = 15,
@@ -426,10 +430,14 @@ def calibrate(problem: Problem, out: str | Path, *, method: str = "metamodel", b
     # one BLAS thread: the search's vectors are too small to gain from more, and
     # on a machine whose cores are busy (SUMO, other workers) the threads wait
     # for each other (L-BFGS-B on 32,000 OD rows: 1.3-5.7 s instead of 0.2 s)
-    with threadpool_limits(1, user_api="blas"):
-        stopped = _search(run, method, seed, estimate)
-        log.info("calibration stopped: %s", stopped)
-        return _write_results(run, out, figures, stopped)
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            stopped = _search(run, method, seed, estimate)
+            log.info("calibration stopped: %s", stopped)
+            run.writer.wait()  # the state and table complete before summary.json
+            return _write_results(run, out, figures, stopped)
+    finally:
+        run.writer.close()
 
 
 def _check_args(problem: Problem, method: str, budget: int, model_noise) -> bool:

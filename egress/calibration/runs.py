@@ -18,7 +18,6 @@ from scipy import sparse
 from .. import engine
 from ..demand.routing import route_vehicles, vehicle_routes
 from ..demand.sampling import sample_trips
-from ..engine import outputs
 from ..errors import InvalidRunError
 from ..files import atomic_json
 from .metrics import fit_metrics
@@ -152,8 +151,12 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
         sampled vehicles (:func:`egress.demand.sampling.sample_trips`, with their
         ``route``: a tuple of edges, None if unrouted, and ``held``:
         :func:`held_outside`), run facts (with
-        :func:`entry_waits`), and the run's vehroutes
-        (:func:`egress.engine.outputs.vehroute_table`).
+        :func:`entry_waits`), and the run's vehroutes as
+        :func:`egress.engine.outputs.vehroute_records` reads them (text per
+        vehicle; :func:`egress.engine.outputs.vehroute_table` makes a table of
+        them). Not the table: a calibration reads only the edges and exit
+        times, and a tuple and an array per vehicle took longer than
+        counting its crossings from them (:func:`crossings`).
 
     Raises
     ------
@@ -196,34 +199,42 @@ def run_od(problem: Problem, x: np.ndarray, run_dir: str | Path, *, progress: bo
     veh["held"] = held_outside(result.vehicles, veh, sc.simulation.end)
     veh["start"] = network_start(result.vehicles, veh)
     info.update(_counted(veh, veh["held"].to_numpy()))
-    return result.edges, veh, info, outputs.vehroute_table(result.records)
+    return result.edges, veh, info, result.records
 
 
-def crossings(vehroutes: pd.DataFrame, veh: pd.DataFrame, obs: Observations, n_rows: int
+def crossings(vehroutes: list[tuple], veh: pd.DataFrame, obs: Observations, n_rows: int
               ) -> sparse.csr_matrix:
     """Count, per OD row and observation row, vehicles entering the segment's first
     edge during the observation's interval (entry = previous edge's exit time,
     or the departure on the first edge; after an edge left abnormally, exit
-    time -1 around a teleport, or not left at all, no later entry is known)."""
+    time -1 around a teleport, or not left at all, no later entry is known).
+
+    `vehroutes` are the run's vehicles as
+    :func:`egress.engine.outputs.vehroute_records` reads them. Many vehicles
+    share a route, so each distinct route text is split and looked up once.
+    """
     first = _FirstEdges(obs)
     n_veh = len(vehroutes)
     if not n_veh or not len(first.index):
         return sparse.csr_matrix((n_rows, len(obs.table)))
+    # one list per field (transposing with zip(*vehroutes) holds an iterator per
+    # vehicle, enough of them to set off a full garbage collection)
+    route_text = [r[4] for r in vehroutes]
+    exit_text = [r[5] for r in vehroutes]
     pos = pd.Index(veh["id"].to_numpy(dtype=object), dtype=object).get_indexer(
-        vehroutes["vehicle"].to_numpy(dtype=object))
+        np.array([r[0] for r in vehroutes], dtype=object))
     od_row = np.where(pos >= 0, veh["od_row"].to_numpy()[np.maximum(pos, 0)], -1)
-    edges = vehroutes["edges"].tolist()
-    exits = vehroutes["exit_times"].tolist()
-    n_edges = np.fromiter(map(len, edges), dtype=np.int64, count=n_veh)
-    n_exits = np.fromiter(map(len, exits), dtype=np.int64, count=n_veh)
-    code = first.code(np.fromiter(chain.from_iterable(edges), dtype=object,
-                                  count=int(n_edges.sum())))
-    v = np.repeat(np.arange(n_veh), n_edges)
-    k = np.arange(len(code)) - np.repeat(np.cumsum(n_edges) - n_edges, n_edges)
-    hit = (code >= 0) & (od_row[v] >= 0) & (k <= n_exits[v])
-    code, v, k = code[hit], v[hit], k[hit]
-    flat = np.concatenate([np.asarray(x, dtype=float) for x in exits]) if n_exits.sum() \
-        else np.zeros(0)
+    route_of, routes = pd.factorize(np.array(route_text, dtype=object))
+    # the texts joined and split at once: a list per route or vehicle, all held
+    # until the last is made, set off full garbage collections
+    lengths = _tokens(routes)
+    code = first.code(np.array(" ".join(routes).split(), dtype=object))
+    v, h, k = _route_hits(route_of, lengths, code)
+    n_exits = _tokens(exit_text)
+    flat = np.fromiter(map(float, " ".join(exit_text).split()), dtype=float,
+                       count=int(n_exits.sum()))
+    hit = (od_row[v] >= 0) & (k <= n_exits[v])
+    v, h, k = v[hit], h[hit], k[hit]
     # exits left abnormally up to and including each position, per vehicle
     bad = np.cumsum(flat < 0)
     x0 = np.cumsum(n_exits) - n_exits
@@ -232,9 +243,9 @@ def crossings(vehroutes: pd.DataFrame, veh: pd.DataFrame, obs: Observations, n_r
     later = k > 0
     ok = ~later.copy()
     ok[later] = (bad[prev[later]] - before[v[later]]) == 0
-    enter = np.where(later, flat[np.maximum(prev, 0)] if len(flat) else 0.0,
-                     vehroutes["depart"].to_numpy(dtype=float)[v])
-    return first.matrix(code[ok], enter[ok], od_row[v[ok]], n_rows)
+    depart = np.fromiter((float(r[2]) for r in vehroutes), dtype=float, count=n_veh)
+    enter = np.where(later, flat[np.maximum(prev, 0)] if len(flat) else 0.0, depart[v])
+    return first.matrix(code[h[ok]], enter[ok], od_row[v[ok]], n_rows)
 
 
 def planned_crossings(veh: pd.DataFrame, obs: Observations, net, n_rows: int
@@ -265,33 +276,77 @@ def planned_crossings(veh: pd.DataFrame, obs: Observations, net, n_rows: int
     clock = np.cumsum(t) - t  # free-flow time from the start of the route to each edge
     clock -= np.repeat(clock[starts] if len(starts) else np.zeros(0), lengths)
     code = first.code(flat)
-    hit = np.flatnonzero(code >= 0)
-    route = np.repeat(np.arange(len(routes)), lengths)[hit]
-    # each routed vehicle meets every observed first edge of its route
-    n_hits = np.bincount(route, minlength=len(routes))
-    hit_start = np.cumsum(n_hits) - n_hits
-    per_vehicle = n_hits[route_of]
-    v = np.repeat(np.arange(len(route_of)), per_vehicle)
-    h = np.repeat(hit_start[route_of] - (np.cumsum(per_vehicle) - per_vehicle), per_vehicle) \
-        + np.arange(int(per_vehicle.sum()))
-    h = hit[h]
+    v, h, _ = _route_hits(route_of, lengths, code)
     depart = veh["start" if "start" in veh else "depart"].to_numpy(dtype=float)[routed]
     factor = veh["speed_factor"].to_numpy(dtype=float)[routed]
     rows = veh["od_row"].to_numpy()[routed]
     return first.matrix(code[h], depart[v] + clock[h] / factor[v], rows[v], n_rows)
 
 
+def _tokens(texts: list[str] | np.ndarray) -> np.ndarray:
+    """Words (edge ids, exit times) in each text."""
+    return np.fromiter((len(t.split()) for t in texts), dtype=np.int64, count=len(texts))
+
+
+def _route_hits(route_of: np.ndarray, lengths: np.ndarray, code: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every vehicle's meetings with an observed first edge along its route.
+
+    Parameters
+    ----------
+    route_of : numpy.ndarray
+        Per vehicle, its route (a position in `lengths`).
+    lengths : numpy.ndarray
+        Edges per route.
+    code : numpy.ndarray
+        Per edge of the routes laid end to end, :meth:`_FirstEdges.code`.
+
+    Returns
+    -------
+    v, h, k : numpy.ndarray
+        Per meeting, the vehicle, the edge's position in `code` and in its
+        route; by vehicle, then along the route.
+    """
+    hit = np.flatnonzero(code >= 0)
+    starts = np.cumsum(lengths) - lengths
+    route = np.repeat(np.arange(len(lengths)), lengths)[hit]
+    n_hits = np.bincount(route, minlength=len(lengths))
+    hit_start = np.cumsum(n_hits) - n_hits
+    per_vehicle = n_hits[route_of]
+    v = np.repeat(np.arange(len(route_of)), per_vehicle)
+    h = np.repeat(hit_start[route_of] - (np.cumsum(per_vehicle) - per_vehicle), per_vehicle) \
+        + np.arange(int(per_vehicle.sum()))
+    h = hit[h]
+    return v, h, h - starts[route_of[v]]
+
+
 class _FirstEdges:
-    """The first edges of the observed segments and their intervals."""
+    """The first edges of the observed segments and their intervals.
+
+    The begins and ends of all intervals cut time into slots; an entry is
+    counted in its first edge's slot (one binary search for all entries),
+    and each slot in every observation of that edge whose interval covers
+    it. A test of every entry against each observation in turn took more
+    than twice as long (700 observations, 116,000 entries on the normal
+    evening).
+    """
 
     def __init__(self, obs: Observations):
         t = obs.table
-        firsts = [e[0] for e in t["edges"]]
-        self.index = pd.Index(pd.unique(np.array(firsts, dtype=object)), dtype=object)
+        firsts = np.array([e[0] for e in t["edges"]], dtype=object)
+        self.index = pd.Index(pd.unique(firsts), dtype=object)
         self.n_obs = len(t)
-        self.obs_code = self.index.get_indexer(np.array(firsts, dtype=object))
-        self.begin = t["begin"].to_numpy(dtype=float)
-        self.end = t["end"].to_numpy(dtype=float)
+        begin = t["begin"].to_numpy(dtype=float)
+        end = t["end"].to_numpy(dtype=float)
+        self.cuts = np.unique(np.concatenate([begin, end]))
+        # observation i covers the slots from its begin's cut to the one before its end's
+        lo = np.searchsorted(self.cuts, begin)
+        n = np.maximum(np.searchsorted(self.cuts, end) - lo, 0)
+        slot = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+        cell = np.repeat(self.index.get_indexer(firsts), n) * len(self.cuts) + slot
+        self.covers = sparse.csr_matrix(
+            (np.ones(len(cell)), (cell, np.repeat(np.arange(self.n_obs), n))),
+            shape=(len(self.index) * len(self.cuts), self.n_obs))
 
     def code(self, edges: np.ndarray) -> np.ndarray:
         """Per edge id, the code of the observed first edge (-1 if none)."""
@@ -305,21 +360,16 @@ class _FirstEdges:
                ) -> sparse.csr_matrix:
         """OD rows × observation rows: entries of `code` at time `when` of `od_row`,
         counted in every observation of that first edge whose interval holds them."""
-        order = np.argsort(code, kind="stable")
-        code, when, od_row = code[order], when[order], od_row[order]
-        bounds = np.searchsorted(code, np.arange(len(self.index) + 1))
-        rr, cc = [], []
-        for i in range(self.n_obs):
-            c = self.obs_code[i]
-            lo, hi = bounds[c], bounds[c + 1]
-            w = when[lo:hi]
-            sel = (w >= self.begin[i]) & (w < self.end[i])
-            if sel.any():
-                rr.append(od_row[lo:hi][sel])
-                cc.append(np.full(int(sel.sum()), i))
-        r = np.concatenate(rr) if rr else np.zeros(0, dtype=np.int64)
-        c = np.concatenate(cc) if cc else np.zeros(0, dtype=np.int64)
-        return sparse.csr_matrix((np.ones(len(r)), (r, c)), shape=(n_rows, self.n_obs))
+        # slot s holds cuts[s] <= when < cuts[s + 1]: none before the first cut or from
+        # the last on (NaN sorts last)
+        slot = np.searchsorted(self.cuts, when, side="right") - 1
+        ok = (slot >= 0) & (slot < len(self.cuts) - 1)
+        cell = code[ok] * len(self.cuts) + slot[ok]
+        entries = sparse.csr_matrix((np.ones(len(cell)), (od_row[ok], cell)),
+                                    shape=(n_rows, self.covers.shape[0]))
+        out = (entries @ self.covers).tocsr()
+        out.sort_indices()  # the layout the entries one by one gave
+        return out
 
 
 #: Seconds after its planned departure beyond which a vehicle still waiting to
