@@ -416,10 +416,7 @@ def network_start(vehicles: pd.DataFrame, veh: pd.DataFrame) -> np.ndarray:
     lot = _in_lot(veh)
     if not lot.any():
         return planned
-    run = vehicles.drop_duplicates("vehicle").set_index("vehicle")
-    pos = run.index.get_indexer(veh["id"])
-    left = np.full(len(veh), np.nan)
-    left[pos >= 0] = run["depart"].to_numpy(dtype=float)[pos[pos >= 0]]
+    _, left = _run_times(vehicles, veh)
     later = lot & np.isfinite(left) & (left > planned)
     return np.where(later, left, planned)
 
@@ -455,17 +452,26 @@ def held_outside(vehicles: pd.DataFrame, veh: pd.DataFrame, end: float) -> np.nd
     numpy.ndarray
         Boolean per row of `veh`.
     """
+    ready, depart = _run_times(vehicles, veh)
+    held = np.isfinite(ready) & np.where(np.isnan(depart), ready < end - ENTRY_WAIT,
+                                         depart - ready > ENTRY_WAIT)
+    return held & ~_in_lot(veh)
+
+
+def _run_times(vehicles: pd.DataFrame, veh: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of `veh`, the run's planned departure (``ready``) and insertion
+    (``depart``) of that vehicle; NaN for a trip that is no vehicle of the run."""
     run = vehicles.drop_duplicates("vehicle").set_index("vehicle")
+    ready = np.full(len(veh), np.nan)
+    depart = np.full(len(veh), np.nan)
     if not len(run):
-        return np.zeros(len(veh), dtype=bool)
+        return ready, depart
     # positions by hashing (an isin on object arrays compares element by element)
     pos = run.index.get_indexer(veh["id"])
     found = pos >= 0
-    ready = np.where(found, run["ready"].to_numpy(dtype=float)[pos], np.nan)
-    depart = np.where(found, run["depart"].to_numpy(dtype=float)[pos], np.nan)
-    held = found & np.where(np.isnan(depart), ready < end - ENTRY_WAIT,
-                            depart - ready > ENTRY_WAIT)
-    return held & ~_in_lot(veh)
+    ready[found] = run["ready"].to_numpy(dtype=float)[pos[found]]
+    depart[found] = run["depart"].to_numpy(dtype=float)[pos[found]]
+    return ready, depart
 
 
 def entry_waits(vehicles: pd.DataFrame, veh: pd.DataFrame, end: float) -> dict[str, Any]:
